@@ -1,16 +1,186 @@
-"""`fwcompare run` (placeholder until its issue lands)."""
+"""`fwcompare run`: train a comparison matrix (named or from a TOML file), resumably, then build its report.
+
+Exit status: 0 when every cell of the matrix is ok, 1 when any cell diverged, failed or had no framework (they
+are listed on stderr), 2 for a usage or setup error (unknown name, missing data, a run directory of another run).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
 
-from harness.errors import FwcompareError
+from tqdm import tqdm
+
+from harness.datasets import DATASETS
+from harness.environment import collect_environment
+from harness.executor import available_cores, make_executor
+from harness.matrices import MATRICES, get_matrix
+from harness.report import build_report
+from harness.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
+
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("run", help="not built yet")
-    parser.set_defaults(handler=_not_built)
+    parser = subparsers.add_parser(
+        "run",
+        help="train a comparison matrix in every framework and write a run directory with its report",
+        description="Train every cell (variant × framework × seed) of a matrix through the shared training loop, "
+        "writing one record per finished cell; rerunning with the same --out trains only the cells without a "
+        "record (and retries failed/unavailable ones). Ends with report.md and a summary table.",
+    )
+    parser.add_argument(
+        "--matrix",
+        default="default",
+        metavar="NAME|PATH",
+        help=f"a named matrix ({', '.join(MATRICES)}) or a TOML file (see examples/matrix.toml); default: default",
+    )
+    parser.add_argument("--dataset", choices=tuple(DATASETS), help="train on this data set instead of the matrix's")
+    parser.add_argument("--data-dir", help="folder with the data set's files (tried before the cache)")
+    parser.add_argument("--frameworks", type=_names, metavar="A,B", help="only these frameworks (numpy,torch,keras)")
+    parser.add_argument("--variants", type=_names, metavar="A,B", help="only these variants (any registered name)")
+    parser.add_argument("--seeds", type=_positive, metavar="N", help="N seeds counting up from the matrix's first")
+    parser.add_argument("--epochs", type=_positive, metavar="N", help="train every cell for N epochs")
+    parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        default=available_cores(),
+        metavar="N",
+        help="threads for NumPy's BLAS, PyTorch and TensorFlow alike, split between --jobs (default: all cores)",
+    )
+    parser.add_argument("--jobs", type=_positive, default=1, metavar="N", help="cells run at once in N processes")
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary instead of a table")
+    parser.set_defaults(handler=_run)
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise FwcompareError("'fwcompare run' is not built yet")
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one name, separated by commas")
+    return names
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _run(args: argparse.Namespace) -> int:
+    matrix = get_matrix(args.matrix).narrowed(
+        frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
+    )
+    out = args.out or Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{matrix.name}"
+    executor = make_executor(args.jobs, args.threads, matrix.frameworks)
+    environment = collect_environment(
+        threads=args.threads, jobs=args.jobs, threads_per_worker=executor.threads_per_worker, device=args.device
+    )
+    plan = plan_run(
+        matrix,
+        RunDirectory(out),
+        data_dir=args.data_dir,
+        device=args.device,
+        threads=args.threads,
+        jobs=args.jobs,
+        environment=environment,
+    )
+    done = len(plan.cells) - len(plan.todo)
+    print(
+        f"fwcompare run: matrix {matrix.name!r}, {len(plan.cells)} cells"
+        + (f" ({done} already finished)" if done else "")
+        + f" → {out}",
+        file=sys.stderr,
+    )
+    if plan.environment_changes:
+        print(
+            f"fwcompare run: warning: resuming on a different environment ({', '.join(plan.environment_changes)} "
+            "changed); environment.json describes the first start",
+            file=sys.stderr,
+        )
+    progress = CellProgress(len(plan.todo))
+    try:
+        result = execute_run(plan, executor, progress)
+    finally:
+        progress.close()
+    report = build_report(out)
+    failed = result.not_ok()
+    if args.json:
+        print(json.dumps(_json_summary(result, report.summary.to_dict(orient="records")), indent=2))
+    else:
+        print(report.summary.to_markdown(index=False, tablefmt="simple", disable_numparse=True))
+        counts = ", ".join(f"{n} {status}" for status, n in iter_statuses(result.records))
+        print(f"\ncells: {counts} ({len(result.trained)} trained now, {len(result.skipped)} already finished)")
+        print(f"report: {out / 'report.md'}")
+    if failed:
+        print(f"fwcompare run: {len(failed)} of {len(result.records)} cells did not succeed:", file=sys.stderr)
+        for record in failed:
+            print(f"  {record['key']}: {record['status']}: {record['message']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _json_summary(result: RunResult, summary_rows: list[dict]) -> dict:
+    return {
+        "run_dir": str(result.run_dir),
+        "report": str(result.run_dir / "report.md"),
+        "cells": dict(iter_statuses(result.records)),
+        "trained": len(result.trained),
+        "skipped": len(result.skipped),
+        "not_ok": [
+            {"key": record["key"], "status": record["status"], "message": record["message"]}
+            for record in result.not_ok()
+        ],
+        "summary": summary_rows,
+    }
+
+
+class CellProgress:
+    """A tqdm bar per running cell (epoch, loss, accuracy) and one line per finished cell, on stderr.
+
+    Called from a listener thread when cells run in worker processes, hence the lock.
+    """
+
+    def __init__(self, total_cells: int) -> None:
+        self.total_cells = total_cells
+        self.finished = 0
+        self.bars: dict[str, tqdm] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, event: CellEvent) -> None:
+        with self.lock:
+            if event.kind == "start":
+                self.bars[event.key] = tqdm(
+                    total=event.total_epochs, desc=event.label, unit="epoch", leave=False, file=sys.stderr
+                )
+            elif event.kind == "epoch":
+                bar = self.bars[event.key]
+                bar.update(1)
+                postfix = {"loss": f"{event.train_loss:.4f}"}
+                if event.val_accuracy is not None:
+                    postfix["acc"] = f"{event.val_accuracy:.4f}"
+                bar.set_postfix(postfix)
+            elif event.kind == "end":
+                self.bars.pop(event.key).close()
+                self.finished += 1
+                outcome = (
+                    f"test accuracy {event.test_accuracy:.4f}"
+                    if event.status == "ok"
+                    else f"{event.status}: {event.message}"
+                )
+                tqdm.write(f"[{self.finished}/{self.total_cells}] {event.label}: {outcome}", file=sys.stderr)
+
+    def close(self) -> None:
+        with self.lock:
+            for bar in self.bars.values():
+                bar.close()
+            self.bars.clear()

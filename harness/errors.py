@@ -19,3 +19,7 @@ class FrameworkUnavailableError(FwcompareError):
 
 class UnknownNameError(FwcompareError):
     """A variant, matrix, dataset or framework name is not registered."""
+
+
+class DataError(FwcompareError):
+    """A data file is corrupt, a data folder is missing, or no source could supply a data set."""

@@ -1,0 +1,509 @@
+"""The comparison-matrix runner: cells, one training run per cell, and the resumable run directory.
+
+A cell is (variant, framework, seed, data set). Every framework in a cell trains from the canonical initial
+parameters of (variant, seed) through the shared `FrameworkModel.fit` loop, on the same preprocessed arrays, so
+the batch order and dropout masks are the same for all. A cell's record is written atomically (temporary file +
+os.replace) into <run>/cells/<key>.json the moment it finishes, so a run killed at any point keeps every finished
+cell and a rerun with the same --out trains only the rest.
+
+A record: schema, key, variant, framework, seed, dataset, status (ok | diverged | failed | unavailable), message,
+model_spec and train_spec (the native specs actually run), published, eval_split (the set the per-epoch val_*
+numbers measure), history (EpochRecord dicts), result (test_loss, test_accuracy, epochs_run, stopped_early,
+best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s, threads,
+device), started_at, finished_at. Non-finite numbers are stored as null.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.conventions import native_specs
+from harness.datasets import dataset_info, load_dataset
+from harness.environment import collect_environment
+from harness.errors import DivergedError, FrameworkUnavailableError, FwcompareError
+from harness.executor import Executor
+from harness.frameworks import model_class
+from harness.interface import EpochRecord, FrameworkModel
+from harness.matrices import Matrix, Published
+from harness.preprocess import SplitArrays, prepare_arrays
+from harness.specs import ModelSpec, TrainSpec, spec_key, spec_to_dict
+
+RECORD_SCHEMA = 1
+CONFIG_SCHEMA = 1
+STATUSES = ("ok", "diverged", "failed", "unavailable")
+RETRIED_STATUSES = ("failed", "unavailable")
+"""Records a rerun trains again: a failure may have been fixed, a framework installed. ok and diverged are final."""
+
+
+class RunDirectoryError(FwcompareError):
+    """A run directory cannot be used for this run (it holds another matrix, or cannot be written)."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a data set becomes arrays: scaling and validation split names of harness.preprocess."""
+
+    scaling: str
+    validation: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run: canonical specs (sized for the data set, seed and epochs applied) and where it comes from.
+
+    `model_spec` and `train_spec` are framework-neutral; the runner passes them through native_specs before
+    training and records the specs actually run.
+    """
+
+    variant: str
+    framework: str
+    seed: int
+    dataset: str
+    model_spec: ModelSpec
+    train_spec: TrainSpec
+    preprocessing: Preprocessing
+    published: Published | None
+
+    @property
+    def eval_split(self) -> str:
+        return "test" if self.preprocessing.validation == "none" else "validation"
+
+    @property
+    def key(self) -> str:
+        """Stable file-safe name: data set, variant, framework, seed, and a digest of specs + preprocessing."""
+        digest = spec_key(self.model_spec, self.train_spec, self.preprocessing)
+        return f"{self.dataset}--{self.variant}--{self.framework}--seed{self.seed}--{digest}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant} · {self.framework} · seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """A cell with what running it needs besides the specs (picklable, so a worker process can take it)."""
+
+    cell: Cell
+    data_dir: str | None
+    device: str
+    threads: int
+
+
+@dataclass(frozen=True)
+class CellEvent:
+    """Progress of one cell: kind 'start' (total_epochs set), 'epoch' (the epoch's numbers) or 'end' (status)."""
+
+    kind: str
+    key: str
+    label: str
+    total_epochs: int
+    epoch: int | None = None
+    train_loss: float | None = None
+    val_accuracy: float | None = None
+    status: str | None = None
+    message: str | None = None
+    test_accuracy: float | None = None
+
+
+def matrix_cells(matrix: Matrix) -> list[Cell]:
+    """rows × frameworks × seeds, in that order, each variant sized for the matrix's data set."""
+    info = dataset_info(matrix.dataset)
+    input_size = int(np.prod(info.image_shape))
+    output_size = len(info.class_names)
+    preprocessing = Preprocessing(matrix.scaling, matrix.validation)
+    cells = []
+    for row, framework, seed in itertools.product(matrix.rows, matrix.frameworks, matrix.seeds):
+        variant = row.variant.for_data(input_size, output_size)
+        epochs = matrix.epochs if matrix.epochs is not None else variant.train.epochs
+        cells.append(
+            Cell(
+                variant=variant.name,
+                framework=framework,
+                seed=seed,
+                dataset=matrix.dataset,
+                model_spec=variant.model,
+                train_spec=replace(variant.train, seed=seed, epochs=epochs),
+                preprocessing=preprocessing,
+                published=row.published,
+            )
+        )
+    return cells
+
+
+# --- one cell ------------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def cell_arrays(dataset: str, data_dir: str | None, preprocessing: Preprocessing, dtype: str) -> SplitArrays:
+    """The preprocessed arrays of a data set, made once per process and shared by every cell that uses them."""
+    return prepare_arrays(load_dataset(dataset, data_dir), preprocessing.scaling, preprocessing.validation, dtype)
+
+
+def run_cell(job: CellJob, on_event: Callable[[CellEvent], None]) -> dict[str, Any]:
+    """Train one cell and return its record (format in the module docstring).
+
+    Never raises for a training problem: an unavailable framework, an exception or a non-finite loss becomes the
+    record's status and message, so the matrix goes on.
+    """
+    cell = job.cell
+    record = _new_record(cell)
+    record["started_at"] = _now()
+    total_epochs = cell.train_spec.epochs
+    on_event(CellEvent("start", cell.key, cell.label, total_epochs))
+    try:
+        model_cls = model_class(cell.framework)
+        model_spec, train_spec = native_specs(cell.model_spec, cell.train_spec, cell.framework)
+        record["model_spec"], record["train_spec"] = spec_to_dict(model_spec), spec_to_dict(train_spec)
+        _train(job, model_cls, model_spec, train_spec, record, on_event)
+    except FrameworkUnavailableError as error:
+        record.update(status="unavailable", message=str(error))
+    except DivergedError as error:
+        record.update(status="diverged", message=str(error))
+    except Exception as error:  # a cell's failure must not stop the matrix; the record says what happened
+        lines = traceback.format_exception_only(type(error), error)
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        record.update(
+            status="failed",
+            message=f"{''.join(lines).strip()} (at {Path(where.filename).name}:{where.lineno} in {where.name})",
+        )
+    record["finished_at"] = _now()
+    accuracy = (record["result"] or {}).get("test_accuracy")
+    on_event(
+        CellEvent(
+            "end",
+            cell.key,
+            cell.label,
+            total_epochs,
+            status=record["status"],
+            message=record["message"],
+            test_accuracy=accuracy,
+        )
+    )
+    return record
+
+
+def _train(
+    job: CellJob,
+    model_cls: type[FrameworkModel],
+    model_spec: ModelSpec,
+    train_spec: TrainSpec,
+    record: dict[str, Any],
+    on_event: Callable[[CellEvent], None],
+) -> None:
+    """Build, fit and test one model, filling record's history, result and timing."""
+    from reference.initializers import initial_params
+
+    cell = job.cell
+    arrays = cell_arrays(cell.dataset, job.data_dir, cell.preprocessing, train_spec.dtype)
+    validation = cell.eval_split == "validation"
+    evaluation = (arrays.x_val, arrays.y_val) if validation else (arrays.x_test, arrays.y_test)
+    n_train = len(arrays.x_train)
+    params = initial_params(cell.model_spec, cell.seed, train_spec.dtype)
+    device = job.device if cell.framework != "numpy" else "cpu"
+
+    start = time.perf_counter()
+    model = model_cls(
+        model_spec, train_spec, params, device=device, steps_per_epoch=math.ceil(n_train / train_spec.batch_size)
+    )
+    model.synchronize()
+    build_s = time.perf_counter() - start
+
+    history: list[EpochRecord] = []
+
+    def epoch_done(epoch: EpochRecord) -> None:
+        history.append(epoch)
+        record["history"].append(
+            {
+                name: _finite_or_none(value) if isinstance(value, float) else value
+                for name, value in asdict(epoch).items()
+            }
+        )
+        on_event(
+            CellEvent(
+                "epoch",
+                cell.key,
+                cell.label,
+                train_spec.epochs,
+                epoch=epoch.epoch,
+                train_loss=epoch.train_loss,
+                val_accuracy=epoch.val_accuracy,
+            )
+        )
+
+    fit = model.fit(arrays.x_train, arrays.y_train, validation=evaluation, on_epoch_end=epoch_done)
+    test_loss, test_accuracy = model.evaluate(model.upload(arrays.x_test, arrays.y_test))
+    record["result"] = {
+        "test_loss": _finite_or_none(test_loss),
+        "test_accuracy": float(test_accuracy),
+        "epochs_run": len(history),
+        "stopped_early": fit.stopped_early,
+        "best_epoch": fit.best_epoch,
+    }
+    record["timing"] = _timing(history, build_s, n_train, job.threads, str(model.device))
+    if not math.isfinite(test_loss):
+        raise DivergedError(f"the test loss is {test_loss} after training; lower the learning rate")
+
+
+def _timing(history: list[EpochRecord], build_s: float, n_train: int, threads: int, device: str) -> dict[str, Any]:
+    """Build time, the first epoch (which includes any tracing/compilation) apart from the steady-state median."""
+    steady = [epoch.train_time_s for epoch in history[1:]]
+    evals = [epoch.eval_time_s for epoch in history if epoch.eval_time_s is not None]
+    steady_median = statistics.median(steady) if steady else None
+    epoch_s = steady_median if steady_median is not None else history[0].train_time_s
+    return {
+        "build_s": build_s,
+        "first_epoch_s": history[0].train_time_s,
+        "steady_epoch_median_s": steady_median,
+        "eval_median_s": statistics.median(evals) if evals else None,
+        "samples_per_s": n_train / epoch_s if epoch_s > 0 else None,
+        "threads": threads,
+        "device": device,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- the run directory ---------------------------------------------------------------------------------------------
+
+
+class RunDirectory:
+    """<run>/config.json, environment.json and cells/<key>.json; every file written atomically."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.cells_dir = self.path / "cells"
+
+    def prepare(self, config: dict[str, Any]) -> None:
+        """Create the folders and config.json, or check that an existing config.json describes the same cells."""
+        try:
+            self.cells_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunDirectoryError(
+                f"cannot create the run directory {self.path} ({error}); choose another --out"
+            ) from error
+        # Temporary files of a run killed while writing: never a finished record.
+        for leftover in [*self.path.glob(".*.tmp"), *self.cells_dir.glob(".*.tmp")]:
+            leftover.unlink()
+        config_path = self.path / "config.json"
+        if config_path.exists():
+            existing = json.loads(config_path.read_text(encoding="utf-8"))
+            if sorted(existing.get("cells", [])) != sorted(config["cells"]):
+                theirs, ours = set(existing.get("cells", [])), set(config["cells"])
+                raise RunDirectoryError(
+                    f"{self.path} holds another run (matrix {existing.get('matrix', {}).get('name')!r}: "
+                    f"{len(theirs - ours)} of its cells are not in this run, {len(ours - theirs)} of this run's are "
+                    "not in it); repeat that run's flags to resume it, or give a new --out"
+                )
+            return
+        write_json_atomic(config_path, config)
+
+    def write_environment(self, environment: dict[str, Any]) -> list[str]:
+        """Write environment.json on the first start; on a resume keep it and return the fields that changed."""
+        path = self.path / "environment.json"
+        if path.exists():
+            previous = json.loads(path.read_text(encoding="utf-8"))
+            return sorted(key for key in environment if previous.get(key) != environment[key])
+        write_json_atomic(path, environment)
+        return []
+
+    def finished_records(self) -> dict[str, dict[str, Any]]:
+        """{key: record} of every stored record."""
+        records = {}
+        for path in sorted(self.cells_dir.glob("*.json")):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            records[record["key"]] = record
+        return records
+
+    def write_record(self, record: dict[str, Any]) -> Path:
+        path = self.cells_dir / f"{record['key']}.json"
+        write_json_atomic(path, record)
+        return path
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- a whole matrix ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What run_matrix did: every record of the run (stored earlier or now), and which keys it trained now."""
+
+    run_dir: Path
+    records: dict[str, dict[str, Any]]
+    trained: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+    def not_ok(self) -> list[dict[str, Any]]:
+        return [record for record in self.records.values() if record["status"] != "ok"]
+
+
+def run_config(matrix: Matrix, cells: list[Cell], *, device: str, threads: int, jobs: int) -> dict[str, Any]:
+    """config.json: the resolved matrix with every row's specs, the flags that shape timings, and the cell keys."""
+    return {
+        "schema": CONFIG_SCHEMA,
+        "created_at": _now(),
+        "matrix": matrix.to_dict(),
+        "flags": {"device": device, "threads": threads, "jobs": jobs},
+        "cells": [cell.key for cell in cells],
+    }
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A prepared run directory: every cell of the matrix, the ones still to train, and the records stored so far.
+
+    environment_changes names the environment.json fields that differ from the first start (on a resume).
+    """
+
+    run_dir: RunDirectory
+    cells: tuple[Cell, ...]
+    todo: tuple[Cell, ...]
+    stored: dict[str, dict[str, Any]]
+    data_dir: str | None
+    device: str
+    environment_changes: tuple[str, ...]
+
+
+def plan_run(
+    matrix: Matrix,
+    run_dir: RunDirectory,
+    *,
+    data_dir: str | None,
+    device: str,
+    threads: int,
+    jobs: int,
+    environment: dict[str, Any],
+) -> RunPlan:
+    """Load the data set (so a missing one stops the run before any cell starts), write or check config.json and
+    environment.json, and find the cells without a final record."""
+    cells = matrix_cells(matrix)
+    for dtype in sorted({cell.train_spec.dtype for cell in cells}):
+        cell_arrays(matrix.dataset, data_dir, Preprocessing(matrix.scaling, matrix.validation), dtype)
+    run_dir.prepare(run_config(matrix, cells, device=device, threads=threads, jobs=jobs))
+    changes = run_dir.write_environment(environment)
+    stored = run_dir.finished_records()
+    todo = tuple(cell for cell in cells if stored.get(cell.key, {}).get("status") in (None, *RETRIED_STATUSES))
+    return RunPlan(run_dir, tuple(cells), todo, stored, data_dir, device, tuple(changes))
+
+
+def execute_run(
+    plan: RunPlan,
+    executor: Executor,
+    on_event: Callable[[CellEvent], None],
+) -> RunResult:
+    """Train the plan's remaining cells through `executor`, writing each record the moment it arrives."""
+    stored = dict(plan.stored)
+    cell_jobs = [CellJob(cell, plan.data_dir, plan.device, executor.threads_per_worker) for cell in plan.todo]
+    trained = []
+    for outcome in executor.run(run_cell, cell_jobs, on_event):
+        record = outcome.result if outcome.error is None else _lost_record(outcome.job, outcome.error)
+        plan.run_dir.write_record(record)
+        stored[record["key"]] = record
+        trained.append(record["key"])
+    todo_keys = {cell.key for cell in plan.todo}
+    return RunResult(
+        run_dir=plan.run_dir.path,
+        records={cell.key: stored[cell.key] for cell in plan.cells if cell.key in stored},
+        trained=tuple(trained),
+        skipped=tuple(cell.key for cell in plan.cells if cell.key not in todo_keys),
+    )
+
+
+def run_matrix(
+    matrix: Matrix,
+    run_dir: RunDirectory,
+    executor: Executor,
+    *,
+    data_dir: str | None,
+    device: str = "cpu",
+    threads: int = 1,
+    jobs: int = 1,
+    environment: dict[str, Any] | None = None,
+    on_event: Callable[[CellEvent], None] = lambda event: None,
+) -> RunResult:
+    """plan_run then execute_run: train every cell of `matrix` that has no final record in `run_dir`."""
+    plan = plan_run(
+        matrix,
+        run_dir,
+        data_dir=data_dir,
+        device=device,
+        threads=threads,
+        jobs=jobs,
+        environment=environment
+        or collect_environment(
+            threads=threads, jobs=jobs, threads_per_worker=executor.threads_per_worker, device=device
+        ),
+    )
+    return execute_run(plan, executor, on_event)
+
+
+def _lost_record(job: CellJob, error: str) -> dict[str, Any]:
+    """The record of a cell whose worker died before returning one."""
+    record = _new_record(job.cell)
+    record.update(status="failed", message=error, finished_at=_now())
+    return record
+
+
+def _new_record(cell: Cell) -> dict[str, Any]:
+    """A record with the cell's identity and canonical specs, and nothing measured yet."""
+    return {
+        "schema": RECORD_SCHEMA,
+        "key": cell.key,
+        "variant": cell.variant,
+        "framework": cell.framework,
+        "seed": cell.seed,
+        "dataset": cell.dataset,
+        "status": "ok",
+        "message": None,
+        "model_spec": spec_to_dict(cell.model_spec),
+        "train_spec": spec_to_dict(cell.train_spec),
+        "published": cell.published.to_record() if cell.published else None,
+        "eval_split": cell.eval_split,
+        "history": [],
+        "result": None,
+        "timing": None,
+        "started_at": None,
+        "finished_at": None,
+    }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def iter_statuses(records: dict[str, dict[str, Any]]) -> Iterator[tuple[str, int]]:
+    """(status, count) for each status present, in STATUSES order."""
+    for status in STATUSES:
+        count = sum(1 for record in records.values() if record["status"] == status)
+        if count:
+            yield status, count

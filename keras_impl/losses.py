@@ -1,0 +1,44 @@
+"""The losses of COMMON.md written with keras.ops, in the dtype of the logits, plus the L2 term.
+
+Keras' own Loss classes are not used: they compute in keras.config.floatx() (float32 by default) even for float64
+tensors, and their reductions differ per class (shared/framework-semantics.md §0, §5). Shapes: logits (n, classes),
+labels (n,) int class indices; every loss is a batch mean of a per-sample sum over outputs:
+    softmax_ce  −log softmax(z)[y]
+    mse         Σ_k (out_k − onehot_k)²,  out = output activation of z
+    binary_ce   Σ_k max(z,0) − z·t + log(1 + e^−|z|)  (−[t·log σ + (1−t)·log(1−σ)] without overflow)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from harness.specs import ModelSpec
+from keras_impl.layers import output_activation
+
+
+def data_loss(spec: ModelSpec, logits, labels):
+    """The batch-mean loss of `spec.loss` (0-d tensor in the logits' dtype), without the L2 term."""
+    n = ops.cast(ops.shape(logits)[0], logits.dtype)
+    if spec.loss == "softmax_ce":
+        picked = ops.take_along_axis(ops.log_softmax(logits, axis=-1), ops.expand_dims(labels, 1), axis=1)
+        return -ops.sum(picked) / n
+    targets = ops.one_hot(labels, spec.output_size, dtype=logits.dtype)
+    if spec.loss == "mse":
+        return ops.sum(ops.square(output_activation(spec.output, logits) - targets)) / n
+    per_unit = ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
+    return ops.sum(per_unit) / n
+
+
+def l2_penalty(l2: float, kernels: list):
+    """l2·Σ‖W‖² over the dense kernels (no ½; biases and BN excluded), in the kernels' dtype."""
+    dtype = kernels[0].dtype
+    return ops.cast(np.float64(l2), dtype) * ops.sum(ops.stack([ops.sum(ops.square(w)) for w in kernels]))
+
+
+def total_loss(spec: ModelSpec, logits, labels, kernels: list):
+    """data_loss plus the L2 term when spec.l2 > 0."""
+    loss = data_loss(spec, logits, labels)
+    if spec.l2 > 0:
+        loss = loss + l2_penalty(spec.l2, kernels)
+    return loss

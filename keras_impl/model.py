@@ -1,0 +1,275 @@
+"""The Keras 3 (TensorFlow backend) MLP: harness.interface.FrameworkModel for framework 'keras'.
+
+Input → [Dense → (BatchNormalization) → activation → (MaskDropout)] per hidden layer → Dense → logits, every
+layer, variable, loss and learning rate in train_spec.dtype without touching keras.config.floatx(): float64 runs
+and float32 runs can share one process. Runs only Keras' native forms (harness/conventions.py NATIVE_FORMS).
+No XLA: jit_compile=False everywhere, so a GPU computes what the CPU does (Keras' "auto" turns XLA on on GPUs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from harness.conventions import require_native
+from harness.interface import FrameworkModel, Masks, Params
+from harness.params import is_trainable
+from harness.specs import ModelSpec, TrainSpec
+from keras_impl.device import resolve_device
+from keras_impl.layers import MaskDropout, hidden_activation
+from keras_impl.losses import total_loss
+from keras_impl.optimizers import SpecLearningRate, make_optimizer, slot_values
+from keras_impl.params import canonical_variables, export_params, load_params
+from reference.layers import missing_masks_error
+
+# Rows per evaluation batch: inference keeps no activations for a backward pass, so batches far larger than a
+# training batch fit easily and amortise Keras' per-step overhead; the result does not depend on it.
+EVAL_BATCH_SIZE = 2048
+
+
+class Network(keras.Model):
+    """The Keras model. Inputs {"x": (n, input_size), "dropout{i}": (n, width) keep-masks} → logits (n, classes).
+
+    Masks are needed in training only, for the layers with a drop rate > 0. `train_step` / `test_step` are the
+    ones `fit` / `evaluate` run; the tf.functions below serve the per-tensor parity access and share their code.
+    """
+
+    def __init__(self, spec: ModelSpec, dtype: str) -> None:
+        super().__init__(dtype=dtype, name="mlp")
+        self.spec = spec
+        self.activation = hidden_activation(spec)
+        sizes = spec.layer_sizes
+        self.dense_layers = [
+            keras.layers.Dense(width, dtype=dtype, name=f"dense{i}") for i, width in enumerate(sizes[1:])
+        ]
+        for layer, fan_in in zip(self.dense_layers, sizes[:-1], strict=True):
+            layer.build((None, fan_in))
+        self.bn_layers = []
+        if spec.batch_norm is not None:
+            for i, width in enumerate(spec.hidden_sizes):
+                bn = keras.layers.BatchNormalization(
+                    momentum=np.float64(spec.batch_norm.momentum),
+                    epsilon=np.float64(spec.batch_norm.eps),
+                    dtype=dtype,
+                    name=f"bn{i}",
+                )
+                bn.build((None, width))
+                self.bn_layers.append(bn)
+        self.dropout_layers = {
+            f"dropout{i}": MaskDropout(spec.dropout_rate(i), spec.dropout_style, dtype=dtype, name=f"dropout{i}")
+            for i in range(len(spec.hidden_sizes))
+            if spec.dropout_rate(i) > 0
+        }
+        # Running means in the model dtype (keras.metrics.Mean would otherwise use floatx, float32).
+        self.train_loss = keras.metrics.Mean(name="train_loss", dtype=dtype)
+        self.eval_loss = keras.metrics.Mean(name="eval_loss", dtype=dtype)
+        self.eval_accuracy = keras.metrics.Mean(name="eval_accuracy", dtype=dtype)
+        self.built = True
+
+    @property
+    def kernels(self) -> list:
+        return [layer.kernel for layer in self.dense_layers]
+
+    @property
+    def moving_statistics(self) -> list:
+        return [v for bn in self.bn_layers for v in (bn.moving_mean, bn.moving_variance)]
+
+    def layer_outputs(self, inputs: dict, training: bool) -> dict:
+        """Every layer's output by activation key (dense{i}, bn{i}, act{i}, dropout{i}, logits), each (n, width)."""
+        outputs = {}
+        h = inputs["x"]
+        hidden = len(self.spec.hidden_sizes)
+        for i in range(hidden):
+            h = outputs[f"dense{i}"] = self.dense_layers[i](h)
+            if self.bn_layers:
+                h = outputs[f"bn{i}"] = self.bn_layers[i](h, training=training)
+            h = outputs[f"act{i}"] = self.activation(h)
+            key = f"dropout{i}"
+            if key in self.dropout_layers:
+                h = outputs[key] = self.dropout_layers[key](h, keep=inputs.get(key), training=training)
+        outputs["logits"] = self.dense_layers[hidden](h)
+        return outputs
+
+    def call(self, inputs: dict, training: bool = False):
+        return self.layer_outputs(inputs, training)["logits"]
+
+    def objective(self, logits, labels):
+        """The training objective: the spec's data loss plus its L2 term (0-d, model dtype)."""
+        return total_loss(self.spec, logits, labels, self.kernels)
+
+    def apply_batch(self, inputs: dict, labels):
+        """One optimiser step on one batch (BN moving statistics updated); returns the batch loss."""
+        with tf.GradientTape() as tape:
+            loss = self.objective(self(inputs, training=True), labels)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss
+
+    def train_step(self, data):
+        inputs, labels = data
+        loss = self.apply_batch(inputs, labels)
+        self.train_loss.update_state(loss, sample_weight=ops.cast(ops.shape(labels)[0], self.dtype))
+        return {"train_loss": self.train_loss.result()}
+
+    def test_step(self, data):
+        inputs, labels = data
+        logits = self(inputs, training=False)
+        self.eval_loss.update_state(self.objective(logits, labels), sample_weight=ops.cast(ops.shape(labels)[0], self.dtype))
+        correct = ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), self.dtype)
+        self.eval_accuracy.update_state(correct)
+        return {"eval_loss": self.eval_loss.result(), "eval_accuracy": self.eval_accuracy.result()}
+
+    # --- per-tensor access, compiled once per model; each leaves the BN moving statistics as they were ---
+
+    def _restore(self, saved: list) -> None:
+        for variable, value in zip(self.moving_statistics, saved, strict=True):
+            variable.assign(value)
+
+    @tf.function(reduce_retracing=True, jit_compile=False)
+    def probe_outputs(self, inputs: dict, training: bool) -> dict:
+        saved = [tf.identity(v.value) for v in self.moving_statistics]
+        outputs = self.layer_outputs(inputs, training)
+        self._restore(saved)
+        return outputs
+
+    @tf.function(reduce_retracing=True, jit_compile=False)
+    def probe_loss_and_grads(self, inputs: dict, labels):
+        """(training-mode loss, its gradients in the order of self.trainable_variables), no update."""
+        saved = [tf.identity(v.value) for v in self.moving_statistics]
+        with tf.GradientTape() as tape:
+            loss = self.objective(self(inputs, training=True), labels)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self._restore(saved)
+        return loss, grads
+
+    @tf.function(reduce_retracing=True, jit_compile=False)
+    def step(self, inputs: dict, labels):
+        return self.apply_batch(inputs, labels)
+
+
+@dataclass(frozen=True)
+class UploadedData:
+    """A data set as tensors on the model's device: x (n, input_size) in the model dtype, y (n,) int64."""
+
+    x: tf.Tensor
+    y: tf.Tensor
+
+
+class MLP(FrameworkModel):
+    """The Keras network with its Keras optimiser; parameters cross the boundary as the canonical dict."""
+
+    framework = "keras"
+
+    def __init__(
+        self,
+        model_spec: ModelSpec,
+        train_spec: TrainSpec,
+        params: Params,
+        *,
+        device: str = "cpu",
+        steps_per_epoch: int = 1,
+    ) -> None:
+        require_native(model_spec, train_spec, self.framework)
+        super().__init__(model_spec, train_spec, params, device=device, steps_per_epoch=steps_per_epoch)
+        self.dtype = train_spec.dtype
+        self.tf_device = resolve_device(device)
+        with tf.device(self.tf_device):
+            self.network = Network(model_spec, self.dtype)
+            self._variables = canonical_variables(model_spec, self.network.dense_layers, self.network.bn_layers)
+            self._trainable = {key: v for key, v in self._variables.items() if is_trainable(key)}
+            self.set_params(params)
+            self.schedule = SpecLearningRate(train_spec, steps_per_epoch, self.dtype)
+            optimizer = make_optimizer(train_spec.optimizer, self.schedule)
+            self.network.compile(optimizer=optimizer, jit_compile=False)
+            optimizer.build(self.network.trainable_variables)
+        key_of = {id(variable): key for key, variable in self._trainable.items()}
+        # Canonical key of each gradient that Network.probe_loss_and_grads returns (Keras' variable order).
+        self._gradient_keys = [key_of[id(variable)] for variable in self.network.trainable_variables]
+
+    # --- conversions at the NumPy boundary ---
+
+    def _keep_masks(self, masks: Masks) -> dict[str, tf.Tensor]:
+        """The keep-masks (n, width) every dropout layer needs in training; raises ValueError if one is missing."""
+        keep = {}
+        for key in self.network.dropout_layers:
+            if masks is None or key not in masks:
+                raise missing_masks_error(key)
+            keep[key] = tf.convert_to_tensor(masks[key])
+        return keep
+
+    def _inputs(self, x: np.ndarray, masks: Masks, training: bool) -> dict:
+        """The network's input dict: x in the model dtype, plus the keep-masks in training."""
+        inputs = {"x": tf.convert_to_tensor(np.asarray(x, dtype=self.dtype))}
+        if training:
+            inputs.update(self._keep_masks(masks))
+        return inputs
+
+    @staticmethod
+    def _labels(y: np.ndarray) -> tf.Tensor:
+        return tf.convert_to_tensor(np.asarray(y, dtype=np.int64))
+
+    # --- FrameworkModel ---
+
+    def activations(self, x: np.ndarray, training: bool, dropout_masks: Masks = None) -> dict[str, np.ndarray]:
+        with tf.device(self.tf_device):
+            outputs = self.network.probe_outputs(self._inputs(x, dropout_masks, training), training)
+        return {key: np.asarray(value) for key, value in outputs.items()}
+
+    def loss_and_grads(self, x: np.ndarray, y: np.ndarray, dropout_masks: Masks = None) -> tuple[float, Params]:
+        with tf.device(self.tf_device):
+            loss, grads = self.network.probe_loss_and_grads(self._inputs(x, dropout_masks, True), self._labels(y))
+        by_key = {key: np.asarray(grad) for key, grad in zip(self._gradient_keys, grads, strict=True)}
+        return float(loss), {key: by_key[key] for key in self._trainable}
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, dropout_masks: Masks = None) -> float:
+        with tf.device(self.tf_device):
+            return float(self.network.step(self._inputs(x, dropout_masks, True), self._labels(y)))
+
+    def get_params(self) -> Params:
+        return export_params(self._variables)
+
+    def set_params(self, params: Params) -> None:
+        load_params(self.model_spec, self._variables, params)
+
+    def optimizer_state(self) -> Params:
+        return slot_values(self.network.optimizer, self.train_spec.optimizer.name, self._trainable)
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate Keras' optimiser uses at 0-based step `step` (its schedule object, not the NumPy one)."""
+        return float(self.schedule(step))
+
+    # --- the fast path ---
+
+    def upload(self, x: np.ndarray, y: np.ndarray) -> UploadedData:
+        with tf.device(self.tf_device):
+            return UploadedData(tf.constant(np.asarray(x, dtype=self.dtype)), self._labels(y))
+
+    def train_epoch(self, data: UploadedData, order: np.ndarray, dropout_masks: Masks = None) -> float:
+        """Keras `fit` for one epoch over batches gathered in `order` (a tf.data pipeline, shuffle off).
+
+        Not fit(x[order], ...) on NumPy arrays: Keras casts NumPy float arrays to floatx(), float32, which would
+        silently turn a float64 run into float32 input. A tf.data.Dataset reaches the model as it is.
+        """
+        with tf.device(self.tf_device):
+            order_t = tf.convert_to_tensor(np.asarray(order, dtype=np.int64))
+            masks = self._keep_masks(dropout_masks)
+
+            def gather(positions):
+                rows = tf.gather(order_t, positions)
+                inputs = {"x": tf.gather(data.x, rows)}
+                inputs.update({key: tf.gather(mask, positions) for key, mask in masks.items()})
+                return inputs, tf.gather(data.y, rows)
+
+            batches = tf.data.Dataset.range(len(order)).batch(self.train_spec.batch_size).map(gather)
+            history = self.network.fit(batches, epochs=1, verbose=0, shuffle=False)
+        return float(history.history["train_loss"][-1])
+
+    def evaluate(self, data: UploadedData) -> tuple[float, float]:
+        with tf.device(self.tf_device):
+            batches = tf.data.Dataset.from_tensor_slices(({"x": data.x}, data.y)).batch(EVAL_BATCH_SIZE)
+            result = self.network.evaluate(batches, verbose=0, return_dict=True)
+        return float(result["eval_loss"]), float(result["eval_accuracy"])

@@ -1,0 +1,153 @@
+"""Optimisers in both framework forms, selected by OptimizerSpec.form.
+
+Each update follows the installed sources (torch/optim/*.py single-tensor paths, keras/src/optimizers/*.py),
+including the order of operations, so the reference of a form is that framework's exact counterpart.
+g = gradient, lr = the step's learning rate, t = step counter starting at 1. Parameters and state are updated in
+place and keep their dtype: every coefficient is a Python float, which NumPy applies in the array's dtype.
+
+    sgd        both:  p −= lr·g
+    momentum   torch: buf = μ·buf + g (buf starts at 0, so the first buf is g);  p −= lr·buf
+               keras: v = μ·v − lr·g;  p += v
+    nesterov   torch: buf as momentum;  p −= lr·(g + μ·buf)
+               keras: v = μ·v − lr·g;  p += μ·v − lr·g
+    adagrad    torch: s = s + g² (s starts at initial_accumulator);  p −= lr·g/(√s + eps)
+               keras: s = s + g² (same start);  p −= lr·g/√(s + eps)
+    rmsprop    torch: v = ρ·v + (1−ρ)·g² (v starts at 0; torch calls ρ alpha);  p −= lr·g/(√v + eps)
+               keras: same v;  p −= lr·g/√(v + eps)
+    adam       torch: m += (1−β₁)(g − m);  v = β₂·v + (1−β₂)·g²;  p −= lr/(1−β₁ᵗ) · m/(√v/√(1−β₂ᵗ) + eps)
+               keras: m += (1−β₁)(g − m);  v += (1−β₂)(g² − v);  p −= (m·lr·√(1−β₂ᵗ)/(1−β₁ᵗ))/(√v + eps)
+
+RMSprop here has no momentum term (OptimizerSpec.momentum is read by momentum and nesterov only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness.specs import OptimizerSpec
+
+Arrays = dict[str, np.ndarray]
+
+# optimizer name -> the slot names of its state, as optimizer_state() reports them ("<param key>/<slot>").
+SLOT_NAMES: dict[str, tuple[str, ...]] = {
+    "sgd": (),
+    "momentum": ("velocity",),
+    "nesterov": ("velocity",),
+    "adagrad": ("accumulator",),
+    "rmsprop": ("square_avg",),
+    "adam": ("m", "v"),
+}
+
+
+class Optimizer:
+    """The update rule of `spec` (name and form) with its per-parameter state.
+
+    params: {key: array} of the trainable parameters it will update (state takes their shapes and dtypes).
+    """
+
+    def __init__(self, spec: OptimizerSpec, params: Arrays) -> None:
+        self.spec = spec
+        self.iterations = 0
+        rules = {
+            ("sgd", "torch"): self._sgd,
+            ("sgd", "keras"): self._sgd,
+            ("momentum", "torch"): self._momentum_torch,
+            ("momentum", "keras"): self._momentum_keras,
+            ("nesterov", "torch"): self._nesterov_torch,
+            ("nesterov", "keras"): self._nesterov_keras,
+            ("adagrad", "torch"): self._adagrad_torch,
+            ("adagrad", "keras"): self._adagrad_keras,
+            ("rmsprop", "torch"): self._rmsprop_torch,
+            ("rmsprop", "keras"): self._rmsprop_keras,
+            ("adam", "torch"): self._adam_torch,
+            ("adam", "keras"): self._adam_keras,
+        }
+        self._update = rules[spec.name, spec.form]
+        initial = spec.initial_accumulator if spec.name == "adagrad" else 0.0
+        self.slots: dict[str, Arrays] = {
+            slot: {key: np.full_like(value, initial) for key, value in params.items()} for slot in SLOT_NAMES[spec.name]
+        }
+
+    def state(self) -> Arrays:
+        """Copies of every slot, keyed '<param key>/<slot>'."""
+        return {f"{key}/{slot}": value.copy() for slot, arrays in self.slots.items() for key, value in arrays.items()}
+
+    def step(self, params: Arrays, grads: Arrays, lr: float) -> None:
+        """Update `params` in place from `grads` (same keys) with learning rate `lr`."""
+        self.iterations += 1
+        lr = float(lr)
+        for key, grad in grads.items():
+            self._update(key, params[key], grad, lr)
+
+    def _slot(self, name: str, key: str) -> np.ndarray:
+        return self.slots[name][key]
+
+    def _sgd(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        p -= g * lr
+
+    def _momentum_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        buf = self._slot("velocity", key)
+        buf *= self.spec.momentum
+        buf += g
+        p -= buf * lr
+
+    def _momentum_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        v = self._slot("velocity", key)
+        v[...] = v * self.spec.momentum - g * lr
+        p += v
+
+    def _nesterov_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        mu = self.spec.momentum
+        buf = self._slot("velocity", key)
+        buf *= mu
+        buf += g
+        p -= (g + buf * mu) * lr
+
+    def _nesterov_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        mu = self.spec.momentum
+        v = self._slot("velocity", key)
+        v[...] = v * mu - g * lr
+        p += v * mu - g * lr
+
+    def _adagrad_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        s = self._slot("accumulator", key)
+        s += g * g
+        p -= (g / (np.sqrt(s) + self.spec.eps)) * lr
+
+    def _adagrad_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        s = self._slot("accumulator", key)
+        s += np.square(g)
+        p -= (g * lr) / np.sqrt(s + self.spec.eps)
+
+    def _rmsprop_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        rho = self.spec.rho
+        v = self._slot("square_avg", key)
+        v *= rho
+        v += (1 - rho) * g * g
+        p -= (g / (np.sqrt(v) + self.spec.eps)) * lr
+
+    def _rmsprop_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        rho = self.spec.rho
+        v = self._slot("square_avg", key)
+        v[...] = v * rho + np.square(g) * (1 - rho)
+        p -= (g * lr) / np.sqrt(v + self.spec.eps)
+
+    def _adam_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        beta1, beta2, t = self.spec.beta1, self.spec.beta2, self.iterations
+        m, v = self._slot("m", key), self._slot("v", key)
+        m += (g - m) * (1 - beta1)
+        v *= beta2
+        v += (1 - beta2) * g * g
+        step_size = lr / (1 - beta1**t)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + self.spec.eps
+        p -= (m / denom) * step_size
+
+    def _adam_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        beta1, beta2, t = self.spec.beta1, self.spec.beta2, self.iterations
+        m, v = self._slot("m", key), self._slot("v", key)
+        alpha = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+        m += (g - m) * (1 - beta1)
+        v += (np.square(g) - v) * (1 - beta2)
+        p -= (m * alpha) / (np.sqrt(v) + self.spec.eps)

@@ -1,0 +1,334 @@
+"""The report builder on a small synthetic run directory: 2 variants × 2 frameworks × 2 seeds, one failed cell,
+a published number and a parity.json. The records are test data written here in the COMMON.md schema (not a
+published result); every expected value is computed in the test from those inputs, independently of harness.tables.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import matplotlib.image
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.report import build_report
+from harness.tables import RunRecordError
+
+VARIANTS = ("relu-he", "tanh-xavier")
+FRAMEWORKS = ("numpy", "torch")
+SEEDS = (0, 1)
+EPOCHS = 3
+# Final test accuracy of each (variant, framework, seed); arbitrary distinct values.
+ACCURACY = {
+    ("relu-he", "numpy", 0): 0.9781,
+    ("relu-he", "numpy", 1): 0.9803,
+    ("relu-he", "torch", 0): 0.9779,
+    ("relu-he", "torch", 1): 0.9810,
+    ("tanh-xavier", "numpy", 0): 0.9702,
+    ("tanh-xavier", "numpy", 1): 0.9688,
+    ("tanh-xavier", "torch", 0): 0.9711,
+    ("tanh-xavier", "torch", 1): 0.9695,
+}
+FAILED = ("relu-he", "torch", 2)
+FAILED_MESSAGE = "RuntimeError: out of memory while building the model"
+PUBLISHED = {"value": 0.9790, "metric": "test_accuracy", "source": "seed 001", "note": "1 epoch, Adam"}
+PARITY_ROWS = [
+    ("numpy-vs-torch", "float64", "OK", 1e-13),
+    ("numpy-vs-torch", "float64", "OK", 3e-12),
+    ("numpy-vs-torch", "float64", "EXPLAINED", 2e-9),
+    ("numpy-vs-torch", "float32", "OK", 4e-7),
+    ("numpy-vs-torch", "float32", "NOT OK", 5e-3),
+    ("numpy-vs-keras", "float32", "OK", 6e-7),
+]
+
+
+def cell_timing(variant: str, framework: str, seed: int) -> dict:
+    """Distinct timings per cell so that medians over seeds are checkable."""
+    base = 1.0 + VARIANTS.index(variant) + 0.5 * FRAMEWORKS.index(framework) + 0.1 * seed
+    return {
+        "build_s": 0.01 * base,
+        "first_epoch_s": 2.0 * base,
+        "steady_epoch_median_s": base,
+        "eval_median_s": 0.1 * base,
+        "samples_per_s": 60000 / base,
+        "threads": 2,
+        "device": "cpu",
+    }
+
+
+def cell_record(variant: str, framework: str, seed: int, status: str = "ok", message: str | None = None) -> dict:
+    ok = status == "ok"
+    accuracy = ACCURACY.get((variant, framework, seed), 0.0)
+    history = [
+        {
+            "epoch": epoch,
+            "train_loss": 0.5 / (epoch + 1) + 0.01 * seed,
+            "train_time_s": cell_timing(variant, framework, seed)["steady_epoch_median_s"],
+            "lr": 1e-3,
+            "val_loss": 0.3 / (epoch + 1),
+            "val_accuracy": accuracy - 0.01 * (EPOCHS - 1 - epoch),
+            "eval_time_s": 0.1,
+        }
+        for epoch in range(EPOCHS)
+    ]
+    return {
+        "schema": 1,
+        "key": f"{variant}-{framework}-s{seed}",
+        "variant": variant,
+        "framework": framework,
+        "seed": seed,
+        "dataset": "mnist",
+        "status": status,
+        "message": message,
+        "model_spec": {"loss": "softmax_ce"},
+        "train_spec": {"epochs": EPOCHS, "seed": seed},
+        "published": PUBLISHED if variant == "relu-he" else None,
+        "eval_split": "test",
+        "history": history if ok else [],
+        "result": {
+            "test_loss": 0.1 + (1 - accuracy),
+            "test_accuracy": accuracy,
+            "epochs_run": EPOCHS,
+            "stopped_early": False,
+            "best_epoch": None,
+        }
+        if ok
+        else None,
+        "timing": cell_timing(variant, framework, seed) if ok else None,
+        "started_at": "2025-01-01T00:00:00+00:00",
+        "finished_at": "2025-01-01T00:01:00+00:00",
+    }
+
+
+def write_run(run_dir: Path) -> None:
+    (run_dir / "cells").mkdir(parents=True)
+    records = [cell_record(*cell) for cell in ACCURACY]
+    records.append(cell_record(*FAILED, status="failed", message=FAILED_MESSAGE))
+    for record in records:
+        (run_dir / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+    config = {"matrix": "default", "dataset": "mnist", "epochs": EPOCHS, "seeds": 2, "threads": 2}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    environment = {"python": "3.11.9", "versions": {"numpy": "2.1.0", "torch": "2.13.0"}, "cpu": "Test CPU"}
+    (run_dir / "environment.json").write_text(json.dumps(environment))
+    parity = {
+        "rows": [
+            {
+                "pair": pair,
+                "variant": "relu-he",
+                "dtype": dtype,
+                "check": "gradients",
+                "tensor": f"dense{i}.W",
+                "max_abs_diff": rel / 10,
+                "max_rel_diff": rel,
+                "rtol": 1e-5,
+                "atol": 1e-5,
+                "status": status,
+                "note": "",
+            }
+            for i, (pair, dtype, status, rel) in enumerate(PARITY_ROWS)
+        ],
+        "summary": {},
+    }
+    (run_dir / "parity.json").write_text(json.dumps(parity))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic run directory with its report built once for the module."""
+    run_dir = tmp_path_factory.mktemp("run")
+    write_run(run_dir)
+    build_report(run_dir)
+    return run_dir
+
+
+def table(run_dir: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "tables" / f"{name}.csv")
+
+
+def row(frame: pd.DataFrame, **where) -> pd.Series:
+    selected = frame
+    for column, value in where.items():
+        selected = selected[selected[column] == value]
+    assert len(selected) == 1, f"expected one row for {where}, got {len(selected)}"
+    return selected.iloc[0]
+
+
+def test_accuracy_table_means_and_stds_over_ok_seeds(run_dir: Path) -> None:
+    accuracy = table(run_dir, "accuracy")
+    assert len(accuracy) == len(VARIANTS) * len(FRAMEWORKS)
+    for variant in VARIANTS:
+        for framework in FRAMEWORKS:
+            values = [ACCURACY[(variant, framework, seed)] for seed in SEEDS]
+            got = row(accuracy, variant=variant, framework=framework)
+            assert got["n_seeds"] == len(SEEDS)
+            assert got["test_accuracy_mean"] == pytest.approx(statistics.mean(values), rel=1e-12)
+            assert got["test_accuracy_std"] == pytest.approx(statistics.stdev(values), rel=1e-12)
+            losses = [0.1 + (1 - value) for value in values]
+            assert got["test_loss_mean"] == pytest.approx(statistics.mean(losses), rel=1e-12)
+            expected_excluded = 1 if (variant, framework) == FAILED[:2] else 0
+            assert got["n_excluded"] == expected_excluded
+    markdown = (run_dir / "tables" / "accuracy.md").read_text()
+    values = [ACCURACY[("relu-he", "torch", seed)] for seed in SEEDS]
+    assert f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}" in markdown
+
+
+def test_timing_table_medians(run_dir: Path) -> None:
+    timing = table(run_dir, "timing")
+    got = row(timing, variant="tanh-xavier", framework="torch")
+    per_seed = [cell_timing("tanh-xavier", "torch", seed) for seed in SEEDS]
+    for field in ("build_s", "first_epoch_s", "steady_epoch_median_s", "eval_median_s", "samples_per_s"):
+        assert got[field] == pytest.approx(statistics.median(t[field] for t in per_seed), rel=1e-12), field
+    assert got["threads"] == 2
+    assert got["device"] == "cpu"
+    # The failed cell has no timing and must not change the relu-he/torch medians.
+    relu_torch = row(timing, variant="relu-he", framework="torch")
+    expected = statistics.median(cell_timing("relu-he", "torch", seed)["first_epoch_s"] for seed in SEEDS)
+    assert relu_torch["first_epoch_s"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_reproduction_table_sets_published_beside_each_framework(run_dir: Path) -> None:
+    reproduction = table(run_dir, "reproduction")
+    assert list(reproduction["variant"]) == ["relu-he"]
+    got = reproduction.iloc[0]
+    assert got["published_accuracy"] == PUBLISHED["value"]
+    assert got["source"] == PUBLISHED["source"]
+    for framework in FRAMEWORKS:
+        mean = statistics.mean(ACCURACY[("relu-he", framework, seed)] for seed in SEEDS)
+        assert got[f"{framework}_mean"] == pytest.approx(mean, rel=1e-12)
+        assert got[f"{framework}_n"] == len(SEEDS)
+        assert got[f"{framework}_minus_published"] == pytest.approx(mean - PUBLISHED["value"], rel=1e-9)
+    torch_mean = statistics.mean(ACCURACY[("relu-he", "torch", seed)] for seed in SEEDS)
+    assert f"{100 * (torch_mean - PUBLISHED['value']):+.2f}" in (run_dir / "tables" / "reproduction.md").read_text()
+
+
+def test_parity_table_counts_and_worst(run_dir: Path) -> None:
+    parity = table(run_dir, "parity")
+    assert len(parity) == 3
+    for pair, dtype in {(pair, dtype) for pair, dtype, _, _ in PARITY_ROWS}:
+        rows = [(status, rel) for p, d, status, rel in PARITY_ROWS if (p, d) == (pair, dtype)]
+        got = row(parity, pair=pair, dtype=dtype)
+        for status in ("OK", "NOT OK", "EXPLAINED"):
+            assert got[status] == sum(s == status for s, _ in rows), (pair, dtype, status)
+        assert got["worst_max_rel_diff"] == max(rel for _, rel in rows)
+
+
+def test_failed_cell_is_in_the_status_table_only(run_dir: Path) -> None:
+    status = table(run_dir, "status")
+    assert len(status) == len(ACCURACY) + 1
+    variant, framework, seed = FAILED
+    failed = row(status, variant=variant, framework=framework, seed=seed)
+    assert failed["status"] == "failed"
+    assert failed["message"] == FAILED_MESSAGE
+    assert (status["status"] == "ok").sum() == len(ACCURACY)
+    assert FAILED_MESSAGE in (run_dir / "tables" / "status.md").read_text()
+    assert FAILED_MESSAGE in (run_dir / "report.md").read_text()
+
+
+def test_every_file_exists_and_plots_are_images(run_dir: Path) -> None:
+    for name in ("accuracy", "timing", "reproduction", "parity", "status"):
+        assert (run_dir / "tables" / f"{name}.csv").is_file(), name
+        assert (run_dir / "tables" / f"{name}.md").is_file(), name
+    expected_plots = {"accuracy.png", "timing.png", *(f"curves_mnist_{variant}.png" for variant in VARIANTS)}
+    assert {path.name for path in (run_dir / "plots").iterdir()} == expected_plots
+    for name in expected_plots:
+        image = matplotlib.image.imread(run_dir / "plots" / name)
+        assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400, name
+
+
+def test_report_links_every_plot_and_table(run_dir: Path) -> None:
+    markdown = (run_dir / "report.md").read_text()
+    page = (run_dir / "report.html").read_text()
+    for path in (run_dir / "plots").iterdir():
+        assert f"](plots/{path.name})" in markdown
+        assert f'src="plots/{path.name}"' in page
+    for heading in ("Accuracy", "Timing", "Learning curves", "Reproduction", "Parity", "Status", "Environment"):
+        assert f"## {heading}" in markdown
+        assert f"<h2>{heading}</h2>" in page
+    assert "Test CPU" in markdown and "versions.torch" in markdown
+    assert "| matrix" in markdown and "default" in markdown
+
+
+def test_cli_prints_summary_and_json(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "tanh-xavier" in out and "8 ok, 1 failed" in out
+    assert main(["report", str(run_dir), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cells"] == {"ok": 8, "failed": 1}
+    assert len(summary["summary"]) == len(VARIANTS) * len(FRAMEWORKS)
+
+
+def test_corrupt_record_names_the_file_and_keeps_the_others(tmp_path: Path, capsys) -> None:
+    write_run(tmp_path)
+    before = {path.name: path.read_bytes() for path in (tmp_path / "cells").iterdir()}
+    (tmp_path / "cells" / "broken.json").write_text('{"schema": 1, "key": "x", "vari')
+    with pytest.raises(RunRecordError, match=r"broken\.json: not valid JSON.*rerun `fwcompare run`"):
+        build_report(tmp_path)
+    assert {name: (tmp_path / "cells" / name).read_bytes() for name in before} == before
+    assert not (tmp_path / "report.md").exists()
+    assert main(["report", str(tmp_path)]) == 2
+    assert "broken.json" in capsys.readouterr().err
+
+
+def test_record_without_a_result_field_is_named(tmp_path: Path) -> None:
+    write_run(tmp_path)
+    path = tmp_path / "cells" / "relu-he-numpy-s0.json"
+    record = json.loads(path.read_text())
+    del record["result"]["test_accuracy"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(RunRecordError, match=r"relu-he-numpy-s0\.json: lacks field\(s\) result\.test_accuracy"):
+        build_report(tmp_path)
+
+
+def test_missing_run_dir_and_empty_cells_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(RunRecordError, match=r"nowhere does not exist; pass the folder that `fwcompare run` wrote"):
+        build_report(tmp_path / "nowhere")
+    with pytest.raises(RunRecordError, match=r"no cell records in .*cells"):
+        build_report(tmp_path)
+
+
+def test_two_records_of_one_cell_are_refused(tmp_path: Path) -> None:
+    write_run(tmp_path)
+    record = cell_record("relu-he", "numpy", 0)
+    (tmp_path / "cells" / "other-run.json").write_text(json.dumps({**record, "key": "other"}))
+    with pytest.raises(RunRecordError, match=r"several records for the same .*other-run\.json"):
+        build_report(tmp_path)
+
+
+def test_published_validation_accuracy_is_compared_with_the_final_validation_accuracy(tmp_path: Path) -> None:
+    (tmp_path / "cells").mkdir()
+    final_val = {}
+    for variant, framework, seed in ACCURACY:
+        record = cell_record(variant, framework, seed)
+        record["eval_split"] = "validation"
+        record["published"] = {**PUBLISHED, "metric": "validation_accuracy"} if variant == "relu-he" else None
+        # A validation accuracy apart from the test accuracy, so that using one for the other would show.
+        record["history"][-1]["val_accuracy"] = ACCURACY[(variant, framework, seed)] - 0.003 - 0.001 * seed
+        final_val[(variant, framework, seed)] = record["history"][-1]["val_accuracy"]
+        (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+    build_report(tmp_path)
+    got = table(tmp_path, "reproduction").iloc[0]
+    assert got["metric"] == "validation_accuracy"
+    for framework in FRAMEWORKS:
+        values = [final_val[("relu-he", framework, seed)] for seed in SEEDS]
+        assert got[f"{framework}_mean"] == pytest.approx(statistics.mean(values), rel=1e-12)
+        assert got[f"{framework}_std"] == pytest.approx(statistics.stdev(values), rel=1e-12)
+        assert got[f"{framework}_minus_published"] == pytest.approx(statistics.mean(values) - PUBLISHED["value"])
+
+
+def test_run_without_an_ok_cell_still_reports_its_statuses(tmp_path: Path) -> None:
+    (tmp_path / "cells").mkdir()
+    message = "framework 'torch' is unavailable here (No module named 'torch')"
+    for seed in SEEDS:
+        record = cell_record("relu-he", "torch", seed, status="unavailable", message=message)
+        (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+    report = build_report(tmp_path)
+    assert report.status_counts == {"unavailable": len(SEEDS)}
+    accuracy = table(tmp_path, "accuracy")
+    assert list(accuracy["n_seeds"]) == [0] and list(accuracy["n_excluded"]) == [len(SEEDS)]
+    assert accuracy["test_accuracy_mean"].isna().all()
+    assert not (tmp_path / "plots").exists()
+    assert message in (tmp_path / "report.md").read_text()

@@ -1,0 +1,123 @@
+"""torch_impl.params: the canonical dict crosses into torch tensors and back exactly, and mismatches raise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.errors import ParamMismatchError
+from harness.params import param_shapes, trainable_keys
+from harness.specs import BatchNormSpec, ModelSpec, TrainSpec
+from torch_impl.layers import MLPNetwork
+from torch_impl.model import MLP
+from torch_impl.params import canonical_tensors, export_params, load_params
+
+# Non-square layers, so a transposed kernel has a different shape from the canonical one.
+SPEC = ModelSpec(5, (4, 3), 2, batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3))
+
+
+def random_params(spec: ModelSpec, dtype: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every canonical key filled with distinct random values (running_var kept positive)."""
+    rng = np.random.default_rng(seed)
+    params = {key: rng.standard_normal(shape).astype(dtype) for key, shape in param_shapes(spec).items()}
+    for key in params:
+        if key.endswith("running_var"):
+            params[key] = np.abs(params[key]) + 0.5
+    return params
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_round_trip_through_the_model_is_exact(dtype: str) -> None:
+    params = random_params(SPEC, dtype)
+    model = MLP(SPEC, TrainSpec(dtype=dtype), params)
+    exported = model.get_params()
+    assert list(exported) == list(param_shapes(SPEC))
+    for key, value in params.items():
+        assert exported[key].dtype == np.dtype(dtype), key
+        assert exported[key].flags.c_contiguous, key
+        np.testing.assert_array_equal(exported[key], value, err_msg=key)
+
+
+def test_kernels_are_stored_transposed_and_bn_values_land_in_batchnorm1d() -> None:
+    params = random_params(SPEC, "float64")
+    network = MLPNetwork(SPEC, torch.float64, torch.device("cpu"))
+    network.bn[0].num_batches_tracked.fill_(7)
+    load_params(network, params)
+    np.testing.assert_array_equal(network.dense[0].weight.detach().numpy(), params["dense0.W"].T)
+    np.testing.assert_array_equal(network.dense[2].bias.detach().numpy(), params["dense2.b"])
+    np.testing.assert_array_equal(network.bn[1].weight.detach().numpy(), params["bn1.gamma"])
+    np.testing.assert_array_equal(network.bn[1].bias.detach().numpy(), params["bn1.beta"])
+    np.testing.assert_array_equal(network.bn[0].running_mean.numpy(), params["bn0.running_mean"])
+    np.testing.assert_array_equal(network.bn[0].running_var.numpy(), params["bn0.running_var"])
+    assert network.bn[0].num_batches_tracked.item() == 0
+    assert network.bn[0].momentum == pytest.approx(0.1)
+    assert network.bn[0].eps == 1e-3
+
+
+def test_export_returns_copies_not_views_of_the_tensors() -> None:
+    params = random_params(SPEC, "float64")
+    network = MLPNetwork(SPEC, torch.float64, torch.device("cpu"))
+    load_params(network, params)
+    exported = export_params(network)
+    exported["dense0.b"][:] = 123.0
+    exported["dense0.W"][:] = 123.0
+    np.testing.assert_array_equal(export_params(network)["dense0.b"], params["dense0.b"])
+    np.testing.assert_array_equal(export_params(network)["dense0.W"], params["dense0.W"])
+
+
+def test_canonical_tensors_cover_every_key_in_canonical_order() -> None:
+    network = MLPNetwork(SPEC, torch.float32, torch.device("cpu"))
+    tensors = canonical_tensors(network)
+    assert list(tensors) == list(param_shapes(SPEC))
+    for key, shape in param_shapes(SPEC).items():
+        torch_shape = shape[::-1] if key.endswith(".W") else shape
+        assert tuple(tensors[key].shape) == torch_shape, key
+
+
+def test_missing_key_raises_and_names_it() -> None:
+    params = random_params(SPEC, "float32")
+    del params["bn1.running_var"]
+    with pytest.raises(ParamMismatchError, match=r"missing \['bn1.running_var'\]"):
+        MLP(SPEC, TrainSpec(), params)
+
+
+def test_unexpected_key_raises_and_names_it() -> None:
+    params = random_params(SPEC, "float32")
+    params["dense9.W"] = np.zeros((1, 1), np.float32)
+    with pytest.raises(ParamMismatchError, match=r"unexpected \['dense9.W'\]"):
+        MLP(SPEC, TrainSpec(), params)
+
+
+def test_wrong_shape_raises_with_got_and_want() -> None:
+    params = random_params(SPEC, "float32")
+    params["bn0.gamma"] = np.ones(5, np.float32)
+    with pytest.raises(ParamMismatchError, match=r"bn0.gamma: got \(5,\), want \(4,\)"):
+        MLP(SPEC, TrainSpec(), params)
+
+
+def test_kernel_in_torch_layout_raises() -> None:
+    params = random_params(SPEC, "float32")
+    params["dense1.W"] = params["dense1.W"].T.copy()
+    with pytest.raises(ParamMismatchError, match=r"dense1.W: got \(3, 4\), want \(4, 3\)"):
+        MLP(SPEC, TrainSpec(), params)
+
+
+def test_failed_set_params_leaves_the_model_unchanged() -> None:
+    params = random_params(SPEC, "float64")
+    model = MLP(SPEC, TrainSpec(dtype="float64"), params)
+    bad = random_params(SPEC, "float64", seed=1)
+    bad["dense0.W"] = bad["dense0.W"].T.copy()
+    with pytest.raises(ParamMismatchError):
+        model.set_params(bad)
+    for key, value in model.get_params().items():
+        np.testing.assert_array_equal(value, params[key], err_msg=key)
+
+
+def test_gradients_come_back_in_canonical_keys_and_shapes() -> None:
+    model = MLP(SPEC, TrainSpec(dtype="float64"), random_params(SPEC, "float64"))
+    rng = np.random.default_rng(3)
+    _, grads = model.loss_and_grads(rng.standard_normal((6, 5)), rng.integers(0, 2, 6))
+    assert list(grads) == trainable_keys(SPEC)
+    for key, grad in grads.items():
+        assert grad.shape == param_shapes(SPEC)[key], key

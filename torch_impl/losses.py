@@ -1,0 +1,50 @@
+"""Losses from logits and the L2 penalty, written out as tensor expressions (not torch's loss modules).
+
+Shapes: logits (n, classes), labels (n,) int64 class indices. Per sample, a sum over outputs:
+    softmax_ce  −log softmax(z)[y]                       (output 'linear' or 'softmax': both mean logits here)
+    mse         Σ_k (out_k − onehot_k)²,  out = output activation of z
+    binary_ce   Σ_k −[t_k·log σ(z_k) + (1 − t_k)·log(1 − σ(z_k))], written max(z,0) − z·t + log(1 + e^−|z|)
+The batch loss is the mean of these plus l2·Σ‖W‖² over the kernels (no ½; biases and BN excluded).
+Gradients come from autograd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from harness.specs import ModelSpec
+from torch_impl.activations import output_activation
+
+
+def one_hot(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """(n, classes) 0/1 rows in the dtype and on the device of `logits` (scatter: no host-side label check)."""
+    return torch.zeros_like(logits).scatter_(1, labels[:, None], 1.0)
+
+
+def per_sample_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss of each sample (n,), without the L2 term."""
+    if spec.loss == "softmax_ce":
+        return -torch.log_softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
+    targets = one_hot(labels, logits)
+    if spec.loss == "mse":
+        return torch.square(output_activation(spec.output, logits) - targets).sum(dim=1)
+    if spec.loss == "binary_ce":
+        per_unit = torch.clamp(logits, min=0) - logits * targets + torch.log1p(torch.exp(-torch.abs(logits)))
+        return per_unit.sum(dim=1)
+    raise ValueError(f"unknown loss {spec.loss!r}; see harness.specs.LOSSES")
+
+
+def l2_penalty(spec: ModelSpec, kernels: Iterable[torch.Tensor]) -> torch.Tensor | float:
+    """l2·Σ‖W‖² over the kernels (0.0 without L2, so nothing is added to the graph)."""
+    if spec.l2 == 0:
+        return 0.0
+    return spec.l2 * sum(torch.square(kernel).sum() for kernel in kernels)
+
+
+def batch_loss(
+    spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor, kernels: Iterable[torch.Tensor]
+) -> torch.Tensor:
+    """The training objective of one batch: mean per-sample loss plus the L2 term (0-d tensor)."""
+    return per_sample_loss(spec, logits, labels).mean() + l2_penalty(spec, kernels)
