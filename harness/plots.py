@@ -25,6 +25,15 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 FRAMEWORK_COLOURS = dict(zip(FRAMEWORKS, PALETTE, strict=False))
 
 
+# Line styles by position in the legend, drawn widest first: frameworks that agree (the point of this project)
+# give curves on top of each other, and this keeps each one visible.
+LINE_STYLES = (
+    {"linestyle": "-", "linewidth": 4.0, "marker": "o", "markersize": 8},
+    {"linestyle": "--", "linewidth": 2.5, "marker": "s", "markersize": 5},
+    {"linestyle": ":", "linewidth": 1.8, "marker": "^", "markersize": 4},
+)
+
+
 def framework_colour(framework: str, frameworks: list[str]) -> str:
     """The colour of `framework`: fixed for registered frameworks, else by its position among `frameworks`."""
     return FRAMEWORK_COLOURS.get(framework, PALETTE[frameworks.index(framework) % len(PALETTE)])
@@ -57,7 +66,8 @@ def plot_learning_curves(curves: pd.DataFrame, dataset: str, variant: str, path:
             if by_epoch.empty:
                 continue
             epochs = by_epoch.index + dodge
-            axes.plot(epochs, by_epoch["mean"], color=colour, marker="o", markersize=3, label=label)
+            style = LINE_STYLES[i % len(LINE_STYLES)]
+            axes.plot(epochs, by_epoch["mean"], color=colour, label=label, **style)
             axes.fill_between(epochs, by_epoch["min"], by_epoch["max"], color=colour, alpha=0.2, lw=0)
             if len(by_epoch) == 1:  # a band over one epoch has no width: show the seeds' range as a whisker
                 axes.vlines(epochs, by_epoch["min"], by_epoch["max"], color=colour, lw=1.5)
@@ -74,7 +84,9 @@ def plot_learning_curves(curves: pd.DataFrame, dataset: str, variant: str, path:
     # One legend for both panels, below them, so that it never hides a curve.
     handles, labels = loss_axes.get_legend_handles_labels()
     figure.legend(handles, labels, title="framework", loc="outside lower center", ncols=len(frameworks))
-    figure.suptitle(f"Learning curves: {variant} on {dataset} (line: mean over seeds; band: min–max)")
+    figure.suptitle(
+        f"Learning curves: {variant} on {dataset} (line: mean over seeds; band: min–max; identical curves overlap)"
+    )
     _save(figure, path)
 
 

@@ -18,8 +18,9 @@ import pandas as pd
 from harness import plots, tables
 
 TITLE = "fwcompare report"
-VALUE_WIDTH = 160
-"""Longer configuration/environment values are cut to this many characters in the report (the JSON has them)."""
+VALUE_WIDTH = 200
+"""Lists in config.json/environment.json (cell keys, specs of every row) are cut to this many characters in the
+report; the JSON files hold them whole."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def build_report(run_dir: Path | str) -> BuiltReport:
     table_texts = {name: text for name, (_, text) in computed.items()}
 
     plot_paths = _write_plots(records, accuracy, timing)
-    written.extend(run_dir / path for path in plot_paths.values())
+    written += [run_dir / path for section in plot_paths.values() for path in section.values()]
     sections = _sections(records, table_texts, plot_paths)
     (run_dir / "report.md").write_text(_report_markdown(run_dir, sections), encoding="utf-8")
     (run_dir / "report.html").write_text(_report_html(run_dir, sections), encoding="utf-8")
@@ -103,28 +104,30 @@ def summary_table(accuracy: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _write_plots(records: tables.RunRecords, accuracy: pd.DataFrame, timing: pd.DataFrame) -> dict[str, str]:
-    """Draw every plot; returns {caption: path relative to the run directory}."""
-    paths: dict[str, str] = {}
+def _write_plots(records: tables.RunRecords, accuracy: pd.DataFrame, timing: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Draw every plot; returns {section heading: {caption: path relative to the run directory}} ({} when no cell
+    finished ok)."""
     if accuracy["n_seeds"].sum() == 0:
-        return paths
+        return {}
     plots.plot_accuracy_bars(accuracy, records.run_dir / "plots" / "accuracy.png")
-    paths["Final test accuracy"] = "plots/accuracy.png"
     plots.plot_timing_bars(timing, records.run_dir / "plots" / "timing.png")
-    paths["Training time per epoch"] = "plots/timing.png"
-    for (dataset, variant), curves in records.curves.groupby(["dataset", "variant"], sort=False):
+    curves: dict[str, str] = {}
+    for (dataset, variant), runs in records.curves.groupby(["dataset", "variant"], sort=False):
         name = plots.curves_filename(dataset, variant)
-        plots.plot_learning_curves(curves, dataset, variant, records.run_dir / "plots" / name)
-        paths[f"Learning curves: {variant} ({dataset})"] = f"plots/{name}"
-    return paths
+        plots.plot_learning_curves(runs, dataset, variant, records.run_dir / "plots" / name)
+        curves[f"Learning curves: {variant} ({dataset})"] = f"plots/{name}"
+    return {
+        "Accuracy": {"Final test accuracy": "plots/accuracy.png"},
+        "Timing": {"Training time per epoch": "plots/timing.png"},
+        "Learning curves": curves,
+    }
 
 
 def _sections(
-    records: tables.RunRecords, table_texts: dict[str, pd.DataFrame], plot_paths: dict[str, str]
+    records: tables.RunRecords, table_texts: dict[str, pd.DataFrame], plot_paths: dict[str, dict[str, str]]
 ) -> list[Section]:
     counts = tables.status_counts(records.cells)
     excluded = sum(n for status, n in counts.items() if status != "ok")
-    curve_plots = {caption: path for caption, path in plot_paths.items() if caption.startswith("Learning curves")}
     sections = [
         Section("Run", "What ran, as stored in the cell records.", {"run": _run_summary(records)}, {}),
         Section(
@@ -133,7 +136,7 @@ def _sections(
             "in %. Only cells with status ok count; "
             f"{excluded} cell(s) with another status are left out (column 'excluded'; see Status).",
             {"accuracy": table_texts["accuracy"]},
-            {k: v for k, v in plot_paths.items() if k == "Final test accuracy"},
+            plot_paths.get("Accuracy", {}),
         ),
         Section(
             "Timing",
@@ -141,7 +144,7 @@ def _sections(
             "included), the median of the later epochs (steady state; none with 1 epoch), the median evaluation "
             "pass, and training samples per second.",
             {"timing": table_texts["timing"]},
-            {k: v for k, v in plot_paths.items() if k == "Training time per epoch"},
+            plot_paths.get("Timing", {}),
         ),
         Section(
             "Learning curves",
@@ -150,15 +153,16 @@ def _sections(
             if plot_paths
             else "No cell finished with status ok, so there is nothing to plot.",
             {},
-            curve_plots,
+            plot_paths.get("Learning curves", {}),
         ),
     ]
     if "reproduction" in table_texts:
         sections.append(
             Section(
                 "Reproduction",
-                "The published test accuracy of each reproduced experiment beside each framework's mean ± std "
-                "over seeds, and the difference (framework mean − published) in percentage points.",
+                "The published accuracy of each reproduced experiment beside each framework's mean ± std over "
+                "seeds of the same metric (final test accuracy, or final validation accuracy where the metric "
+                "column says so), and the difference (framework mean − published) in percentage points.",
                 {"reproduction": table_texts["reproduction"]},
                 {},
             )
@@ -195,12 +199,12 @@ def _sections(
 
 
 def _run_summary(records: tables.RunRecords) -> pd.DataFrame:
-    """Two columns (item, value): matrix, datasets, variants, frameworks, seeds, epochs, threads, device, cells."""
+    """Two columns (item, value): matrix, datasets, variants, frameworks, seeds, epochs, threads, device, cells.
+    The run directory's path is left out: like environment.json, a report may be published."""
     cells = records.cells
     counts = tables.status_counts(cells)
     items = {
-        "run directory": str(records.run_dir),
-        "matrix": records.config.get("matrix", "not recorded"),
+        "matrix": _matrix_name(records.config),
         "dataset": _joined(cells["dataset"]),
         "variants": f"{cells['variant'].nunique()}: {_joined(cells['variant'])}",
         "frameworks": _joined(cells["framework"]),
@@ -213,12 +217,37 @@ def _run_summary(records: tables.RunRecords) -> pd.DataFrame:
     return pd.DataFrame({"item": list(items), "value": [str(value) for value in items.values()]})
 
 
+def _matrix_name(config: dict[str, Any]) -> str:
+    """The matrix name and description from config.json's "matrix" (an object, as the runner writes it, or a
+    name)."""
+    matrix = config.get("matrix")
+    if isinstance(matrix, dict):
+        return " — ".join(str(matrix[key]) for key in ("name", "description") if matrix.get(key))
+    return str(matrix) if matrix else "not recorded"
+
+
 def _key_values(data: dict[str, Any]) -> pd.DataFrame:
-    """A nested JSON object as two columns (key with dotted path, value as text cut to VALUE_WIDTH)."""
+    """A nested JSON object as two columns: key (dotted path) and value as text. Strings are kept whole; lists
+    are joined ('; ' between entries, objects as key=value) and cut to VALUE_WIDTH characters."""
     flat = pd.json_normalize(data, sep=".").to_dict(orient="records")[0]
-    values = [value if isinstance(value, str) else json.dumps(value) for value in flat.values()]
-    cut = [value if len(value) <= VALUE_WIDTH else value[: VALUE_WIDTH - 1] + "…" for value in values]
-    return pd.DataFrame({"key": list(flat), "value": cut})
+    return pd.DataFrame({"key": list(flat), "value": [_value_text(value) for value in flat.values()]})
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return tables.MISSING
+    if isinstance(value, list):
+        entries = [
+            " ".join(f"{key}={item}" for key, item in entry.items()) if isinstance(entry, dict) else str(entry)
+            for entry in value
+        ]
+        text = ("; " if any(isinstance(entry, dict) for entry in value) else ", ").join(entries)
+        if len(text) > VALUE_WIDTH:
+            return text[:VALUE_WIDTH] + f"… ({len(value)} entries)"
+        return text
+    return json.dumps(value)
 
 
 def _joined(values: Any) -> str:

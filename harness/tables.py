@@ -99,12 +99,15 @@ def load_run(run_dir: Path | str) -> RunRecords:
             f"Move the named file(s) out of {run_dir / 'cells'} and rerun `fwcompare run` with --out {run_dir} "
             "to redo those cells (the other records are kept)"
         )
-    cells = _in_report_order(pd.DataFrame(rows).astype({"threads": "Int64", "epochs": "Int64", "epochs_run": "Int64"}))
+    config = _read_optional_json(run_dir / "config.json")
+    variant_order = _matrix_variants(config)
+    integers = {"threads": "Int64", "epochs": "Int64", "epochs_run": "Int64"}
+    cells = _in_report_order(pd.DataFrame(rows).astype(integers), variant_order)
     _require_unique_cells(cells, run_dir)
-    curves = _in_report_order(_curves_frame(rows, histories))
+    curves = _in_report_order(_curves_frame(rows, histories), variant_order)
     return RunRecords(
         run_dir=run_dir,
-        config=_read_optional_json(run_dir / "config.json"),
+        config=config,
         environment=_read_optional_json(run_dir / "environment.json"),
         cells=cells,
         curves=curves,
@@ -182,7 +185,7 @@ def parity_table(parity: pd.DataFrame) -> pd.DataFrame:
         .first()
     )
     counts["worst_max_rel_diff"] = worst["max_rel_diff"]
-    counts["worst_at"] = worst["variant"] + " / " + worst["check"] + " / " + worst["tensor"]
+    counts["worst_at"] = worst[["variant", "check", "tensor"]].astype(str).agg(" / ".join, axis=1)
     return counts.reset_index()
 
 
@@ -223,6 +226,15 @@ def _read_optional_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _matrix_variants(config: dict[str, Any]) -> list[str]:
+    """The variant names in the order config.json's matrix rows list them ([] when it has none)."""
+    matrix = config.get("matrix")
+    rows = matrix.get("rows") if isinstance(matrix, dict) else None
+    if not isinstance(rows, list):
+        return []
+    return [row["variant"] for row in rows if isinstance(row, dict) and isinstance(row.get("variant"), str)]
+
+
 def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One flat row of the cells table and the record's epoch history (list of dicts) from a cell record."""
     if not isinstance(record, dict):
@@ -230,6 +242,8 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if record.get("schema") != CELL_SCHEMA:
         raise RunRecordError(f"has schema {record.get('schema')!r}; this fwcompare reads schema {CELL_SCHEMA}")
     _require_fields(record, ("key", "variant", "framework", "seed", "dataset", "status"), "")
+    if isinstance(record["seed"], bool) or not isinstance(record["seed"], int):
+        raise RunRecordError(f"has seed={record['seed']!r}; a seed is an integer")
     status = record["status"]
     if status not in CELL_STATUSES:
         raise RunRecordError(f"has status {status!r}; valid statuses: {', '.join(CELL_STATUSES)}")
@@ -257,7 +271,7 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "dataset": record["dataset"],
         "variant": record["variant"],
         "framework": record["framework"],
-        "seed": int(record["seed"]),
+        "seed": record["seed"],
         "status": status,
         "message": record.get("message") or "",
         "eval_split": record.get("eval_split") or "",
@@ -346,10 +360,10 @@ def _curves_frame(rows: list[dict[str, Any]], histories: list[list[dict[str, Any
     return pd.DataFrame(epochs, columns=[*identity, "epoch", *HISTORY_FIELDS])
 
 
-def _in_report_order(cells: pd.DataFrame) -> pd.DataFrame:
-    """Cells (or curves) sorted by dataset, then variant in registry order (unregistered names after,
+def _in_report_order(cells: pd.DataFrame, variant_order: list[str]) -> pd.DataFrame:
+    """Cells (or curves) sorted by dataset, then variant (in `variant_order`, then registry order, then
     alphabetically), then framework in registry order, then seed (then epoch, for curves)."""
-    variant_rank = {name: rank for rank, name in enumerate(all_variants())}
+    variant_rank = {name: rank for rank, name in enumerate(dict.fromkeys([*variant_order, *all_variants()]))}
     framework_rank = {name: rank for rank, name in enumerate(FRAMEWORKS)}
 
     def rank(column: pd.Series) -> pd.Series:

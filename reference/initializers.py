@@ -49,7 +49,7 @@ def draw(init: InitSpec, shape: tuple[int, ...], fan_in: int, fan_out: int, rng:
     if init.scheme.endswith("uniform"):
         return rng.uniform(-scale, scale, shape)
     if init.truncated:
-        return truncated_standard_normal(rng, shape) * scale
+        return truncated_standard_normal(rng, shape) * (scale / TRUNCATED_STD_FACTOR)
     return rng.standard_normal(shape) * scale
 
 

@@ -40,7 +40,6 @@ class HiddenCache:
     """What one hidden layer's backward pass needs from its training-mode forward pass (arrays (n, width))."""
 
     inputs: np.ndarray
-    pre_activation: np.ndarray
     activation_input: np.ndarray
     activation: np.ndarray
     bn_stats: BatchStats | None
@@ -89,19 +88,18 @@ class MLP(FrameworkModel):
         caches: list[HiddenCache] = []
         for i in range(len(spec.hidden_sizes)):
             inputs = h
-            z = dense(h, p[f"dense{i}.W"], p[f"dense{i}.b"])
-            outputs[f"dense{i}"] = z
+            activation_input = outputs[f"dense{i}"] = dense(h, p[f"dense{i}.W"], p[f"dense{i}.b"])
             stats = None
             if spec.batch_norm is not None:
                 gamma, beta = p[f"bn{i}.gamma"], p[f"bn{i}.beta"]
                 if training:
-                    normalized, stats = batch_norm_train(z, gamma, beta, spec.batch_norm.eps)
+                    normalized, stats = batch_norm_train(activation_input, gamma, beta, spec.batch_norm.eps)
                 else:
+                    running_mean, running_var = p[f"bn{i}.running_mean"], p[f"bn{i}.running_var"]
                     normalized = batch_norm_inference(
-                        z, gamma, beta, p[f"bn{i}.running_mean"], p[f"bn{i}.running_var"], spec.batch_norm.eps
+                        activation_input, gamma, beta, running_mean, running_var, spec.batch_norm.eps
                     )
-                outputs[f"bn{i}"] = normalized
-            activation_input = outputs[f"bn{i}"] if spec.batch_norm is not None else z
+                activation_input = outputs[f"bn{i}"] = normalized
             h = activate(spec.activation, activation_input, spec.leaky_relu_alpha)
             outputs[f"act{i}"] = h
             activation = h
@@ -117,7 +115,7 @@ class MLP(FrameworkModel):
                 else:
                     h = dropout_inference(h, rate, spec.dropout_style)
                 outputs[key] = h
-            caches.append(HiddenCache(inputs, z, activation_input, activation, stats, scale))
+            caches.append(HiddenCache(inputs, activation_input, activation, stats, scale))
         last = len(spec.hidden_sizes)
         outputs["logits"] = dense(h, p[f"dense{last}.W"], p[f"dense{last}.b"])
         return ForwardPass(outputs, caches, h)
@@ -197,8 +195,15 @@ class MLP(FrameworkModel):
 
     def train_epoch(self, data: Any, order: np.ndarray, dropout_masks: Masks = None) -> float:
         x, y = data
+        batches = batch_slices(len(order), self.train_spec.batch_size)
+        if len(batches) != self.steps_per_epoch and self.train_spec.schedule.kind != "constant":
+            raise ValueError(
+                f"an epoch here has {len(batches)} batches but the model was built with "
+                f"steps_per_epoch={self.steps_per_epoch}, so the learning-rate schedule would run on the wrong "
+                "clock; build the model with steps_per_epoch=len(harness.batching.batch_slices(n, batch_size))"
+            )
         total, count = 0.0, 0
-        for rows in batch_slices(len(order), self.train_spec.batch_size):
+        for rows in batches:
             batch = order[rows]
             loss = self.train_step(x[batch], y[batch], slice_masks(dropout_masks, rows))
             total += loss * len(batch)

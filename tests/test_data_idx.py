@@ -78,12 +78,12 @@ def test_corrupt_gzip_crc_is_reported(tmp_path):
     whole = bytearray(gzip.compress(encode_idx(np.arange(200, dtype=np.uint8) % 10)))
     whole[-6] ^= 0xFF  # inside the CRC-32 trailer
     path.write_bytes(bytes(whole))
-    with pytest.raises(DataError, match="labels.gz: truncated or corrupt gzip data"):
+    with pytest.raises(DataError, match=r"labels\.gz: truncated or corrupt gzip data"):
         read_idx(path)
 
 
 def test_missing_file_is_a_data_error(tmp_path):
-    with pytest.raises(DataError, match="nothing.gz: cannot be read"):
+    with pytest.raises(DataError, match=r"nothing\.gz: cannot be read"):
         read_idx(tmp_path / "nothing.gz")
 
 

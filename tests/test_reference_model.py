@@ -264,3 +264,11 @@ def test_digits_reach_90_percent_test_accuracy() -> None:
     model.fit(x[train_rows], y[train_rows])
     _, accuracy = model.evaluate(model.upload(x[test_rows], y[test_rows]))
     assert accuracy >= 0.90, accuracy
+
+
+def test_train_epoch_refuses_a_schedule_clock_that_does_not_match_the_batches() -> None:
+    schedule = ScheduleSpec("linear", final_lr=0.001)
+    model = build(train_spec=replace(TRAIN, schedule=schedule, epochs=2), steps_per_epoch=1)
+    x, y = batch(n=10)
+    with pytest.raises(ValueError, match="steps_per_epoch=1"):
+        model.train_epoch(model.upload(x, y), np.arange(10))
