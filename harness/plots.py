@@ -67,7 +67,9 @@ def plot_learning_curves(curves: pd.DataFrame, dataset: str, variant: str, path:
                 continue
             epochs = by_epoch.index + dodge
             style = LINE_STYLES[i % len(LINE_STYLES)]
-            axes.plot(epochs, by_epoch["mean"], color=colour, label=label, **style)
+            # About 15 markers per line at most, so that long runs (200 epochs) stay lines, not rows of blobs.
+            markevery = max(1, len(epochs) // 15)
+            axes.plot(epochs, by_epoch["mean"], color=colour, label=label, markevery=markevery, **style)
             axes.fill_between(epochs, by_epoch["min"], by_epoch["max"], color=colour, alpha=0.2, lw=0)
             if len(by_epoch) == 1:  # a band over one epoch has no width: show the seeds' range as a whisker
                 axes.vlines(epochs, by_epoch["min"], by_epoch["max"], color=colour, lw=1.5)
@@ -84,9 +86,8 @@ def plot_learning_curves(curves: pd.DataFrame, dataset: str, variant: str, path:
     # One legend for both panels, below them, so that it never hides a curve.
     handles, labels = loss_axes.get_legend_handles_labels()
     figure.legend(handles, labels, title="framework", loc="outside lower center", ncols=len(frameworks))
-    figure.suptitle(
-        f"Learning curves: {variant} on {dataset} (line: mean over seeds; band: min–max; identical curves overlap)"
-    )
+    legend = "point: mean over seeds; whisker: min–max" if single_epoch else "line: mean over seeds; band: min–max"
+    figure.suptitle(f"Learning curves: {variant} on {dataset} ({legend}; identical curves overlap)")
     _save(figure, path)
 
 

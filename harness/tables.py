@@ -76,7 +76,7 @@ def load_run(run_dir: Path | str) -> RunRecords:
     if not run_dir.is_dir():
         raise RunRecordError(
             f"run directory {run_dir} does not exist; pass the folder that `fwcompare run` wrote "
-            "(its --out, by default results/runs/<timestamp>)"
+            "(its --out, by default results/runs/<timestamp>-<matrix>)"
         )
     cell_paths = sorted((run_dir / "cells").glob("*.json"))
     if not cell_paths:

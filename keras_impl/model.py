@@ -184,7 +184,9 @@ class MLP(FrameworkModel):
             self.set_params(params)
             self.schedule = SpecLearningRate(train_spec, steps_per_epoch, self.dtype)
             optimizer = make_optimizer(train_spec.optimizer, self.schedule)
-            self.network.compile(optimizer=optimizer, jit_compile=False)
+            # One fit call runs a whole epoch inside one tf.function (a tf.while_loop over the batches), which
+            # removes Keras' per-step Python overhead; a partial last batch and shorter epochs are handled by Keras.
+            self.network.compile(optimizer=optimizer, jit_compile=False, steps_per_execution=steps_per_epoch)
             optimizer.build(self.network.trainable_variables)
         key_of = {id(variable): key for key, variable in self._trainable.items()}
         # Canonical key of each gradient that Network.probe_loss_and_grads returns (Keras' variable order).

@@ -351,9 +351,7 @@ def test_run_without_an_ok_cell_still_reports_its_statuses(tmp_path: Path, capsy
     assert main(["report", str(tmp_path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["cells"] == {"unavailable": len(SEEDS)}
-    assert [(row["variant"], row["framework"], row["seeds"]) for row in summary["summary"]] == [
-        ("relu-he", "torch", 0)
-    ]
+    assert [(row["variant"], row["framework"], row["seeds"]) for row in summary["summary"]] == [("relu-he", "torch", 0)]
     accuracy = table(tmp_path, "accuracy")
     assert list(accuracy["n_seeds"]) == [0] and list(accuracy["n_excluded"]) == [len(SEEDS)]
     assert accuracy["test_accuracy_mean"].isna().all()

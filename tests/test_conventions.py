@@ -1,0 +1,193 @@
+"""The conventions table: native_specs, form_differences, and the table's claims checked against torch and Keras."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.conventions import (
+    CONVENTIONS,
+    CONVENTIONS_BY_NAME,
+    NATIVE_FORMS,
+    conventions_markdown,
+    form_differences,
+    native_specs,
+)
+from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
+
+BN_MODEL = ModelSpec(4, (3,), 2, batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3, running_var="unbiased"))
+PLAIN_MODEL = ModelSpec(4, (3,), 2)
+
+
+def _train(name: str, **optimizer) -> TrainSpec:
+    return TrainSpec(optimizer=OptimizerSpec(name, **optimizer))
+
+
+@pytest.mark.parametrize("framework", ["torch", "keras"])
+def test_native_specs_set_the_framework_forms(framework):
+    model, train = native_specs(BN_MODEL, _train("adam", form="torch" if framework == "keras" else "keras"), framework)
+    assert (train.optimizer.form, model.batch_norm.running_var) == NATIVE_FORMS[framework]
+    assert model.batch_norm.momentum == BN_MODEL.batch_norm.momentum
+
+
+def test_native_specs_leave_the_reference_spec_alone():
+    train = _train("adam", form="keras")
+    assert native_specs(BN_MODEL, train, "numpy") == (BN_MODEL, train)
+
+
+@pytest.mark.parametrize(
+    ("model", "train", "expected"),
+    [
+        (PLAIN_MODEL, _train("sgd"), ()),
+        (PLAIN_MODEL, _train("adam", eps=1e-7), ("adam-epsilon-hat",)),
+        (PLAIN_MODEL, _train("adam", eps=0.0), ()),
+        (PLAIN_MODEL, _train("rmsprop", eps=1e-7), ("eps-inside-root",)),
+        (PLAIN_MODEL, _train("adagrad", eps=1e-7, initial_accumulator=0.1), ("eps-inside-root",)),
+        (PLAIN_MODEL, _train("adagrad", eps=0.0, initial_accumulator=0.1), ()),
+        (PLAIN_MODEL, _train("nesterov"), ("momentum-velocity-form",)),
+        (BN_MODEL, _train("momentum"), ("bn-running-variance", "momentum-velocity-form")),
+    ],
+    ids=["sgd", "adam", "adam-eps0", "rmsprop", "adagrad", "adagrad-eps0", "nesterov", "bn-momentum"],
+)
+def test_form_differences_name_the_unaligned_conventions(model, train, expected):
+    assert form_differences(model, train) == expected
+
+
+def test_the_table_is_complete_and_printable():
+    names = [c.name for c in CONVENTIONS]
+    assert len(set(names)) == len(names)
+    # Every difference form_differences can name is an unaligned row of the table.
+    named = {
+        name
+        for model in (PLAIN_MODEL, BN_MODEL)
+        for optimizer in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+        for name in form_differences(model, _train(optimizer))
+    }
+    assert named <= {c.name for c in CONVENTIONS if not c.aligned}
+    for required in ("bn-momentum", "bn-eps", "dropout-scaling", "keras-float64-hyperparameters", "loss-dtype"):
+        assert CONVENTIONS_BY_NAME[required].aligned
+    table = conventions_markdown()
+    assert all(c.topic in table and c.why in table for c in CONVENTIONS)
+    assert table.count("\n") == len(CONVENTIONS) + 2
+
+
+# --- the claims, measured on the installed frameworks ------------------------------------------------------------
+
+MOMENTUM = 0.9
+BATCH = np.random.default_rng(0).random((8, 3))
+
+
+def test_bn_momentum_and_running_variance_in_torch():
+    torch = pytest.importorskip("torch")
+    layer = torch.nn.BatchNorm1d(3, momentum=1 - MOMENTUM, dtype=torch.float64)
+    layer.train()
+    layer(torch.from_numpy(BATCH))
+    # Spec momentum 0.9 (Keras meaning) is torch momentum 0.1; torch averages the unbiased variance.
+    np.testing.assert_allclose(layer.running_mean.numpy(), (1 - MOMENTUM) * BATCH.mean(0), rtol=1e-14)
+    expected_var = MOMENTUM + (1 - MOMENTUM) * BATCH.var(0, ddof=1)
+    np.testing.assert_allclose(layer.running_var.numpy(), expected_var, rtol=1e-14)
+
+
+def test_bn_momentum_and_running_variance_in_keras():
+    keras = pytest.importorskip("keras")
+    layer = keras.layers.BatchNormalization(momentum=np.float64(MOMENTUM), epsilon=1e-3, dtype="float64")
+    layer(BATCH, training=True)
+    np.testing.assert_allclose(np.asarray(layer.moving_mean), (1 - MOMENTUM) * BATCH.mean(0), rtol=1e-14)
+    # Keras averages the biased variance: the bn-running-variance row.
+    expected_var = MOMENTUM + (1 - MOMENTUM) * BATCH.var(0)
+    np.testing.assert_allclose(np.asarray(layer.moving_variance), expected_var, rtol=1e-14)
+    assert not np.allclose(expected_var, MOMENTUM + (1 - MOMENTUM) * BATCH.var(0, ddof=1), rtol=1e-6)
+
+
+def test_keras_casts_python_floats_through_float32():
+    keras = pytest.importorskip("keras")
+    assert float(keras.ops.cast(0.9, "float64")) != 0.9
+    assert float(keras.ops.cast(np.float64(0.9), "float64")) == 0.9
+
+
+def _torch_trajectory(make, grads, lrs):
+    torch = pytest.importorskip("torch")
+    param = torch.zeros(len(grads[0]), dtype=torch.float64, requires_grad=True)
+    optimizer = make(torch.optim, [param])
+    for grad, lr in zip(grads, lrs, strict=True):
+        optimizer.param_groups[0]["lr"] = lr
+        param.grad = torch.from_numpy(grad.copy())
+        optimizer.step()
+    return param.detach().numpy()
+
+
+def _keras_trajectory(make, grads, lrs):
+    keras = pytest.importorskip("keras")
+    param = keras.Variable(np.zeros(len(grads[0])), dtype="float64")
+    optimizer = make(keras.optimizers, np.float64(lrs[0]))
+    optimizer.build([param])
+    for grad, lr in zip(grads, lrs, strict=True):
+        optimizer.learning_rate.assign(np.float64(lr))
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(grad), param)])
+    return np.asarray(param)
+
+
+# Gradients spanning small and large magnitudes, where eps placement matters.
+GRADS = [np.array([1e-4, -3e-3, 0.2, -1.5]) * (1 + 0.1 * k) for k in range(6)]
+CONSTANT_LR = [1e-2] * len(GRADS)
+CHANGING_LR = [1e-2 * 0.5**k for k in range(len(GRADS))]
+f64 = np.float64
+
+
+@pytest.mark.parametrize(
+    ("torch_optimizer", "keras_optimizer", "lrs"),
+    [
+        (
+            lambda optim, ps: optim.Adam(ps, betas=(0.9, 0.999), eps=1e-7),
+            lambda opt, lr: opt.Adam(lr, beta_1=f64(0.9), beta_2=f64(0.999), epsilon=f64(1e-7)),
+            CONSTANT_LR,
+        ),
+        (
+            lambda optim, ps: optim.RMSprop(ps, alpha=0.9, eps=1e-7),
+            lambda opt, lr: opt.RMSprop(lr, rho=f64(0.9), epsilon=f64(1e-7)),
+            CONSTANT_LR,
+        ),
+        (
+            lambda optim, ps: optim.Adagrad(ps, initial_accumulator_value=0.1, eps=1e-7),
+            lambda opt, lr: opt.Adagrad(lr, initial_accumulator_value=f64(0.1), epsilon=f64(1e-7)),
+            CONSTANT_LR,
+        ),
+        (
+            lambda optim, ps: optim.SGD(ps, momentum=0.9),
+            lambda opt, lr: opt.SGD(lr, momentum=f64(0.9)),
+            CHANGING_LR,
+        ),
+    ],
+    ids=["adam-epsilon-hat", "rmsprop-eps-inside-root", "adagrad-eps-inside-root", "momentum-under-changing-lr"],
+)
+def test_unaligned_optimizer_forms_really_differ(torch_optimizer, keras_optimizer, lrs):
+    torch_params = _torch_trajectory(torch_optimizer, GRADS, lrs)
+    keras_params = _keras_trajectory(keras_optimizer, GRADS, lrs)
+    assert np.abs(torch_params - keras_params).max() > 1e-6
+
+
+@pytest.mark.parametrize(
+    ("torch_optimizer", "keras_optimizer", "lrs"),
+    [
+        (
+            lambda optim, ps: optim.Adam(ps, betas=(0.9, 0.999), eps=0.0),
+            lambda opt, lr: opt.Adam(lr, beta_1=f64(0.9), beta_2=f64(0.999), epsilon=f64(0.0)),
+            CONSTANT_LR,
+        ),
+        (
+            lambda optim, ps: optim.RMSprop(ps, alpha=0.9, eps=0.0),
+            lambda opt, lr: opt.RMSprop(lr, rho=f64(0.9), epsilon=f64(0.0)),
+            CONSTANT_LR,
+        ),
+        (
+            lambda optim, ps: optim.SGD(ps, momentum=0.9),
+            lambda opt, lr: opt.SGD(lr, momentum=f64(0.9)),
+            CONSTANT_LR,
+        ),
+    ],
+    ids=["adam-eps0", "rmsprop-eps0", "momentum-constant-lr"],
+)
+def test_the_same_optimizers_agree_where_the_forms_coincide(torch_optimizer, keras_optimizer, lrs):
+    torch_params = _torch_trajectory(torch_optimizer, GRADS, lrs)
+    keras_params = _keras_trajectory(keras_optimizer, GRADS, lrs)
+    np.testing.assert_allclose(keras_params, torch_params, rtol=1e-12, atol=1e-15)
