@@ -15,15 +15,18 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.cli_run import _names, _positive
+from harness.executor import configure_threads
 from harness.frameworks import FRAMEWORKS
 from harness.parity import (
     DEFAULT_STEPS,
     EXPLAINED,
     NOT_OK,
     OK,
+    PARITY_STEPS_PER_EPOCH,
     PARITY_VARIANTS,
     ParityReport,
     ParityRow,
+    explained_by,
     run_parity,
 )
 from harness.specs import DTYPES
@@ -57,7 +60,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")
     parser.add_argument(
-        "--steps", type=_positive, default=DEFAULT_STEPS, metavar="K", help=f"optimiser steps (default {DEFAULT_STEPS})"
+        "--steps",
+        type=_steps,
+        default=DEFAULT_STEPS,
+        metavar="K",
+        help=f"optimiser steps, a multiple of {PARITY_STEPS_PER_EPOCH} (default {DEFAULT_STEPS})",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
     parser.add_argument("--json", action="store_true", help="print parity.json on stdout (the log goes to stderr)")
@@ -68,9 +75,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_parity)
 
 
+def _steps(text: str) -> int:
+    steps = _positive(text)
+    if steps % PARITY_STEPS_PER_EPOCH:
+        raise argparse.ArgumentTypeError(
+            f"{steps} is not a multiple of {PARITY_STEPS_PER_EPOCH}: parity trains whole epochs of "
+            f"{PARITY_STEPS_PER_EPOCH} steps"
+        )
+    return steps
+
+
 def _parity(args: argparse.Namespace) -> int:
     log = sys.stderr if args.json else sys.stdout
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
+    # TensorFlow takes its thread counts only before it starts; the engine limits NumPy and torch itself.
+    configure_threads(1, args.frameworks)
 
     def print_case(rows: list[ParityRow]) -> None:
         for line in log_lines(rows, verbose=args.verbose):
@@ -136,21 +155,21 @@ def summary_text(report: ParityReport) -> str:
     ]
     headers = ["pair", "dtype", "variants", "tensors", OK, EXPLAINED, NOT_OK, "max abs (OK)", "max rel (OK)"]
     parts.append(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
-    if summary["explained"]:
-        by_reason: dict[tuple[str, str, str], list[dict]] = {}
-        for item in summary["explained"]:
-            reason = item["note"].split(";", 1)[0].removeprefix("explained by: ")
-            by_reason.setdefault((item["pair"], item["dtype"], reason), []).append(item)
+    explained_rows = [r for r in report.rows if r.status == EXPLAINED]
+    if explained_rows:
+        by_reason: dict[tuple[str, str, str], list[ParityRow]] = {}
+        for row in explained_rows:
+            by_reason.setdefault((row.pair, row.dtype, ", ".join(explained_by(row))), []).append(row)
         explained = [
             [
                 pair,
                 dtype,
                 reason,
-                len({i["variant"] for i in items}),
-                sum(i["tensors"] for i in items),
-                f"{max(i['max_abs_diff'] for i in items):.1e}",
+                len({r.variant for r in rows}),
+                len(rows),
+                f"{max(r.max_abs_diff for r in rows):.1e}",
             ]
-            for (pair, dtype, reason), items in by_reason.items()
+            for (pair, dtype, reason), rows in by_reason.items()
         ]
         parts.append(
             "explained differences (the reference in each framework's form reproduces them):\n"

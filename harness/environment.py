@@ -64,14 +64,18 @@ def cpu_model() -> str:
 
 
 def gpu_model() -> str | None:
-    """Names of the CUDA GPUs PyTorch sees (joined with ', '), or None without one or without PyTorch."""
-    try:
+    """Names of the visible NVIDIA GPUs (joined with ', '), or None without one.
+
+    Asks PyTorch when a run has already imported it, else nvidia-smi, so a NumPy-only run does not import torch.
+    """
+    if "torch" in sys.modules:
         import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+
+        if not torch.cuda.is_available():
+            return None
+        return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    names = _command(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
+    return ", ".join(names.splitlines()) if names else None
 
 
 def blas_libraries() -> list[dict[str, Any]]:

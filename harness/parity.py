@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
@@ -44,8 +44,9 @@ PARITY_SEED = 0
 # Parity compares arithmetic, not statistics: 32 rows exercise every kernel (BN's N/(N−1) included) and keep the
 # 2-core CI fast.
 PARITY_BATCH_SIZE = 32
-# Several epochs inside K steps, so per-epoch schedules change the lr and train_epoch is called more than once.
-PARITY_STEPS_PER_EPOCH = 3
+# Several epochs inside K steps, so per-epoch schedules change the lr and train_epoch is called more than once;
+# K must be a multiple of it, because train_epoch runs whole epochs only.
+PARITY_STEPS_PER_EPOCH = 2
 
 # Check name -> whether it is measured after the K optimiser steps (trajectory tolerance); in log order.
 CHECKS: dict[str, bool] = {
@@ -63,6 +64,8 @@ ACTIVATION_CHECKS = ("forward-train", "forward-inference", "forward-inference-af
 FIT_PATH_CHECK = "train_epoch-vs-train_step"
 # The CONVENTIONS entry that names differences explained by rounding alone.
 ROUNDING = "rounding-sensitive-trajectory"
+# An EXPLAINED row's note starts with this and the comma-separated convention names, up to the first ";".
+EXPLAINED_BY = "explained by: "
 
 Trace = dict[str, dict[str, np.ndarray]]
 """check -> tensor name -> array, tensors in layer order."""
@@ -124,6 +127,13 @@ class ParityRow:
     note: str = ""
 
 
+def explained_by(row: ParityRow) -> tuple[str, ...]:
+    """The CONVENTIONS names an EXPLAINED row cites; empty for any other row."""
+    if row.status != EXPLAINED:
+        return ()
+    return tuple(row.note.removeprefix(EXPLAINED_BY).split(";", 1)[0].split(", "))
+
+
 @dataclass
 class ParityReport:
     """Every compared tensor, plus the frameworks that could not run here (name -> reason)."""
@@ -169,21 +179,20 @@ class ParityReport:
                     "max_rel_diff_ok": max((r.max_rel_diff for r in agreeing), default=0.0),
                 }
             )
-        explained = []
-        for (pair, variant, dtype, note), rows in _group(
-            [r for r in self.rows if r.status == EXPLAINED], lambda r: (r.pair, r.variant, r.dtype, r.note)
-        ).items():
-            explained.append(
-                {
-                    "pair": pair,
-                    "variant": variant,
-                    "dtype": dtype,
-                    "tensors": len(rows),
-                    "max_abs_diff": max(r.max_abs_diff for r in rows),
-                    "max_rel_diff": max(r.max_rel_diff for r in rows),
-                    "note": note,
-                }
-            )
+        explained = [
+            {
+                "pair": pair,
+                "variant": variant,
+                "dtype": dtype,
+                "conventions": list(conventions),
+                "tensors": len(rows),
+                "max_abs_diff": max(r.max_abs_diff for r in rows),
+                "max_rel_diff": max(r.max_rel_diff for r in rows),
+            }
+            for (pair, variant, dtype, conventions), rows in _group(
+                [r for r in self.rows if r.status == EXPLAINED], lambda r: (r.pair, r.variant, r.dtype, explained_by(r))
+            ).items()
+        ]
         return {
             "passed": not self.failed,
             "steps": self.steps,
@@ -475,18 +484,18 @@ class _Case:
             residual, _, ok = compare(b[name], reproduced, tol)
             if ok:
                 return EXPLAINED, (
-                    f"explained by: {names}; the reference in both forms reproduces this difference "
+                    f"{EXPLAINED_BY}{names}; the reference in both forms reproduces this difference "
                     f"(residual {residual:.1e})"
                 )
             if residual <= ROUNDING_FACTOR * noise:
                 return EXPLAINED, (
-                    f"explained by: {names}, {ROUNDING}; the reference in both forms reproduces this difference up "
+                    f"{EXPLAINED_BY}{names}, {ROUNDING}; the reference in both forms reproduces this difference up "
                     f"to a residual of {residual:.1e}, {within_noise}"
                 )
             return NOT_OK, f"outside tolerance; the reference's forms ({names}) leave a residual of {residual:.1e}"
         difference = float(np.abs(np.asarray(a[name], np.float64) - b[name]).max())
         if trajectory and difference <= ROUNDING_FACTOR * noise:
-            return EXPLAINED, f"explained by: {ROUNDING}; {difference:.1e} is {within_noise}"
+            return EXPLAINED, f"{EXPLAINED_BY}{ROUNDING}; {difference:.1e} is {within_noise}"
         if trajectory:
             return NOT_OK, f"outside tolerance and above {ROUNDING_FACTOR:g}× the rounding sensitivity {noise:.1e}"
         return NOT_OK, "outside tolerance"
@@ -532,6 +541,15 @@ def initial_params(model_spec: ModelSpec, seed: int, dtype: str) -> dict[str, np
     return reference_initial_params(model_spec, seed, dtype)
 
 
+def check_steps(steps: int) -> None:
+    """Raise ValueError unless `steps` is a positive multiple of PARITY_STEPS_PER_EPOCH."""
+    if steps < 1 or steps % PARITY_STEPS_PER_EPOCH:
+        raise ValueError(
+            f"steps={steps}: parity needs a positive multiple of {PARITY_STEPS_PER_EPOCH} (whole epochs of "
+            f"{PARITY_STEPS_PER_EPOCH} steps for train_epoch), e.g. {DEFAULT_STEPS}"
+        )
+
+
 def run_case(
     variant: Variant,
     dtype: str,
@@ -545,10 +563,11 @@ def run_case(
     reference, which explains torch-vs-Keras differences even when it is not among `frameworks`."""
     if REFERENCE not in model_classes:
         raise ValueError(f"model_classes needs {REFERENCE!r}: the reference explains torch-vs-Keras differences")
+    check_steps(steps)
     selected = [f for f in FRAMEWORKS if f in model_classes and (frameworks is None or f in frameworks)]
     case = _Case(variant, dtype, model_classes, steps, device)
     rows = []
-    with deterministic_settings(list(model_classes)):
+    with deterministic_settings({cls.framework for cls in model_classes.values()}):
         for left, right in PAIRS:
             if left in selected and right in selected:
                 rows += case.pair_rows(left, right)
@@ -558,17 +577,26 @@ def run_case(
 
 
 @contextmanager
-def deterministic_settings(frameworks: Sequence[str]) -> Iterator[None]:
-    """TF32 off and deterministic kernels on for torch and TensorFlow inside the block.
+def deterministic_settings(frameworks: Iterable[str]) -> Iterator[None]:
+    """TF32 off, deterministic kernels on, and NumPy's BLAS and torch on one CPU thread inside the block.
 
-    torch's settings are restored afterwards (torch_impl.device.deterministic_mode) and so is TensorFlow's TF32
-    flag; TensorFlow's op determinism has no public switch back and stays on for the rest of the process.
+    Parity compares arithmetic, not speed: one thread fixes each library's reduction order and keeps a shared
+    machine from being oversubscribed (a loaded 2-core machine ran the reference 12× slower with two BLAS threads).
+    torch's settings and the BLAS limit are restored afterwards, and so is TensorFlow's TF32 flag; TensorFlow's op
+    determinism has no public switch back and stays on for the rest of the process.
     """
+    import threadpoolctl
+
     with ExitStack() as stack:
+        stack.enter_context(threadpoolctl.threadpool_limits(limits=1))
         if "torch" in frameworks:
+            import torch
+
             from torch_impl.device import deterministic_mode
 
             stack.enter_context(deterministic_mode())
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
+            torch.set_num_threads(1)
         if "keras" in frameworks:
             import tensorflow as tf
 
@@ -591,8 +619,7 @@ def run_parity(
 ) -> ParityReport:
     """Compare every pair of `frameworks` on every variant and dtype; unavailable frameworks are recorded in
     `report.unavailable` and their pairs skipped. on_rows receives each case's rows as soon as they exist."""
-    if steps < 1:
-        raise ValueError(f"steps={steps} must be >= 1")
+    check_steps(steps)
     unknown = [f for f in frameworks if f not in FRAMEWORKS]
     if unknown:
         raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")

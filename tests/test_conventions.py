@@ -13,7 +13,7 @@ from harness.conventions import (
     form_differences,
     native_specs,
 )
-from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
+from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, TrainSpec
 
 BN_MODEL = ModelSpec(4, (3,), 2, batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3, running_var="unbiased"))
 PLAIN_MODEL = ModelSpec(4, (3,), 2)
@@ -116,8 +116,17 @@ def _torch_trajectory(make, grads, lrs):
     return param.detach().numpy()
 
 
-def _keras_trajectory(make, grads, lrs):
+@pytest.fixture
+def keras_float64():
+    """Keras with floatx float64 (its optimisers' lr and iteration variables take floatx), restored afterwards."""
     keras = pytest.importorskip("keras")
+    previous = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    yield keras
+    keras.config.set_floatx(previous)
+
+
+def _keras_trajectory(keras, make, grads, lrs):
     param = keras.Variable(np.zeros(len(grads[0])), dtype="float64")
     optimizer = make(keras.optimizers, np.float64(lrs[0]))
     optimizer.build([param])
@@ -148,8 +157,8 @@ f64 = np.float64
             CONSTANT_LR,
         ),
         (
-            lambda optim, ps: optim.Adagrad(ps, initial_accumulator_value=0.1, eps=1e-7),
-            lambda opt, lr: opt.Adagrad(lr, initial_accumulator_value=f64(0.1), epsilon=f64(1e-7)),
+            lambda optim, ps: optim.Adagrad(ps, initial_accumulator_value=0.0, eps=1e-7),
+            lambda opt, lr: opt.Adagrad(lr, initial_accumulator_value=f64(0.0), epsilon=f64(1e-7)),
             CONSTANT_LR,
         ),
         (
@@ -160,9 +169,9 @@ f64 = np.float64
     ],
     ids=["adam-epsilon-hat", "rmsprop-eps-inside-root", "adagrad-eps-inside-root", "momentum-under-changing-lr"],
 )
-def test_unaligned_optimizer_forms_really_differ(torch_optimizer, keras_optimizer, lrs):
+def test_unaligned_optimizer_forms_really_differ(keras_float64, torch_optimizer, keras_optimizer, lrs):
     torch_params = _torch_trajectory(torch_optimizer, GRADS, lrs)
-    keras_params = _keras_trajectory(keras_optimizer, GRADS, lrs)
+    keras_params = _keras_trajectory(keras_float64, keras_optimizer, GRADS, lrs)
     assert np.abs(torch_params - keras_params).max() > 1e-6
 
 
@@ -187,7 +196,7 @@ def test_unaligned_optimizer_forms_really_differ(torch_optimizer, keras_optimize
     ],
     ids=["adam-eps0", "rmsprop-eps0", "momentum-constant-lr"],
 )
-def test_the_same_optimizers_agree_where_the_forms_coincide(torch_optimizer, keras_optimizer, lrs):
+def test_the_same_optimizers_agree_where_the_forms_coincide(keras_float64, torch_optimizer, keras_optimizer, lrs):
     torch_params = _torch_trajectory(torch_optimizer, GRADS, lrs)
-    keras_params = _keras_trajectory(keras_optimizer, GRADS, lrs)
+    keras_params = _keras_trajectory(keras_float64, keras_optimizer, GRADS, lrs)
     np.testing.assert_allclose(keras_params, torch_params, rtol=1e-12, atol=1e-15)

@@ -101,7 +101,7 @@ def test_narrowing_picks_seeds_variants_frameworks_and_drops_published_numbers_o
     assert MATRICES["seed-lincoln"].narrowed(seeds=2).seeds == (LINCOLN_SEED, LINCOLN_SEED + 1)
     with pytest.raises(Exception, match="unknown variant 'relu-hee'"):
         lecture.narrowed(variants=["relu-hee"])
-    with pytest.raises(Exception, match="unknown framework 'jax'.*numpy, torch, keras"):
+    with pytest.raises(Exception, match=r"unknown framework 'jax'.*numpy, torch, keras"):
         lecture.narrowed(frameworks=["jax"])
 
 

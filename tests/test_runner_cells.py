@@ -170,7 +170,7 @@ def test_a_rerun_retries_failed_and_unavailable_cells_but_keeps_ok_and_diverged_
         patch.setitem(harness.frameworks.FRAMEWORKS, "keras", ("no_such_module_for_the_test.model", "keras"))
         first = _run(matrix, out)
     assert sorted(r["status"] for r in first.records.values()) == ["diverged", "ok", "unavailable", "unavailable"]
-    second = _run(matrix.narrowed(frameworks=["numpy", "keras"]), out)
+    second = _run(matrix, out)
     assert sorted(r["status"] for r in second.records.values()) == ["diverged", "diverged", "ok", "ok"]
     retried = {second.records[key]["framework"] for key in second.trained}
     assert retried == {"keras"} and len(second.skipped) == 2
@@ -180,5 +180,5 @@ def test_a_rerun_retries_failed_and_unavailable_cells_but_keeps_ok_and_diverged_
 def test_a_run_directory_of_another_matrix_is_refused(tmp_path):
     out = tmp_path / "run"
     _run(_matrix([get_variant("relu-xavier")], ["numpy"], epochs=1), out)
-    with pytest.raises(Exception, match="holds another run .* give a new --out"):
+    with pytest.raises(Exception, match=r"holds another run .* give a new --out"):
         _run(_matrix([get_variant("relu-xavier")], ["numpy"], epochs=2), out)

@@ -260,3 +260,13 @@ def test_dropout_arithmetic_is_bitwise_the_reference_arithmetic(dtype: str, styl
     expected = h * dropout_scale(mask, rate, style, np.dtype(dtype))
     actual = dropout_train(torch.from_numpy(h), torch.from_numpy(mask.astype(dtype)), rate, style).numpy()
     np.testing.assert_array_equal(actual, expected)
+
+
+def test_read_only_inputs_are_accepted_without_warnings(recwarn: pytest.WarningsRecorder) -> None:
+    model, _ = make_pair(BN_DROPOUT, TrainSpec(dtype="float64"))
+    x, y, masks = batch(BN_DROPOUT, BATCH, seed=12)
+    for array in (x, y, *masks.values()):
+        array.flags.writeable = False
+    model.train_step(x, y, masks)
+    model.evaluate(model.upload(x, y))
+    assert not [w for w in recwarn if "not writable" in str(w.message)]

@@ -62,11 +62,12 @@ class MLP(FrameworkModel):
 
     # --- conversions -----------------------------------------------------------------------------------------
 
+    # torch.tensor copies: the model never aliases the caller's arrays, and read-only arrays raise no warning.
     def _floats(self, array: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(array), dtype=self.dtype, device=self.torch_device)
+        return torch.tensor(np.asarray(array), dtype=self.dtype, device=self.torch_device)
 
     def _labels(self, labels: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(labels), dtype=torch.int64, device=self.torch_device)
+        return torch.tensor(np.asarray(labels), dtype=torch.int64, device=self.torch_device)
 
     def _masks(self, masks: Masks) -> TensorDict | None:
         return None if masks is None else {key: self._floats(mask) for key, mask in masks.items()}
