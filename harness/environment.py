@@ -7,6 +7,7 @@ user name and file paths are left out on purpose: a run directory may be publish
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 import sys
@@ -31,7 +32,12 @@ def collect_environment(*, threads: int, jobs: int, threads_per_worker: int, dev
         "cpu_cores_available": available_cores(),
         "gpu_model": gpu_model(),
         "device": device,
-        "threads": {"total": threads, "jobs": jobs, "per_worker": threads_per_worker},
+        "threads": {
+            "total": threads,
+            "jobs": jobs,
+            "per_worker": threads_per_worker,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        },
         "blas": blas_libraries(),
         "libraries": library_versions(),
         "git": git_revision(),
@@ -79,7 +85,8 @@ def gpu_model() -> str | None:
 
 
 def blas_libraries() -> list[dict[str, Any]]:
-    """The BLAS/OpenMP libraries loaded in this process with their thread limits (paths left out)."""
+    """The BLAS/OpenMP libraries loaded in this process with their thread limits (paths left out); with --jobs > 1
+    the workers set their own limits, given under "threads"."""
     import threadpoolctl
 
     keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer", "architecture")

@@ -68,6 +68,7 @@ class Network(keras.Model):
         self.train_loss = keras.metrics.Mean(name="train_loss", dtype=dtype)
         self.eval_loss = keras.metrics.Mean(name="eval_loss", dtype=dtype)
         self.eval_accuracy = keras.metrics.Mean(name="eval_accuracy", dtype=dtype)
+        # Every layer is built above, from the spec's sizes; fit need not build the model from a first batch.
         self.built = True
 
     @property
@@ -118,7 +119,9 @@ class Network(keras.Model):
     def test_step(self, data):
         inputs, labels = data
         logits = self(inputs, training=False)
-        self.eval_loss.update_state(self.objective(logits, labels), sample_weight=ops.cast(ops.shape(labels)[0], self.dtype))
+        self.eval_loss.update_state(
+            self.objective(logits, labels), sample_weight=ops.cast(ops.shape(labels)[0], self.dtype)
+        )
         correct = ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), self.dtype)
         self.eval_accuracy.update_state(correct)
         return {"eval_loss": self.eval_loss.result(), "eval_accuracy": self.eval_accuracy.result()}
@@ -148,12 +151,13 @@ class Network(keras.Model):
 
     @tf.function(reduce_retracing=True, jit_compile=False)
     def step(self, inputs: dict, labels):
+        """apply_batch compiled on its own: the same operations fit's train_step runs, one batch per call."""
         return self.apply_batch(inputs, labels)
 
 
 @dataclass(frozen=True)
 class UploadedData:
-    """A data set as tensors on the model's device: x (n, input_size) in the model dtype, y (n,) int64."""
+    """A data set as host tensors: x (n, input_size) in the model dtype, y (n,) int64."""
 
     x: tf.Tensor
     y: tf.Tensor
@@ -183,7 +187,7 @@ class MLP(FrameworkModel):
             self._trainable = {key: v for key, v in self._variables.items() if is_trainable(key)}
             self.set_params(params)
             self.schedule = SpecLearningRate(train_spec, steps_per_epoch, self.dtype)
-            optimizer = make_optimizer(train_spec.optimizer, self.schedule)
+            optimizer = make_optimizer(train_spec.optimizer, self.schedule, self.dtype)
             # One fit call runs a whole epoch inside one tf.function (a tf.while_loop over the batches), which
             # removes Keras' per-step Python overhead; a partial last batch and shorter epochs are handled by Keras.
             self.network.compile(optimizer=optimizer, jit_compile=False, steps_per_execution=steps_per_epoch)
@@ -247,7 +251,9 @@ class MLP(FrameworkModel):
     # --- the fast path ---
 
     def upload(self, x: np.ndarray, y: np.ndarray) -> UploadedData:
-        with tf.device(self.tf_device):
+        """Host tensors in the model dtype: tf.data, which feeds `fit` and `evaluate`, runs on the CPU and copies
+        each batch to the device, as Keras does with NumPy input."""
+        with tf.device("/CPU:0"):
             return UploadedData(tf.constant(np.asarray(x, dtype=self.dtype)), self._labels(y))
 
     def train_epoch(self, data: UploadedData, order: np.ndarray, dropout_masks: Masks = None) -> float:

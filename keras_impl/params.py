@@ -43,4 +43,4 @@ def load_params(spec: ModelSpec, variables: dict[str, keras.Variable], params: P
 
 def export_params(variables: dict[str, keras.Variable]) -> Params:
     """A NumPy copy of every variable under its canonical key."""
-    return {key: np.array(variable) for key, variable in variables.items()}
+    return {key: variable.numpy().copy() for key, variable in variables.items()}

@@ -19,8 +19,8 @@ BN_MODEL = ModelSpec(4, (3,), 2, batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3
 PLAIN_MODEL = ModelSpec(4, (3,), 2)
 
 
-def _train(name: str, **optimizer) -> TrainSpec:
-    return TrainSpec(optimizer=OptimizerSpec(name, **optimizer))
+def _train(name: str, dtype: str = "float64", **optimizer) -> TrainSpec:
+    return TrainSpec(optimizer=OptimizerSpec(name, **optimizer), dtype=dtype)
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
@@ -41,13 +41,24 @@ def test_native_specs_leave_the_reference_spec_alone():
         (PLAIN_MODEL, _train("sgd"), ()),
         (PLAIN_MODEL, _train("adam", eps=1e-7), ("adam-epsilon-hat",)),
         (PLAIN_MODEL, _train("adam", eps=0.0), ()),
+        (PLAIN_MODEL, _train("adam", "float32", eps=0.0), ("adam-bias-correction-dtype",)),
         (PLAIN_MODEL, _train("rmsprop", eps=1e-7), ("eps-inside-root",)),
         (PLAIN_MODEL, _train("adagrad", eps=1e-7, initial_accumulator=0.1), ("eps-inside-root",)),
         (PLAIN_MODEL, _train("adagrad", eps=0.0, initial_accumulator=0.1), ()),
         (PLAIN_MODEL, _train("nesterov"), ("momentum-velocity-form",)),
         (BN_MODEL, _train("momentum"), ("bn-running-variance", "momentum-velocity-form")),
     ],
-    ids=["sgd", "adam", "adam-eps0", "rmsprop", "adagrad", "adagrad-eps0", "nesterov", "bn-momentum"],
+    ids=[
+        "sgd",
+        "adam",
+        "adam-eps0",
+        "adam-eps0-float32",
+        "rmsprop",
+        "adagrad",
+        "adagrad-eps0",
+        "nesterov",
+        "bn-momentum",
+    ],
 )
 def test_form_differences_name_the_unaligned_conventions(model, train, expected):
     assert form_differences(model, train) == expected
@@ -103,6 +114,19 @@ def test_keras_casts_python_floats_through_float32():
     keras = pytest.importorskip("keras")
     assert float(keras.ops.cast(0.9, "float64")) != 0.9
     assert float(keras.ops.cast(np.float64(0.9), "float64")) == 0.9
+
+
+def test_keras_float32_adam_takes_its_bias_correction_in_float32():
+    keras = pytest.importorskip("keras")
+    lr, beta2 = 1e-3, 0.999
+    param = keras.Variable(np.zeros(1), dtype="float32")
+    optimizer = keras.optimizers.Adam(lr, beta_1=0.9, beta_2=beta2, epsilon=0.0)
+    optimizer.apply_gradients([(keras.ops.ones((1,)), param)])
+    # With eps = 0 the first step is lr·√(1 − β₂ᵗ)/√(1 − β₂): exactly lr in exact arithmetic (torch's float64
+    # scalars), but Keras takes β₂ᵗ = float32(0.999), whose 1 − β₂ᵗ is 1.3e-5 relative off.
+    float32_correction = np.sqrt(1 - np.float32(beta2)) / np.sqrt(np.float32(1 - beta2))
+    np.testing.assert_allclose(-np.asarray(param)[0], lr * float32_correction, rtol=1e-6)
+    assert abs(-np.asarray(param)[0] / lr - 1) > 5e-6
 
 
 def _torch_trajectory(make, grads, lrs):

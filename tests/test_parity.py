@@ -222,6 +222,19 @@ def test_missing_tensors_and_non_finite_values_fail():
     assert "torch has no tensor 'logits'" in logits[0].note
 
 
+def test_a_failing_model_is_a_not_ok_row_and_the_other_pairs_still_run():
+    class Crashes(Reference):
+        def train_step(self, x, y, dropout_masks=None):
+            raise RuntimeError("no kernel for this dtype")
+
+    classes = {"numpy": Reference, "torch": Reference, "keras": Crashes}
+    rows = run_case(PARITY_VARIANTS["relu-he-sgd"], "float64", classes)
+    errors = [r for r in rows if r.check == "error"]
+    assert {r.pair for r in errors} == {"numpy-vs-keras", "torch-vs-keras", "keras-epoch-vs-step"}
+    assert all(r.status == NOT_OK and "RuntimeError: no kernel for this dtype" in r.note for r in errors)
+    assert {r.status for r in rows if r.pair == "numpy-vs-torch"} == {OK}
+
+
 @pytest.fixture
 def cli_without_thread_setup(monkeypatch):
     """The CLI as is, except that it leaves this test process's thread settings alone."""

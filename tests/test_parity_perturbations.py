@@ -85,7 +85,8 @@ def test_wrong_bn_momentum_meaning_diverges_in_the_running_statistics():
         assert params[f"bn{i}.running_var"].status == NOT_OK
         assert params[f"bn{i}.gamma"].status == OK
     inference = _statuses(_rows(report, pair, "forward-inference-after-steps"))
-    assert inference["dense0"] == OK
+    # dense0 carries its pre-BN bias, whose float64 rounding walk may be EXPLAINED; it is never NOT OK.
+    assert inference["dense0"] != NOT_OK
     assert inference["bn0"] == NOT_OK
     divergence = _first_divergence(report, pair)
     assert (divergence["check"], divergence["tensor"]) == ("forward-inference-after-steps", "bn0")

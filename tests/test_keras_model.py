@@ -1,0 +1,344 @@
+"""keras_impl.model.MLP against the NumPy reference in Keras form (float64), its state rules, and its timed path.
+
+Tolerance: harness.tolerances (float64 rtol 1e-10, the parity target; atol 1e-12 covers entries that are zero in
+exact arithmetic and rounding noise in both, e.g. the gradient of a bias feeding batch norm, ~1e-17).
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from harness.batching import batch_slices, dropout_masks, epoch_order, slice_masks
+from harness.conventions import native_specs
+from harness.errors import FwcompareError
+from harness.specs import BatchNormSpec, InitSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
+from harness.tolerances import SINGLE_PASS, TRAJECTORY
+from keras_impl.model import EVAL_BATCH_SIZE, MLP
+from reference.initializers import initial_params
+from reference.model import MLP as ReferenceMLP
+
+F64 = SINGLE_PASS["float64"]
+BN = BatchNormSpec(momentum=0.9, eps=1e-3)
+INPUTS, CLASSES, BATCH = 7, 4, 6
+
+MODEL_VARIANTS = {
+    "relu-ce": ModelSpec(INPUTS, (9, 8), CLASSES),
+    "tanh-bn-l2-softmax-mse": ModelSpec(
+        INPUTS, (9, 8), CLASSES, activation="tanh", batch_norm=BN, l2=0.01, output="softmax", loss="mse"
+    ),
+    "leaky-relu-inverted-dropout": ModelSpec(
+        INPUTS,
+        (9, 8),
+        CLASSES,
+        activation="leaky_relu",
+        leaky_relu_alpha=0.1,
+        dropout=(0.3, 0.5),
+        init=InitSpec("glorot_normal", truncated=True, bias="like_weights"),
+    ),
+    "sigmoid-keep-prob-dropout-mse": ModelSpec(
+        INPUTS,
+        (9, 8),
+        CLASSES,
+        activation="sigmoid",
+        dropout=(0.0, 0.4),
+        dropout_style="keep_prob",
+        output="sigmoid",
+        loss="mse",
+    ),
+    "linear-bn-dropout-binary-ce": ModelSpec(
+        INPUTS,
+        (9,),
+        CLASSES,
+        activation="linear",
+        batch_norm=BN,
+        dropout=(0.25,),
+        output="sigmoid",
+        loss="binary_ce",
+        l2=0.001,
+    ),
+    "no-hidden-layer": ModelSpec(INPUTS, (), CLASSES),
+}
+BN_DROPOUT = replace(MODEL_VARIANTS["tanh-bn-l2-softmax-mse"], dropout=(0.2, 0.3))
+
+
+def make_pair(model_spec: ModelSpec, train_spec: TrainSpec, steps_per_epoch: int = 1) -> tuple[MLP, ReferenceMLP]:
+    """The Keras model and the reference in Keras form, both from the same canonical weights."""
+    model_spec, train_spec = native_specs(model_spec, train_spec, "keras")
+    params = initial_params(model_spec, train_spec.seed, train_spec.dtype)
+    return (
+        MLP(model_spec, train_spec, params, steps_per_epoch=steps_per_epoch),
+        ReferenceMLP(model_spec, train_spec, params, steps_per_epoch=steps_per_epoch),
+    )
+
+
+def batch(spec: ModelSpec, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, spec.input_size))
+    return x, rng.integers(0, spec.output_size, rows), dropout_masks(spec, rows, seed, 0)
+
+
+def assert_dicts_close(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], rtol=F64.rtol, atol=F64.atol):
+    assert list(actual) == list(expected)
+    for key, value in expected.items():
+        assert actual[key].shape == value.shape, key
+        np.testing.assert_allclose(actual[key], value, rtol=rtol, atol=atol, err_msg=key)
+
+
+@pytest.fixture(scope="module", params=list(MODEL_VARIANTS))
+def variant_pair(request: pytest.FixtureRequest) -> tuple[ModelSpec, MLP, ReferenceMLP]:
+    """One float64 pair per variant, shared by the tests that do not change state."""
+    spec = MODEL_VARIANTS[request.param]
+    return (spec, *make_pair(spec, TrainSpec(dtype="float64")))
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_activations_match_reference(variant_pair: tuple, training: bool) -> None:
+    spec, model, reference = variant_pair
+    x, _, masks = batch(spec, BATCH, seed=1)
+    assert_dicts_close(model.activations(x, training, masks), reference.activations(x, training, masks))
+    np.testing.assert_allclose(model.forward(x), reference.forward(x), rtol=F64.rtol, atol=F64.atol)
+
+
+def test_loss_and_grads_match_reference(variant_pair: tuple) -> None:
+    spec, model, reference = variant_pair
+    x, y, masks = batch(spec, BATCH, seed=2)
+    loss, grads = model.loss_and_grads(x, y, masks)
+    reference_loss, reference_grads = reference.loss_and_grads(x, y, masks)
+    assert loss == pytest.approx(reference_loss, rel=F64.rtol)
+    assert_dicts_close(grads, reference_grads)
+
+
+@pytest.mark.parametrize(
+    "variant_pair", [name for name, spec in MODEL_VARIANTS.items() if spec.has_dropout], indirect=True
+)
+def test_training_with_dropout_and_no_masks_raises(variant_pair: tuple) -> None:
+    spec, model, _ = variant_pair
+    x, y, _ = batch(spec, BATCH, seed=8)
+    with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
+        model.loss_and_grads(x, y)
+    with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
+        model.activations(x, True)
+    assert model.activations(x, False)["logits"].shape == (BATCH, CLASSES)
+
+
+OPTIMIZERS = {
+    "sgd": OptimizerSpec("sgd", lr=0.1),
+    "momentum": OptimizerSpec("momentum", lr=0.1, momentum=0.9),
+    "nesterov": OptimizerSpec("nesterov", lr=0.1, momentum=0.8),
+    "adagrad": OptimizerSpec("adagrad", lr=0.05, eps=1e-7, initial_accumulator=0.1),
+    "rmsprop": OptimizerSpec("rmsprop", lr=0.01, rho=0.85, eps=1e-7),
+    "adam": OptimizerSpec("adam", lr=0.01, beta1=0.8, beta2=0.99, eps=1e-7),
+}
+# A different schedule per optimiser, so every kind and granularity drives a real Keras optimiser; the lr changes
+# between steps (per-epoch ones with 2 steps per epoch), which is where momentum forms diverge.
+SCHEDULES = {
+    "sgd": ScheduleSpec("step", step_size=2, gamma=0.5, granularity="step"),
+    "momentum": ScheduleSpec("exponential", final_lr=1e-3, granularity="step"),
+    "nesterov": ScheduleSpec("linear", final_lr=0.02, granularity="epoch"),
+    "adagrad": ScheduleSpec("exponential", final_lr=1e-3, granularity="epoch"),
+    "rmsprop": ScheduleSpec("linear", final_lr=1e-3, granularity="step"),
+    "adam": ScheduleSpec("step", step_size=1, gamma=0.7, granularity="epoch"),
+}
+
+
+# Batch norm in the SGD family only: the bias of a Dense that feeds BN has a zero true gradient, so its computed
+# gradient is rounding noise (~1e-17) in each framework, and Adam, RMSprop and AdaGrad normalise that noise into
+# steps that differ between any two implementations (measured up to 3e-12 on such a bias after 10 Adam steps).
+TRAJECTORY_MODELS = {
+    "sgd": BN_DROPOUT,
+    "momentum": BN_DROPOUT,
+    "nesterov": BN_DROPOUT,
+    "adagrad": replace(MODEL_VARIANTS["leaky-relu-inverted-dropout"], l2=0.01),
+    "rmsprop": replace(MODEL_VARIANTS["leaky-relu-inverted-dropout"], l2=0.01),
+    "adam": replace(MODEL_VARIANTS["leaky-relu-inverted-dropout"], l2=0.01),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_train_steps_match_reference(name: str) -> None:
+    """Ten steps on different batches through dropout and L2 (and BN): losses, every parameter (BN running
+    statistics included), the optimiser's slots and the learning rate match the reference in Keras form."""
+    spec = TRAJECTORY_MODELS[name]
+    train_spec = TrainSpec(optimizer=OPTIMIZERS[name], schedule=SCHEDULES[name], epochs=5, dtype="float64")
+    model, reference = make_pair(spec, train_spec, steps_per_epoch=2)
+    tolerance = TRAJECTORY["float64"]
+    assert_dicts_close(model.optimizer_state(), reference.optimizer_state())
+    for step in range(10):
+        assert model.learning_rate(step) == pytest.approx(reference.learning_rate(step), rel=1e-15)
+        x, y, masks = batch(spec, BATCH, seed=10 + step)
+        assert model.train_step(x, y, masks) == pytest.approx(reference.train_step(x, y, masks), rel=tolerance.rtol)
+    assert_dicts_close(model.get_params(), reference.get_params(), tolerance.rtol, tolerance.atol)
+    assert_dicts_close(model.optimizer_state(), reference.optimizer_state(), tolerance.rtol, tolerance.atol)
+    assert int(model.network.optimizer.iterations) == 10
+
+
+def test_bn_running_stats_change_only_in_train_step() -> None:
+    model, _ = make_pair(BN_DROPOUT, TrainSpec(dtype="float64"))
+    x, y, masks = batch(BN_DROPOUT, BATCH, seed=7)
+    before = model.get_params()
+    model.activations(x, True, masks)
+    model.activations(x, False)
+    model.loss_and_grads(x, y, masks)
+    model.forward(x, training=True, dropout_masks=masks)
+    after = model.get_params()
+    for key, value in before.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+    model.train_step(x, y, masks)
+    stepped = model.get_params()
+    for key in ("bn0.running_mean", "bn0.running_var", "bn1.running_mean", "bn1.running_var"):
+        assert not np.array_equal(stepped[key], before[key]), key
+
+
+@pytest.mark.parametrize(
+    ("model_spec", "train_spec", "named"),
+    [
+        (ModelSpec(INPUTS, (5,), CLASSES), TrainSpec(optimizer=OptimizerSpec(form="torch")), "optimizer form 'torch'"),
+        (
+            ModelSpec(INPUTS, (5,), CLASSES, batch_norm=BatchNormSpec(running_var="unbiased")),
+            TrainSpec(optimizer=OptimizerSpec(form="keras")),
+            "BN running_var 'unbiased'",
+        ),
+    ],
+    ids=["torch-optimizer-form", "unbiased-running-var"],
+)
+def test_non_native_spec_raises(model_spec: ModelSpec, train_spec: TrainSpec, named: str) -> None:
+    params = initial_params(model_spec, 0, "float32")
+    with pytest.raises(FwcompareError, match=r"harness\.conventions\.native_specs") as raised:
+        MLP(model_spec, train_spec, params)
+    assert named in str(raised.value)
+
+
+def test_float32_model_matches_reference_and_leaves_floatx_alone() -> None:
+    import keras
+
+    floatx = keras.config.floatx()
+    model, reference = make_pair(BN_DROPOUT, TrainSpec(dtype="float32"))
+    assert {v.dtype for v in model.network.weights} == {"float32"}
+    x, y, masks = batch(BN_DROPOUT, BATCH, seed=9)
+    x = x.astype(np.float32)
+    tolerance = SINGLE_PASS["float32"]
+    activations = model.activations(x, True, masks)
+    assert {value.dtype for value in activations.values()} == {np.dtype(np.float32)}
+    assert_dicts_close(activations, reference.activations(x, True, masks), tolerance.rtol, tolerance.atol)
+    loss, grads = model.loss_and_grads(x, y, masks)
+    reference_loss, reference_grads = reference.loss_and_grads(x, y, masks)
+    assert loss == pytest.approx(reference_loss, rel=tolerance.rtol)
+    assert_dicts_close(grads, reference_grads, tolerance.rtol, tolerance.atol)
+    assert keras.config.floatx() == floatx
+
+
+def test_float64_model_keeps_float64_everywhere() -> None:
+    """Variables, optimiser slots, learning rate and loss all float64 (Keras would otherwise use float32)."""
+    model, _ = make_pair(BN_DROPOUT, TrainSpec(optimizer=OPTIMIZERS["adam"], dtype="float64"))
+    optimizer = model.network.optimizer
+    assert {v.dtype for v in model.network.weights} == {"float64"}
+    assert {v.dtype for v in optimizer.variables if v.name != "iteration"} == {"float64"}
+    assert model.schedule(0).dtype == "float64"
+    assert {value.dtype for value in model.optimizer_state().values()} == {np.dtype(np.float64)}
+
+
+def test_models_are_freed_and_functions_are_not_retraced() -> None:
+    """Each model compiles its functions once (batch sizes generalise after a second shape), and a dropped model is
+    garbage: nothing global keeps the Keras network alive."""
+    spec = MODEL_VARIANTS["leaky-relu-inverted-dropout"]
+    model, _ = make_pair(spec, TrainSpec(dtype="float64"))
+    for rows in (3, 5, 7, 11):
+        x, y, masks = batch(spec, rows, seed=rows)
+        model.train_step(x, y, masks)
+    assert model.network.step.experimental_get_tracing_count() <= 2
+    network = weakref.ref(model.network)
+    del model
+    gc.collect()
+    assert network() is None
+
+
+# --- the timed path: train_epoch (Keras fit) and evaluate ---
+
+FIT_SPEC = ModelSpec(
+    7,
+    (9, 8),
+    4,
+    activation="tanh",
+    batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3),
+    dropout=(0.2, 0.3),
+    l2=0.01,
+    output="softmax",
+    loss="mse",
+)
+FIT_ROWS, FIT_BATCH = 23, 5  # a partial last batch of 3
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_train_epoch_equals_train_steps_on_the_same_batches(dtype: str) -> None:
+    """The timed path is the verified path: two epochs of train_epoch end where the same train_steps end."""
+    train_spec = TrainSpec(
+        optimizer=OptimizerSpec("nesterov", lr=0.1, momentum=0.9),
+        schedule=ScheduleSpec("linear", final_lr=0.02, granularity="step"),
+        batch_size=FIT_BATCH,
+        epochs=2,
+        dtype=dtype,
+    )
+    steps = len(batch_slices(FIT_ROWS, FIT_BATCH))
+    fast, _ = make_pair(FIT_SPEC, train_spec, steps_per_epoch=steps)
+    stepped, _ = make_pair(FIT_SPEC, train_spec, steps_per_epoch=steps)
+    x, y, _ = batch(FIT_SPEC, FIT_ROWS, seed=4)
+    data = fast.upload(x, y)
+    tolerance = TRAJECTORY[dtype]
+    for epoch in range(train_spec.epochs):
+        order = epoch_order(FIT_ROWS, train_spec.seed, epoch)
+        masks = dropout_masks(FIT_SPEC, FIT_ROWS, train_spec.seed, epoch)
+        epoch_loss = fast.train_epoch(data, order, masks)
+        losses, counts = [], []
+        for positions in batch_slices(FIT_ROWS, FIT_BATCH):
+            picked = order[positions]
+            losses.append(stepped.train_step(x[picked], y[picked], slice_masks(masks, positions)))
+            counts.append(len(picked))
+        assert epoch_loss == pytest.approx(np.average(losses, weights=counts), rel=tolerance.rtol)
+    assert_dicts_close(fast.get_params(), stepped.get_params(), tolerance.rtol, tolerance.atol)
+    assert_dicts_close(fast.optimizer_state(), stepped.optimizer_state(), tolerance.rtol, tolerance.atol)
+    assert int(fast.network.optimizer.iterations) == int(stepped.network.optimizer.iterations) == 2 * steps
+
+
+def test_fit_and_evaluate_match_reference() -> None:
+    """The shared fit loop over Keras' fast path: per-epoch losses, validation metrics, lr and final parameters."""
+    train_spec = TrainSpec(
+        optimizer=OptimizerSpec("momentum", lr=0.1, momentum=0.9),
+        schedule=ScheduleSpec("exponential", final_lr=0.01),
+        batch_size=8,
+        epochs=2,
+        dtype="float64",
+    )
+    x, y, _ = batch(FIT_SPEC, 30, seed=5)
+    x_val, y_val, _ = batch(FIT_SPEC, 11, seed=6)
+    model, reference = make_pair(FIT_SPEC, train_spec, steps_per_epoch=len(batch_slices(30, 8)))
+    history = model.fit(x, y, validation=(x_val, y_val)).history
+    reference_history = reference.fit(x, y, validation=(x_val, y_val)).history
+    tolerance = TRAJECTORY["float64"]
+    for record, expected in zip(history, reference_history, strict=True):
+        assert record.train_loss == pytest.approx(expected.train_loss, rel=tolerance.rtol)
+        assert record.val_loss == pytest.approx(expected.val_loss, rel=tolerance.rtol)
+        assert record.val_accuracy == expected.val_accuracy
+        assert record.lr == pytest.approx(expected.lr, rel=1e-15)
+    assert_dicts_close(model.get_params(), reference.get_params(), tolerance.rtol, tolerance.atol)
+
+
+def test_evaluate_batches_larger_sets_like_one_pass() -> None:
+    """evaluate() on more rows than one evaluation batch equals the reference's single pass (loss with L2)."""
+    model, reference = make_pair(FIT_SPEC, TrainSpec(dtype="float64"))
+    x, y, _ = batch(FIT_SPEC, 2 * EVAL_BATCH_SIZE + 17, seed=7)
+    loss, accuracy = model.evaluate(model.upload(x, y))
+    reference_loss, reference_accuracy = reference.evaluate(reference.upload(x, y))
+    assert loss == pytest.approx(reference_loss, rel=TRAJECTORY["float64"].rtol)
+    assert accuracy == reference_accuracy
+
+
+def test_train_epoch_without_masks_raises() -> None:
+    model, _ = make_pair(FIT_SPEC, TrainSpec(batch_size=FIT_BATCH, dtype="float64"))
+    x, y, _ = batch(FIT_SPEC, FIT_ROWS, seed=8)
+    with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
+        model.train_epoch(model.upload(x, y), np.arange(FIT_ROWS))
