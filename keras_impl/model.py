@@ -187,7 +187,7 @@ class MLP(FrameworkModel):
             self._trainable = {key: v for key, v in self._variables.items() if is_trainable(key)}
             self.set_params(params)
             self.schedule = SpecLearningRate(train_spec, steps_per_epoch, self.dtype)
-            optimizer = make_optimizer(train_spec.optimizer, self.schedule, self.dtype)
+            optimizer = make_optimizer(train_spec.optimizer, self.schedule)
             # One fit call runs a whole epoch inside one tf.function (a tf.while_loop over the batches), which
             # removes Keras' per-step Python overhead; a partial last batch and shorter epochs are handled by Keras.
             self.network.compile(optimizer=optimizer, jit_compile=False, steps_per_execution=steps_per_epoch)

@@ -1,6 +1,6 @@
 """keras.optimizers built from an OptimizerSpec (Keras' native update rules), with the spec's learning-rate schedule.
 
-Every hyperparameter is handed over as a NumPy scalar: Keras casts a Python float to a tensor through float32 in a
+Every hyperparameter is handed over as np.float64: Keras casts a Python float to a tensor through float32 in a
 float64 model (shared/framework-semantics.md §0: momentum 0.9 becomes 0.8999999761581421), np.float64 keeps it.
 """
 
@@ -56,17 +56,16 @@ class SpecLearningRate(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(
-    spec: OptimizerSpec, lr: keras.optimizers.schedules.LearningRateSchedule, dtype: str
+    spec: OptimizerSpec, lr: keras.optimizers.schedules.LearningRateSchedule
 ) -> keras.optimizers.Optimizer:
-    """The Keras optimiser of `spec` in its native Keras form, with learning-rate schedule `lr`, for `dtype` variables.
+    """The Keras optimiser of `spec` in its native Keras form, with learning-rate schedule `lr`.
 
-    Hyperparameters are scalars of the model dtype. In float32, Keras casts β to float32 for the bias correction
-    (1 − β^t) but computes the moment weight 1 − β from what it was given; given float64 β the two disagree (at t=1,
-    √(1 − β₂) is 6.4e-6 low for β₂ = 0.999), a same-sign error in every Adam update: measured 3.3e-5 after 10 steps
-    on a 784-input layer against a float64 run, 8.5e-6 with float32 β (the NumPy reference in float32: 3.2e-6).
-    SGD's momentum stays np.float64: Keras requires a float subclass there, and only ever casts it.
+    In float32 runs np.float64 acts exactly as the Python floats a Keras user passes: Keras casts β to float32
+    for Adam's bias correction (1 − β^t) but computes the moment weight 1 − β in double and rounds it once, so
+    at t=1 √(1 − β₂ᵗ) is 6.4e-6 below √(1 − β₂) for β₂ = 0.999, a same-sign error in every float32 update
+    (measured 3.3e-5 on a 784-input layer after 10 steps against a float64 run). That is Keras' arithmetic, so it
+    is kept; reference/optimizers.py reproduces it in its Keras form.
     """
-    scalar = np.dtype(dtype).type
     if spec.name == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=np.float64(0.0))
     if spec.name in ("momentum", "nesterov"):
@@ -76,16 +75,16 @@ def make_optimizer(
     if spec.name == "adagrad":
         return keras.optimizers.Adagrad(
             learning_rate=lr,
-            initial_accumulator_value=scalar(spec.initial_accumulator),
-            epsilon=scalar(spec.eps),
+            initial_accumulator_value=np.float64(spec.initial_accumulator),
+            epsilon=np.float64(spec.eps),
         )
     if spec.name == "rmsprop":
         # The spec's RMSprop has no momentum and is not centred (reference/optimizers.py).
         return keras.optimizers.RMSprop(
-            learning_rate=lr, rho=scalar(spec.rho), momentum=np.float64(0.0), epsilon=scalar(spec.eps)
+            learning_rate=lr, rho=np.float64(spec.rho), momentum=np.float64(0.0), epsilon=np.float64(spec.eps)
         )
     return keras.optimizers.Adam(
-        learning_rate=lr, beta_1=scalar(spec.beta1), beta_2=scalar(spec.beta2), epsilon=scalar(spec.eps)
+        learning_rate=lr, beta_1=np.float64(spec.beta1), beta_2=np.float64(spec.beta2), epsilon=np.float64(spec.eps)
     )
 
 

@@ -145,9 +145,13 @@ class Optimizer:
         p -= (m / denom) * step_size
 
     def _adam_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
-        beta1, beta2, t = self.spec.beta1, self.spec.beta2, self.iterations
+        beta1, beta2 = self.spec.beta1, self.spec.beta2
         m, v = self._slot("m", key), self._slot("v", key)
-        alpha = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+        # Keras computes the bias corrections and step size in the variable's dtype; in float32 that moves
+        # 1 − β₂ᵗ by ~1e-5 relative against a float64 computation, so the reference does the same.
+        real = p.dtype.type
+        t = real(self.iterations)
+        alpha = real(lr) * np.sqrt(real(1) - real(beta2) ** t) / (real(1) - real(beta1) ** t)
         m += (g - m) * (1 - beta1)
         v += (np.square(g) - v) * (1 - beta2)
         p -= (m * alpha) / (np.sqrt(v) + self.spec.eps)

@@ -57,7 +57,7 @@ def test_optimizer_uses_the_schedule_at_its_iteration_count() -> None:
         epochs=2,
         dtype="float64",
     )
-    optimizer = make_optimizer(train_spec.optimizer, SpecLearningRate(train_spec, 5, "float64"), "float64")
+    optimizer = make_optimizer(train_spec.optimizer, SpecLearningRate(train_spec, 5, "float64"))
     variable = keras.Variable(np.zeros(1), dtype="float64")
     positions = [0.0]
     for _ in range(12):
@@ -87,20 +87,13 @@ def test_optimizer_uses_the_schedule_at_its_iteration_count() -> None:
         ),
     ],
 )
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_hyperparameters_reach_keras_as_model_dtype_scalars(
-    spec: OptimizerSpec, hyperparameters: dict, dtype: str
-) -> None:
-    """NumPy scalars, not Python floats: Keras rounds a Python float through float32 in a float64 model, and in
-    float32 mixes float32 β (bias correction) with 1 − β from the given value. SGD's momentum (only ever cast) stays
-    np.float64 because Keras requires a float subclass there."""
-    train_spec = TrainSpec(optimizer=spec, dtype=dtype)
-    optimizer = make_optimizer(spec, SpecLearningRate(train_spec, 1, dtype), dtype)
+def test_hyperparameters_reach_keras_as_float64(spec: OptimizerSpec, hyperparameters: dict) -> None:
+    """np.float64, not Python floats: Keras rounds a Python float through float32 in a float64 model."""
+    optimizer = make_optimizer(spec, SpecLearningRate(TrainSpec(optimizer=spec, dtype="float64"), 1, "float64"))
     for name, value in hyperparameters.items():
         attribute = getattr(optimizer, name)
         if isinstance(value, bool):
             assert attribute is value, name
-            continue
-        expected_type = np.float64 if spec.name in ("momentum", "nesterov") or value == 0.0 else np.dtype(dtype).type
-        assert type(attribute) is expected_type, name
-        assert attribute == expected_type(value), name
+        else:
+            assert type(attribute) is np.float64, name
+            assert attribute == value, name
