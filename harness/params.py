@@ -1,7 +1,7 @@
 """The canonical parameter layout shared by every framework (DESIGN.md §4).
 
 Keys, for hidden layer i (0-based) and output layer L = len(hidden_sizes):
-    dense{i}.W (fan_in, fan_out)   dense{i}.b (fan_out,)
+    dense{i}.W (fan_in, fan_out)   dense{i}.b (fan_out,)   no bias when batch norm follows (see has_bias)
     bn{i}.gamma, bn{i}.beta, bn{i}.running_mean, bn{i}.running_var  (width,)   only with batch norm
     dense{L}.W, dense{L}.b         the output layer
 Trainable keys are all but the running statistics.
@@ -19,13 +19,26 @@ from harness.specs import ModelSpec
 BN_RUNNING_STATS = ("running_mean", "running_var")
 
 
+def has_bias(spec: ModelSpec, layer: int) -> bool:
+    """Whether Dense layer `layer` has a bias: not when batch norm follows it.
+
+    BN subtracts the batch mean, so such a bias has an exact gradient of 0 and no effect on any output; computed in
+    floating point its gradient is rounding noise (~1e-17) that differs between frameworks, and adaptive optimisers
+    (Adam, RMSProp, AdaGrad) divide by its own tiny second moment and turn that noise into steps of order lr, which
+    leak into the BN running mean. Leaving it out (use_bias=False / bias=False, the usual Dense → BN practice) is
+    exactly the same network in exact arithmetic.
+    """
+    return spec.batch_norm is None or layer == len(spec.hidden_sizes)
+
+
 def param_shapes(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
     """Every canonical key of `spec` with its shape, in layer order."""
     sizes = spec.layer_sizes
     shapes: dict[str, tuple[int, ...]] = {}
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         shapes[f"dense{i}.W"] = (fan_in, fan_out)
-        shapes[f"dense{i}.b"] = (fan_out,)
+        if has_bias(spec, i):
+            shapes[f"dense{i}.b"] = (fan_out,)
         if spec.batch_norm is not None and i < len(spec.hidden_sizes):
             for name in ("gamma", "beta", *BN_RUNNING_STATS):
                 shapes[f"bn{i}.{name}"] = (fan_out,)

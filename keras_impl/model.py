@@ -17,7 +17,7 @@ from keras import ops
 
 from harness.conventions import require_native
 from harness.interface import FrameworkModel, Masks, Params
-from harness.params import is_trainable
+from harness.params import has_bias, is_trainable
 from harness.specs import ModelSpec, TrainSpec
 from keras_impl.device import resolve_device
 from keras_impl.layers import MaskDropout, hidden_activation
@@ -44,7 +44,8 @@ class Network(keras.Model):
         self.activation = hidden_activation(spec)
         sizes = spec.layer_sizes
         self.dense_layers = [
-            keras.layers.Dense(width, dtype=dtype, name=f"dense{i}") for i, width in enumerate(sizes[1:])
+            keras.layers.Dense(width, use_bias=has_bias(spec, i), dtype=dtype, name=f"dense{i}")
+            for i, width in enumerate(sizes[1:])
         ]
         for layer, fan_in in zip(self.dense_layers, sizes[:-1], strict=True):
             layer.build((None, fan_in))

@@ -24,7 +24,8 @@ def canonical_variables(
     variables: dict[str, keras.Variable] = {}
     for i, dense in enumerate(dense_layers):
         variables[f"dense{i}.W"] = dense.kernel
-        variables[f"dense{i}.b"] = dense.bias
+        if dense.use_bias:
+            variables[f"dense{i}.b"] = dense.bias
         if i < len(bn_layers):
             for name, attribute in BN_VARIABLES.items():
                 variables[f"bn{i}.{name}"] = getattr(bn_layers[i], attribute)

@@ -15,9 +15,10 @@ from harness.specs import BatchNormSpec
 MASKS_SOURCE = "harness.batching.dropout_masks"
 
 
-def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """x @ W + b: (n, fan_in) → (n, fan_out)."""
-    return x @ kernel + bias
+def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """x @ W + b (or x @ W without a bias): (n, fan_in) → (n, fan_out)."""
+    z = x @ kernel
+    return z if bias is None else z + bias
 
 
 def dense_backward(

@@ -13,7 +13,7 @@ import numpy as np
 
 from harness.batching import batch_slices, slice_masks
 from harness.interface import FrameworkModel, Masks, Params
-from harness.params import check_params, is_trainable, param_shapes
+from harness.params import check_params, has_bias, is_trainable, param_shapes
 from harness.specs import ModelSpec, TrainSpec
 from reference.activations import activate, activation_backward
 from reference.layers import (
@@ -88,7 +88,7 @@ class MLP(FrameworkModel):
         caches: list[HiddenCache] = []
         for i in range(len(spec.hidden_sizes)):
             inputs = h
-            activation_input = outputs[f"dense{i}"] = dense(h, p[f"dense{i}.W"], p[f"dense{i}.b"])
+            activation_input = outputs[f"dense{i}"] = dense(h, p[f"dense{i}.W"], p.get(f"dense{i}.b"))
             stats = None
             if spec.batch_norm is not None:
                 gamma, beta = p[f"bn{i}.gamma"], p[f"bn{i}.beta"]
@@ -139,9 +139,11 @@ class MLP(FrameworkModel):
                 grad_z, grads[f"bn{i}.gamma"], grads[f"bn{i}.beta"] = batch_norm_backward(
                     grad_z, p[f"bn{i}.gamma"], cache.bn_stats
                 )
-            grad_h, grads[f"dense{i}.W"], grads[f"dense{i}.b"] = dense_backward(
+            grad_h, grads[f"dense{i}.W"], grad_bias = dense_backward(
                 cache.inputs, p[f"dense{i}.W"], grad_z, need_input_grad=i > 0
             )
+            if has_bias(spec, i):
+                grads[f"dense{i}.b"] = grad_bias
         return grads
 
     def _loss_grads_forward(self, x: np.ndarray, y: np.ndarray, masks: Masks) -> tuple[float, Params, ForwardPass]:

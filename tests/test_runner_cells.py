@@ -182,3 +182,15 @@ def test_a_run_directory_of_another_matrix_is_refused(tmp_path):
     _run(_matrix([get_variant("relu-xavier")], ["numpy"], epochs=1), out)
     with pytest.raises(Exception, match=r"holds another run .* give a new --out"):
         _run(_matrix([get_variant("relu-xavier")], ["numpy"], epochs=2), out)
+
+
+def test_json_flag_prints_a_machine_readable_summary(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["run", "--matrix", "seed-lecture", "--dataset", "digits", "--frameworks", "numpy"]
+    argv += ["--variants", "relu-xavier,tanh-xavier", "--seeds", "2", "--threads", "1", "--out", str(out), "--json"]
+    assert cli.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["run_dir"] == str(out) and summary["cells"] == {"ok": 4}
+    assert summary["trained"] == 4 and summary["skipped"] == 0 and summary["not_ok"] == []
+    rows = {row["variant"]: row for row in summary["summary"]}
+    assert set(rows) == {"relu-xavier", "tanh-xavier"} and rows["tanh-xavier"]["seeds"] in (2, "2")

@@ -82,6 +82,9 @@ def test_canonical_shapes_and_trainable_keys():
     assert shapes["dense2.W"] == (2, 2)
     assert shapes["bn1.running_var"] == (2,)
     assert "bn2.gamma" not in shapes  # no batch norm on the output layer
+    assert "dense0.b" not in shapes  # BN follows: the bias would have an exact zero gradient
+    assert shapes["dense2.b"] == (2,)
+    assert "dense0.b" in param_shapes(ModelSpec(4, (3,), 2))
     assert "bn0.running_mean" not in trainable_keys(SMALL)
     assert "bn0.gamma" in trainable_keys(SMALL)
 
@@ -123,5 +126,5 @@ def test_every_registered_variant_resizes_and_unknown_names_list_the_valid_ones(
         resized = variant.for_data(64, 10)
         assert resized.model.layer_sizes[0] == 64
         assert resized.model.hidden_sizes == variant.model.hidden_sizes
-    with pytest.raises(Exception, match="unknown variant 'relu-hee'.*relu-he"):
+    with pytest.raises(Exception, match=r"unknown variant 'relu-hee'.*relu-he"):
         get_variant("relu-hee")

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from harness.params import has_bias
 from harness.specs import ModelSpec
 from reference.layers import missing_masks_error
 from torch_impl.activations import activate
@@ -53,8 +54,8 @@ class MLPNetwork(nn.Module):
         super().__init__()
         self.spec = spec
         self.dense = nn.ModuleList(
-            nn.Linear(fan_in, fan_out, dtype=dtype, device=device)
-            for fan_in, fan_out in itertools.pairwise(spec.layer_sizes)
+            nn.Linear(fan_in, fan_out, bias=has_bias(spec, i), dtype=dtype, device=device)
+            for i, (fan_in, fan_out) in enumerate(itertools.pairwise(spec.layer_sizes))
         )
         bn_spec = spec.batch_norm
         self.bn = nn.ModuleList(

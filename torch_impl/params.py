@@ -21,7 +21,8 @@ def canonical_tensors(network: MLPNetwork) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {}
     for i, layer in enumerate(network.dense):
         tensors[f"dense{i}.W"] = layer.weight
-        tensors[f"dense{i}.b"] = layer.bias
+        if layer.bias is not None:
+            tensors[f"dense{i}.b"] = layer.bias
         if i < len(network.bn):
             for name, attribute in _BN_ATTRIBUTES.items():
                 tensors[f"bn{i}.{name}"] = getattr(network.bn[i], attribute)
