@@ -12,81 +12,30 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from framework_cases import (
+    BATCH,
+    BN_DROPOUT,
+    CLASSES,
+    F64,
+    INPUTS,
+    MODEL_VARIANTS,
+    assert_dicts_close,
+    batch,
+    reference_pair,
+)
 
 from harness.batching import batch_slices, dropout_masks, epoch_order, slice_masks
-from harness.conventions import native_specs
 from harness.errors import FwcompareError
-from harness.specs import BatchNormSpec, InitSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
+from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from harness.tolerances import SINGLE_PASS, TRAJECTORY
 from keras_impl.model import EVAL_BATCH_SIZE, MLP
 from reference.initializers import initial_params
 from reference.model import MLP as ReferenceMLP
 
-F64 = SINGLE_PASS["float64"]
-BN = BatchNormSpec(momentum=0.9, eps=1e-3)
-INPUTS, CLASSES, BATCH = 7, 4, 6
-
-MODEL_VARIANTS = {
-    "relu-ce": ModelSpec(INPUTS, (9, 8), CLASSES),
-    "tanh-bn-l2-softmax-mse": ModelSpec(
-        INPUTS, (9, 8), CLASSES, activation="tanh", batch_norm=BN, l2=0.01, output="softmax", loss="mse"
-    ),
-    "leaky-relu-inverted-dropout": ModelSpec(
-        INPUTS,
-        (9, 8),
-        CLASSES,
-        activation="leaky_relu",
-        leaky_relu_alpha=0.1,
-        dropout=(0.3, 0.5),
-        init=InitSpec("glorot_normal", truncated=True, bias="like_weights"),
-    ),
-    "sigmoid-keep-prob-dropout-mse": ModelSpec(
-        INPUTS,
-        (9, 8),
-        CLASSES,
-        activation="sigmoid",
-        dropout=(0.0, 0.4),
-        dropout_style="keep_prob",
-        output="sigmoid",
-        loss="mse",
-    ),
-    "linear-bn-dropout-binary-ce": ModelSpec(
-        INPUTS,
-        (9,),
-        CLASSES,
-        activation="linear",
-        batch_norm=BN,
-        dropout=(0.25,),
-        output="sigmoid",
-        loss="binary_ce",
-        l2=0.001,
-    ),
-    "no-hidden-layer": ModelSpec(INPUTS, (), CLASSES),
-}
-BN_DROPOUT = replace(MODEL_VARIANTS["tanh-bn-l2-softmax-mse"], dropout=(0.2, 0.3))
-
 
 def make_pair(model_spec: ModelSpec, train_spec: TrainSpec, steps_per_epoch: int = 1) -> tuple[MLP, ReferenceMLP]:
     """The Keras model and the reference in Keras form, both from the same canonical weights."""
-    model_spec, train_spec = native_specs(model_spec, train_spec, "keras")
-    params = initial_params(model_spec, train_spec.seed, train_spec.dtype)
-    return (
-        MLP(model_spec, train_spec, params, steps_per_epoch=steps_per_epoch),
-        ReferenceMLP(model_spec, train_spec, params, steps_per_epoch=steps_per_epoch),
-    )
-
-
-def batch(spec: ModelSpec, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((rows, spec.input_size))
-    return x, rng.integers(0, spec.output_size, rows), dropout_masks(spec, rows, seed, 0)
-
-
-def assert_dicts_close(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], rtol=F64.rtol, atol=F64.atol):
-    assert list(actual) == list(expected)
-    for key, value in expected.items():
-        assert actual[key].shape == value.shape, key
-        np.testing.assert_allclose(actual[key], value, rtol=rtol, atol=atol, err_msg=key)
+    return reference_pair(MLP, model_spec, train_spec, steps_per_epoch)
 
 
 @pytest.fixture(scope="module", params=list(MODEL_VARIANTS))

@@ -1,0 +1,89 @@
+"""Model cases and helpers shared by the torch and Keras model tests: each compares its framework's MLP with the
+NumPy reference built in that framework's native form, from the same canonical weights."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from harness.batching import dropout_masks
+from harness.conventions import native_specs
+from harness.interface import FrameworkModel
+from harness.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
+from harness.tolerances import SINGLE_PASS
+from reference.initializers import initial_params
+from reference.model import MLP as ReferenceMLP
+
+F64 = SINGLE_PASS["float64"]
+BN = BatchNormSpec(momentum=0.9, eps=1e-3)
+INPUTS, CLASSES, BATCH = 7, 4, 6
+
+# Small specs covering every layer, loss and output option between them.
+MODEL_VARIANTS = {
+    "relu-ce": ModelSpec(INPUTS, (9, 8), CLASSES),
+    "tanh-bn-l2-softmax-mse": ModelSpec(
+        INPUTS, (9, 8), CLASSES, activation="tanh", batch_norm=BN, l2=0.01, output="softmax", loss="mse"
+    ),
+    "leaky-relu-inverted-dropout": ModelSpec(
+        INPUTS,
+        (9, 8),
+        CLASSES,
+        activation="leaky_relu",
+        leaky_relu_alpha=0.1,
+        dropout=(0.3, 0.5),
+        init=InitSpec("glorot_normal", truncated=True, bias="like_weights"),
+    ),
+    "sigmoid-keep-prob-dropout-mse": ModelSpec(
+        INPUTS,
+        (9, 8),
+        CLASSES,
+        activation="sigmoid",
+        dropout=(0.0, 0.4),
+        dropout_style="keep_prob",
+        output="sigmoid",
+        loss="mse",
+    ),
+    "linear-bn-dropout-binary-ce": ModelSpec(
+        INPUTS,
+        (9,),
+        CLASSES,
+        activation="linear",
+        batch_norm=BN,
+        dropout=(0.25,),
+        output="sigmoid",
+        loss="binary_ce",
+        l2=0.001,
+    ),
+    "no-hidden-layer": ModelSpec(INPUTS, (), CLASSES),
+}
+BN_DROPOUT = replace(MODEL_VARIANTS["tanh-bn-l2-softmax-mse"], dropout=(0.2, 0.3))
+
+
+def reference_pair(
+    model_cls: type[FrameworkModel], model_spec: ModelSpec, train_spec: TrainSpec, steps_per_epoch: int = 1
+) -> tuple[FrameworkModel, ReferenceMLP]:
+    """(framework model, reference in that framework's native form), both from the same canonical weights."""
+    model_spec, train_spec = native_specs(model_spec, train_spec, model_cls.framework)
+    params = initial_params(model_spec, train_spec.seed, train_spec.dtype)
+    return (
+        model_cls(model_spec, train_spec, params, steps_per_epoch=steps_per_epoch),
+        ReferenceMLP(model_spec, train_spec, params, steps_per_epoch=steps_per_epoch),
+    )
+
+
+def batch(spec: ModelSpec, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
+    """x (rows, input_size) float64, y (rows,) labels, and that many rows of dropout masks."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, spec.input_size))
+    return x, rng.integers(0, spec.output_size, rows), dropout_masks(spec, rows, seed, 0)
+
+
+def assert_dicts_close(
+    actual: dict[str, np.ndarray], expected: dict[str, np.ndarray], rtol: float = F64.rtol, atol: float = F64.atol
+) -> None:
+    """Same keys in the same order, same shapes, values within tolerance."""
+    assert list(actual) == list(expected)
+    for key, value in expected.items():
+        assert actual[key].shape == value.shape, key
+        np.testing.assert_allclose(actual[key], value, rtol=rtol, atol=atol, err_msg=key)
