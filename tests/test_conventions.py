@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -224,3 +226,8 @@ def test_the_same_optimizers_agree_where_the_forms_coincide(keras_float64, torch
     torch_params = _torch_trajectory(torch_optimizer, GRADS, lrs)
     keras_params = _keras_trajectory(keras_float64, keras_optimizer, GRADS, lrs)
     np.testing.assert_allclose(keras_params, torch_params, rtol=1e-12, atol=1e-15)
+
+
+def test_readme_carries_the_current_conventions_table():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert conventions_markdown() in readme, "README's parity table is stale: paste conventions_markdown() output"
