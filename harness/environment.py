@@ -90,7 +90,9 @@ def blas_libraries() -> list[dict[str, Any]]:
     import threadpoolctl
 
     keep = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer", "architecture")
-    return [{key: info[key] for key in keep if key in info} for info in threadpoolctl.threadpool_info()]
+    libraries = [{key: info[key] for key in keep if key in info} for info in threadpoolctl.threadpool_info()]
+    # Sorted, because the load order depends on which module happened to import a library first.
+    return sorted(libraries, key=lambda info: tuple(str(info.get(key)) for key in keep))
 
 
 def git_revision() -> dict[str, Any] | None:

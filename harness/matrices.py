@@ -44,8 +44,10 @@ from harness.variants import (
 )
 
 DEFAULT_EPOCHS = 3
-"""Epochs of the default, optimizers and init matrices: `make run` (the default matrix, 63 cells on MNIST) then
-takes about ten minutes on the 2-core machine the project is developed on (measured; see the README)."""
+"""Epochs of the default, optimizers and init matrices, chosen so that `make run` (the default matrix, 63 cells on
+MNIST, 2 threads) takes about ten minutes on the shared 2-core machine fwcompare was developed on. Measured there:
+444 s with one other busy process (load average ≈ 1.7; per epoch numpy 0.9–1.4 s, torch 2.7–4.1 s, Keras 1.3–1.8 s)
+and 924 s while other sessions kept the load average near 4; each further epoch adds about 130 s when quiet."""
 
 DEFAULT_SEEDS = (0, 1, 2)
 PUBLISHED_METRICS = ("test_accuracy", "validation_accuracy")
