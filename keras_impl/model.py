@@ -179,9 +179,10 @@ class MLP(FrameworkModel):
         steps_per_epoch: int = 1,
     ) -> None:
         require_native(model_spec, train_spec, self.framework)
-        super().__init__(model_spec, train_spec, params, device=device, steps_per_epoch=steps_per_epoch)
-        self.dtype = train_spec.dtype
         self.tf_device = resolve_device(device)
+        resolved = "cuda" if self.tf_device.startswith("/GPU") else "cpu"
+        super().__init__(model_spec, train_spec, params, device=resolved, steps_per_epoch=steps_per_epoch)
+        self.dtype = train_spec.dtype
         with tf.device(self.tf_device):
             self.network = Network(model_spec, self.dtype)
             self._variables = canonical_variables(model_spec, self.network.dense_layers, self.network.bn_layers)

@@ -27,6 +27,10 @@ DIVERGING = replace(
 )
 
 
+# A registry entry for keras whose module and library do not exist: keras is unavailable.
+MISSING_KERAS = ("no_such_module_for_the_test.model", "keras", ("no_such_module_for_the_test",))
+
+
 def _matrix(variants, frameworks, *, epochs=2, seeds=(3,)) -> Matrix:
     return Matrix(
         "test",
@@ -154,7 +158,7 @@ def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp
 
 
 def test_an_unavailable_framework_is_recorded_as_such_and_the_others_run(tmp_path, monkeypatch):
-    monkeypatch.setitem(harness.frameworks.FRAMEWORKS, "keras", ("no_such_module_for_the_test.model", "keras"))
+    monkeypatch.setitem(harness.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
     result = _run(_matrix([get_variant("relu-xavier")], ["numpy", "keras"], epochs=1), tmp_path / "run")
     statuses = {r["framework"]: r for r in result.records.values()}
     assert statuses["numpy"]["status"] == "ok"
@@ -167,7 +171,7 @@ def test_a_rerun_retries_failed_and_unavailable_cells_but_keeps_ok_and_diverged_
     out = tmp_path / "run"
     matrix = _matrix([get_variant("relu-xavier"), DIVERGING], ["numpy", "keras"], epochs=1)
     with monkeypatch.context() as patch:
-        patch.setitem(harness.frameworks.FRAMEWORKS, "keras", ("no_such_module_for_the_test.model", "keras"))
+        patch.setitem(harness.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
         first = _run(matrix, out)
     assert sorted(r["status"] for r in first.records.values()) == ["diverged", "ok", "unavailable", "unavailable"]
     second = _run(matrix, out)
