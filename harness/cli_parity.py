@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.cli_run import _names, _positive
+from harness.cli_args import comma_names, positive_int
 from harness.executor import configure_threads
 from harness.frameworks import FRAMEWORKS
 from harness.parity import (
@@ -46,14 +46,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--variants",
-        type=_names,
+        type=comma_names,
         metavar="A,B",
         help="variant names (default: the default matrix, every optimiser and every schedule kind × granularity: "
         f"{len(PARITY_VARIANTS)} variants)",
     )
     parser.add_argument(
         "--frameworks",
-        type=_names,
+        type=comma_names,
         default=list(FRAMEWORKS),
         metavar="A,B",
         help="frameworks to compare pairwise (default: numpy,torch,keras)",
@@ -76,7 +76,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _steps(text: str) -> int:
-    steps = _positive(text)
+    steps = positive_int(text)
     if steps % PARITY_STEPS_PER_EPOCH:
         raise argparse.ArgumentTypeError(
             f"{steps} is not a multiple of {PARITY_STEPS_PER_EPOCH}: parity trains whole epochs of "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from harness.cli_args import comma_names, positive_int
 from harness.datasets import DATASETS
 from harness.environment import collect_environment
 from harness.executor import available_cores, make_executor
@@ -41,39 +42,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--dataset", choices=tuple(DATASETS), help="train on this data set instead of the matrix's")
     parser.add_argument("--data-dir", help="folder with the data set's files (tried before the cache)")
-    parser.add_argument("--frameworks", type=_names, metavar="A,B", help="only these frameworks (numpy,torch,keras)")
-    parser.add_argument("--variants", type=_names, metavar="A,B", help="only these variants (any registered name)")
-    parser.add_argument("--seeds", type=_positive, metavar="N", help="N seeds counting up from the matrix's first")
-    parser.add_argument("--epochs", type=_positive, metavar="N", help="train every cell for N epochs")
+    parser.add_argument(
+        "--frameworks", type=comma_names, metavar="A,B", help="only these frameworks (numpy,torch,keras)"
+    )
+    parser.add_argument("--variants", type=comma_names, metavar="A,B", help="only these variants (any registered name)")
+    parser.add_argument("--seeds", type=positive_int, metavar="N", help="N seeds counting up from the matrix's first")
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="train every cell for N epochs")
     parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=positive_int,
         default=available_cores(),
         metavar="N",
         help="threads for NumPy's BLAS, PyTorch and TensorFlow alike, split between --jobs (default: all cores)",
     )
-    parser.add_argument("--jobs", type=_positive, default=1, metavar="N", help="cells run at once in N processes")
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="cells run at once in N processes")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary instead of a table")
     parser.set_defaults(handler=_run)
-
-
-def _names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("give at least one name, separated by commas")
-    return names
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def _run(args: argparse.Namespace) -> int:

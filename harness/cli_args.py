@@ -1,0 +1,24 @@
+"""Argument types shared by the fwcompare subcommands; each rejects bad text with a message argparse prints."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def comma_names(text: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c']; at least one name."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one name, separated by commas")
+    return names
+
+
+def positive_int(text: str) -> int:
+    """A whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
