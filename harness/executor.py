@@ -59,10 +59,10 @@ def configure_threads(threads: int, frameworks: Iterable[str]) -> None:
         raise FwcompareError(f"--threads {threads}: give at least 1 thread")
     frameworks = set(frameworks)
     os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
-    # OpenMP threads that spin while waiting steal the core from the thread they wait for whenever another process
-    # holds a core: measured on a shared 2-core machine, a 2-thread torch epoch took 20 s spinning and 2.5 s passive
-    # (1 thread: 1.9 s). Passive waiting costs little on an idle machine; a user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # OMP_WAIT_POLICY is left to the user (and recorded in environment.json): NumPy's OpenBLAS and torch's OpenMP
+    # share the cores of one process, and on an idle 2-core machine (784-256-256-10 epoch, 2 threads) libgomp's
+    # default bounded spin gave numpy 0.94 s / torch 1.41 s, PASSIVE 0.87 s / 2.55 s, ACTIVE 2.74 s / 1.34 s:
+    # forcing either policy favours one framework. On a machine other processes keep busy, PASSIVE avoids spinning.
     if "torch" in frameworks:
         _configure_torch(threads)
     if "keras" in frameworks:
