@@ -17,7 +17,6 @@ from framework_cases import (
     BN_DROPOUT,
     CLASSES,
     F64,
-    INPUTS,
     MODEL_VARIANTS,
     assert_dicts_close,
     batch,
@@ -25,11 +24,9 @@ from framework_cases import (
 )
 
 from harness.batching import batch_slices, dropout_masks, epoch_order, slice_masks
-from harness.errors import FwcompareError
 from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from harness.tolerances import SINGLE_PASS, TRAJECTORY
 from keras_impl.model import EVAL_BATCH_SIZE, MLP
-from reference.initializers import initial_params
 from reference.model import MLP as ReferenceMLP
 
 
@@ -124,25 +121,6 @@ def test_train_steps_match_reference(name: str) -> None:
     assert_dicts_close(model.get_params(), reference.get_params(), tolerance.rtol, tolerance.atol)
     assert_dicts_close(model.optimizer_state(), reference.optimizer_state(), tolerance.rtol, tolerance.atol)
     assert int(model.network.optimizer.iterations) == 10
-
-
-@pytest.mark.parametrize(
-    ("model_spec", "train_spec", "named"),
-    [
-        (ModelSpec(INPUTS, (5,), CLASSES), TrainSpec(optimizer=OptimizerSpec(form="torch")), "optimizer form 'torch'"),
-        (
-            ModelSpec(INPUTS, (5,), CLASSES, batch_norm=BatchNormSpec(running_var="unbiased")),
-            TrainSpec(optimizer=OptimizerSpec(form="keras")),
-            "BN running_var 'unbiased'",
-        ),
-    ],
-    ids=["torch-optimizer-form", "unbiased-running-var"],
-)
-def test_non_native_spec_raises(model_spec: ModelSpec, train_spec: TrainSpec, named: str) -> None:
-    params = initial_params(model_spec, 0, "float32")
-    with pytest.raises(FwcompareError, match=r"harness\.conventions\.native_specs") as raised:
-        MLP(model_spec, train_spec, params)
-    assert named in str(raised.value)
 
 
 def test_float32_model_matches_reference_and_leaves_floatx_alone() -> None:

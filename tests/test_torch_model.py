@@ -14,9 +14,7 @@ import torch
 from framework_cases import (
     BATCH,
     BN_DROPOUT,
-    CLASSES,
     F64,
-    INPUTS,
     MODEL_VARIANTS,
     assert_dicts_close,
     batch,
@@ -24,9 +22,7 @@ from framework_cases import (
 )
 
 from harness.batching import batch_slices, dropout_masks, epoch_order, slice_masks
-from harness.errors import FwcompareError
-from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
-from reference.initializers import initial_params
+from harness.specs import ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from reference.layers import dropout_scale
 from reference.model import MLP as ReferenceMLP
 from torch_impl.layers import dropout_train
@@ -156,25 +152,6 @@ def test_training_with_dropout_and_no_masks_raises() -> None:
     with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
         model.loss_and_grads(x, y)
     assert model.activations(x, False)["dropout1"].shape == (BATCH, 8)
-
-
-@pytest.mark.parametrize(
-    ("model_spec", "train_spec", "named"),
-    [
-        (ModelSpec(INPUTS, (5,), CLASSES), TrainSpec(optimizer=OptimizerSpec(form="keras")), "optimizer form 'keras'"),
-        (
-            ModelSpec(INPUTS, (5,), CLASSES, batch_norm=BatchNormSpec(running_var="biased")),
-            TrainSpec(),
-            "BN running_var 'biased'",
-        ),
-    ],
-    ids=["keras-optimizer-form", "biased-running-var"],
-)
-def test_non_native_spec_raises(model_spec: ModelSpec, train_spec: TrainSpec, named: str) -> None:
-    params = initial_params(model_spec, 0, "float32")
-    with pytest.raises(FwcompareError, match=r"harness\.conventions\.native_specs") as raised:
-        MLP(model_spec, train_spec, params)
-    assert named in str(raised.value)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
