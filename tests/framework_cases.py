@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from harness.batching import dropout_masks
+from harness.batching import batch_slices, dropout_masks, epoch_order, slice_masks
 from harness.conventions import native_specs
 from harness.interface import FrameworkModel
 from harness.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
@@ -87,3 +87,31 @@ def assert_dicts_close(
     for key, value in expected.items():
         assert actual[key].shape == value.shape, key
         np.testing.assert_allclose(actual[key], value, rtol=rtol, atol=atol, err_msg=key)
+
+
+def train_epochs_beside_train_steps(
+    model_cls: type[FrameworkModel], model_spec: ModelSpec, train_spec: TrainSpec, rows: int, rtol: float, atol: float
+) -> tuple[FrameworkModel, FrameworkModel, int]:
+    """Train two copies for train_spec.epochs: one through train_epoch (the timed path), one through train_step on
+    the same batches and masks; assert each epoch's loss agrees and the final parameters and optimiser slots too.
+
+    Returns (fast, stepped, steps per epoch) for further checks.
+    """
+    steps = len(batch_slices(rows, train_spec.batch_size))
+    fast, _ = reference_pair(model_cls, model_spec, train_spec, steps_per_epoch=steps)
+    stepped, _ = reference_pair(model_cls, model_spec, train_spec, steps_per_epoch=steps)
+    x, y, _ = batch(model_spec, rows, seed=4)
+    data = fast.upload(x, y)
+    for epoch in range(train_spec.epochs):
+        order = epoch_order(rows, train_spec.seed, epoch)
+        masks = dropout_masks(model_spec, rows, train_spec.seed, epoch)
+        epoch_loss = fast.train_epoch(data, order, masks)
+        losses, counts = [], []
+        for positions in batch_slices(rows, train_spec.batch_size):
+            picked = order[positions]
+            losses.append(stepped.train_step(x[picked], y[picked], slice_masks(masks, positions)))
+            counts.append(len(picked))
+        np.testing.assert_allclose(epoch_loss, np.average(losses, weights=counts), rtol=rtol, atol=0)
+    assert_dicts_close(fast.get_params(), stepped.get_params(), rtol, atol)
+    assert_dicts_close(fast.optimizer_state(), stepped.optimizer_state(), rtol, atol)
+    return fast, stepped, steps

@@ -21,9 +21,10 @@ from framework_cases import (
     assert_dicts_close,
     batch,
     reference_pair,
+    train_epochs_beside_train_steps,
 )
 
-from harness.batching import batch_slices, dropout_masks, epoch_order, slice_masks
+from harness.batching import batch_slices
 from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from harness.tolerances import SINGLE_PASS, TRAJECTORY
 from keras_impl.model import EVAL_BATCH_SIZE, MLP
@@ -193,24 +194,10 @@ def test_train_epoch_equals_train_steps_on_the_same_batches(dtype: str) -> None:
         epochs=2,
         dtype=dtype,
     )
-    steps = len(batch_slices(FIT_ROWS, FIT_BATCH))
-    fast, _ = make_pair(FIT_SPEC, train_spec, steps_per_epoch=steps)
-    stepped, _ = make_pair(FIT_SPEC, train_spec, steps_per_epoch=steps)
-    x, y, _ = batch(FIT_SPEC, FIT_ROWS, seed=4)
-    data = fast.upload(x, y)
     tolerance = TRAJECTORY[dtype]
-    for epoch in range(train_spec.epochs):
-        order = epoch_order(FIT_ROWS, train_spec.seed, epoch)
-        masks = dropout_masks(FIT_SPEC, FIT_ROWS, train_spec.seed, epoch)
-        epoch_loss = fast.train_epoch(data, order, masks)
-        losses, counts = [], []
-        for positions in batch_slices(FIT_ROWS, FIT_BATCH):
-            picked = order[positions]
-            losses.append(stepped.train_step(x[picked], y[picked], slice_masks(masks, positions)))
-            counts.append(len(picked))
-        assert epoch_loss == pytest.approx(np.average(losses, weights=counts), rel=tolerance.rtol)
-    assert_dicts_close(fast.get_params(), stepped.get_params(), tolerance.rtol, tolerance.atol)
-    assert_dicts_close(fast.optimizer_state(), stepped.optimizer_state(), tolerance.rtol, tolerance.atol)
+    fast, stepped, steps = train_epochs_beside_train_steps(
+        MLP, FIT_SPEC, train_spec, FIT_ROWS, tolerance.rtol, tolerance.atol
+    )
     assert int(fast.network.optimizer.iterations) == int(stepped.network.optimizer.iterations) == 2 * steps
 
 

@@ -19,9 +19,10 @@ from framework_cases import (
     assert_dicts_close,
     batch,
     reference_pair,
+    train_epochs_beside_train_steps,
 )
 
-from harness.batching import batch_slices, dropout_masks, epoch_order, slice_masks
+from harness.batching import batch_slices
 from harness.specs import ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from reference.layers import dropout_scale
 from reference.model import MLP as ReferenceMLP
@@ -109,23 +110,7 @@ def test_train_epoch_equals_train_steps_on_the_same_batches() -> None:
         epochs=2,
         dtype="float64",
     )
-    steps = len(batch_slices(rows, batch_size))
-    fast, _ = make_pair(spec, train_spec, steps_per_epoch=steps)
-    stepped, _ = make_pair(spec, train_spec, steps_per_epoch=steps)
-    x, y, _ = batch(spec, rows, seed=4)
-    data = fast.upload(x, y)
-    for epoch in range(train_spec.epochs):
-        order = epoch_order(rows, train_spec.seed, epoch)
-        masks = dropout_masks(spec, rows, train_spec.seed, epoch)
-        epoch_loss = fast.train_epoch(data, order, masks)
-        losses, counts = [], []
-        for positions in batch_slices(rows, batch_size):
-            picked = order[positions]
-            losses.append(stepped.train_step(x[picked], y[picked], slice_masks(masks, positions)))
-            counts.append(len(picked))
-        assert epoch_loss == pytest.approx(np.average(losses, weights=counts), rel=RTOL)
-    assert_dicts_close(fast.get_params(), stepped.get_params())
-    assert_dicts_close(fast.optimizer_state(), stepped.optimizer_state())
+    fast, stepped, steps = train_epochs_beside_train_steps(MLP, spec, train_spec, rows, RTOL, ATOL)
     assert fast.steps_taken == stepped.steps_taken == 2 * steps
 
 
