@@ -12,9 +12,13 @@ _ORDER_STREAM = 1
 _MASK_STREAM = 2
 
 
-def epoch_order(n_samples: int, seed: int, epoch: int) -> np.ndarray:
-    """Permutation (n_samples,) of int64 for 0-based `epoch`."""
-    return np.random.default_rng([seed, _ORDER_STREAM, epoch]).permutation(n_samples)
+def epoch_order(n_samples: int, seed: int, epoch: int, sampling: str = "permutation") -> np.ndarray:
+    """Sample indices (n_samples,) int64 for 0-based `epoch`: a permutation, or uniform draws with replacement
+    (TrainSpec.sampling)."""
+    rng = np.random.default_rng([seed, _ORDER_STREAM, epoch])
+    if sampling == "with_replacement":
+        return rng.integers(0, n_samples, n_samples)
+    return rng.permutation(n_samples)
 
 
 def batch_slices(n_samples: int, batch_size: int) -> list[slice]:

@@ -140,7 +140,8 @@ class FrameworkModel(ABC):
         validation: tuple[np.ndarray, np.ndarray] | None = None,
         on_epoch_end: Callable[[EpochRecord], None] | None = None,
     ) -> FitResult:
-        """Train for train_spec.epochs on (x (n, d), y (n,)), epoch orders and dropout masks from the seed.
+        """Train for train_spec.epochs (or max_steps) on (x (n, d), y (n,)), epoch orders and dropout masks from
+        the seed.
 
         With `validation`, evaluates after every epoch; early stopping (if enabled) looks at the validation loss
         every `eval_every` epochs and stops after `patience` looks without improvement, restoring the best
@@ -156,8 +157,12 @@ class FrameworkModel(ABC):
         best_loss, best_params, looks_without_gain = np.inf, None, 0
         n = len(x)
         for epoch in range(spec.epochs):
-            order = epoch_order(n, spec.seed, epoch)
+            rows = spec.epoch_rows(n, epoch)
+            if rows == 0:
+                break  # max_steps reached at the end of the previous epoch
+            order = epoch_order(n, spec.seed, epoch, spec.sampling)[:rows]
             masks = dropout_masks(self.model_spec, n, spec.seed, epoch)
+            masks = None if masks is None else {key: mask[:rows] for key, mask in masks.items()}
             self.synchronize()
             start = time.perf_counter()
             train_loss = self.train_epoch(train_data, order, masks)
@@ -166,7 +171,7 @@ class FrameworkModel(ABC):
                 epoch=epoch,
                 train_loss=float(train_loss),
                 train_time_s=time.perf_counter() - start,
-                lr=self.learning_rate((epoch + 1) * self.steps_per_epoch - 1),
+                lr=self.learning_rate(epoch * self.steps_per_epoch + max(0, -(-rows // spec.batch_size) - 1)),
             )
             if not np.isfinite(record.train_loss):
                 raise DivergedError(

@@ -9,7 +9,7 @@ A TOML matrix file has the same fields (see examples/matrix.toml):
     name, description, dataset, scaling, validation, frameworks, seeds (a count from 0, or a list), epochs,
     variants = [registered names],
     [[variant]] name, base (a registered or earlier variant), description, model = {...}, train = {...},
-                published = {value, source, note, metric},
+                published = {value, source, note, metric, illustrative},
     [[grid]]    base, name (prefix of the generated names), axes = {"model.activation" = [...], ...}
 
 Every unknown key or value is an error that lists what is valid.
@@ -65,6 +65,9 @@ class Published:
     source: str
     note: str = ""
     metric: str = "test_accuracy"
+    illustrative: bool = False
+    """True when the document gives no setup that can reproduce the number: shown apart, never counted as
+    reproduced or missed."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.value <= 1.0:
@@ -73,7 +76,13 @@ class Published:
             raise SpecError(f"Published.metric={self.metric!r}; choose one of: {', '.join(PUBLISHED_METRICS)}")
 
     def to_record(self) -> dict[str, Any]:
-        return {"value": self.value, "metric": self.metric, "source": self.source, "note": self.note}
+        return {
+            "value": self.value,
+            "metric": self.metric,
+            "source": self.source,
+            "note": self.note,
+            "illustrative": self.illustrative,
+        }
 
 
 @dataclass(frozen=True)
@@ -202,9 +211,9 @@ LINCOLN_MOMENTUM_NOTE = (
     "buf = μ·buf + g, p −= lr·buf, which is the same only while the lr is constant"
 )
 LINCOLN_DECAY_NOTE = f"{LINCOLN_MOMENTUM_NOTE}: with this per-epoch decay torch trains a different trajectory"
-LINCOLN_GLOROT_NOTE = (
-    "lincoln's 'glorot' draws N(0, σ = 2/(fan_in + fan_out)), the variance used as a σ; run here as Glorot normal "
-    "σ = √(2/(fan_in + fan_out)) with biases drawn like the weights"
+LINCOLN_ORDER_NOTE = (
+    "batch order, dropout masks and initial weights come from fwcompare's seeded streams, not lincoln's "
+    "np.random.seed(20190119) sequence, so seed 20190119 here is another draw than the notebook's"
 )
 
 
@@ -214,44 +223,67 @@ def _lincoln_published(value: float, note: str = "") -> Published:
 
 LINCOLN_ROWS: tuple[Row, ...] = (
     Row(get_variant("lincoln-000-a"), _lincoln_published(0.7267)),
+    Row(
+        get_variant("lincoln-000-b"),
+        _lincoln_published(0.4173, "stopped at epoch 20: the normalised MSE rose after epoch 10"),
+    ),
     Row(get_variant("lincoln-000-c"), _lincoln_published(0.9095)),
     Row(
         get_variant("lincoln-000-d"),
-        _lincoln_published(0.7134, "stopped after epoch 20: the test loss rose after epoch 10"),
+        _lincoln_published(0.7134, "stopped at epoch 20: the test loss rose after epoch 10"),
     ),
     Row(get_variant("lincoln-000-e"), _lincoln_published(0.9213), note=LINCOLN_MOMENTUM_NOTE),
     Row(get_variant("lincoln-000-f"), _lincoln_published(0.9606), note=LINCOLN_DECAY_NOTE),
     Row(get_variant("lincoln-000-g"), _lincoln_published(0.9605), note=LINCOLN_DECAY_NOTE),
     Row(
         get_variant("lincoln-000-h"),
-        _lincoln_published(0.9704),
-        note=f"{LINCOLN_DECAY_NOTE}; {LINCOLN_GLOROT_NOTE}",
+        _lincoln_published(0.9704, "stopped at epoch 40: the test loss rose after epoch 30"),
+        note=LINCOLN_DECAY_NOTE,
+    ),
+    Row(
+        get_variant("lincoln-000-h-true-glorot"),
+        note="the seed prints no number for this row: 000-h with Glorot's own σ, to show what lincoln's 'glorot' "
+        "changes",
     ),
     Row(
         get_variant("lincoln-000-i"),
-        _lincoln_published(0.9662, "stopped after epoch 30: the test loss rose after epoch 20"),
-        note=f"{LINCOLN_DECAY_NOTE}; {LINCOLN_GLOROT_NOTE}",
+        _lincoln_published(0.9662, "stopped at epoch 30: the test loss rose after epoch 20"),
+        note=LINCOLN_DECAY_NOTE,
     ),
     Row(
         get_variant("lincoln-000-j"),
         _lincoln_published(
             0.9640,
-            "the notebook passed `model` (000-i's network, without dropout) to this Trainer, so the printed number "
-            "belongs to that network trained with this optimiser; stopped after epoch 50",
+            "the notebook passed `model` (000-i's network, without dropout, re-initialised by restart=True) to "
+            "this Trainer, so the printed number belongs to that network; stopped at epoch 50",
         ),
-        note=f"{LINCOLN_DECAY_NOTE}; {LINCOLN_GLOROT_NOTE}",
+        note=LINCOLN_DECAY_NOTE,
+    ),
+    Row(
+        get_variant("lincoln-000-j-dropout"),
+        note="the seed prints no number for this network: the notebook built it but trained `model` (000-j)",
     ),
 )
 
+# TF 1.x's tf.keras.initializers.RandomNormal() was the core initialiser with stddev 1.0 (from TF 1.2, tf.keras
+# imported the core initialisers; the session-mode version of the lab uses tf.random_normal_initializer(), N(0, 1)).
 LECTURE_ROWS: tuple[Row, ...] = (
-    Row(get_variant("relu-normal"), Published(0.8535, "seed 001", "Keras RandomNormal() init, 1 epoch")),
-    Row(get_variant("relu-xavier"), Published(0.9650, "seed 001", "glorot_uniform init, 1 epoch")),
-    Row(get_variant("relu-he"), note="the seed prints no number for He init"),
-    Row(get_variant("relu-he-dropout"), note="the seed prints no number for dropout"),
     Row(
-        get_variant("relu-he-batchnorm"),
-        note="the seed prints no number for batch norm; it used Keras' default BN momentum 0.99, this variant 0.9",
+        get_variant("lecture-normal-std1"),
+        Published(0.8535, "seed 001", "TF 1.x RandomNormal() = N(0, 1) init, test accuracy after 1 epoch"),
     ),
+    Row(
+        get_variant("lecture-normal-std005"),
+        note="the seed prints no number for Keras 2/3's RandomNormal() default std 0.05; its 85.35% is the TF 1.x "
+        "std 1.0 row",
+    ),
+    Row(
+        get_variant("lecture-xavier"),
+        Published(0.9650, "seed 001", "glorot_uniform init, test accuracy after 1 epoch"),
+    ),
+    Row(get_variant("lecture-he"), note="the seed prints no number for He init"),
+    Row(get_variant("lecture-he-dropout"), note="the seed prints no number for dropout"),
+    Row(get_variant("lecture-he-batchnorm"), note="the seed prints no number for batch norm"),
 )
 
 RASCHKA_ROWS: tuple[Row, ...] = (
@@ -271,15 +303,21 @@ RASCHKA_ROWS: tuple[Row, ...] = (
 )
 
 SAITO_NOTE = (
-    "the seed's homework does not state its network or length; this is Saito's ch. 6 optimizer_compare_mnist.py "
-    "(784-100×4-10 ReLU, He normal, batch 128, 2000 iterations ≈ 4 epochs)"
+    "the seed's numbers come from the author's own PyTorch exercise (dropout 0.5; network, learning rate and "
+    "length not stated) and Saito's script prints only the training loss; this is Saito's ch. 6 "
+    "optimizer_compare_mnist.py (784-100×4-10 ReLU, He normal, 2,000 batches of 128 drawn with replacement)"
 )
+SAITO_ILLUSTRATIVE = "illustrative: no reproducible source"
 SAITO_ROWS: tuple[Row, ...] = tuple(
     Row(
         variant,
         {
-            "saito-sgd": Published(0.91, "seed 003", "final accuracy with SGD ('91% → 97%')"),
-            "saito-adam": Published(0.97, "seed 003", "final accuracy with Adam ('91% → 97%')"),
+            "saito-sgd": Published(
+                0.91, "seed 003", f"final accuracy with SGD ('91% → 97%'); {SAITO_ILLUSTRATIVE}", illustrative=True
+            ),
+            "saito-adam": Published(
+                0.97, "seed 003", f"final accuracy with Adam ('91% → 97%'); {SAITO_ILLUSTRATIVE}", illustrative=True
+            ),
         }.get(variant.name),
         note=SAITO_NOTE
         if variant.name in ("saito-sgd", "saito-adam")
@@ -317,22 +355,22 @@ MATRICES: dict[str, Matrix] = {
         Matrix(
             "seed-lincoln",
             "seed 000 (lincoln, Weidman): rows 000-a … 000-j, MNIST standardised with the training mean and std, "
-            "batch 60, seed 20190119, early stopping on the test loss every 10 epochs",
+            "batch 60, float64, early stopping on lincoln's loss every 10 epochs, no restore",
             LINCOLN_ROWS,
             seeds=(LINCOLN_SEED,),
             scaling="standardize",
             notes=(
-                "000-b (MSE(normalize=True), published 41.73%) is not run: it divides the sigmoid outputs by their "
-                "sum inside the loss, which ModelSpec has no loss for",
-                "000-k is not a separate result: the notebook printed 000-j's numbers again",
+                "000-k is not a separate result: the notebook built a 784-178-46-10 dropout network, trained "
+                "`model` again and printed 000-j's numbers",
+                LINCOLN_ORDER_NOTE,
             ),
         ),
         Matrix(
             "seed-lecture",
-            "seed 001 (Keras lecture): random-normal vs Xavier vs He init, dropout, batch norm; Adam 1e-3, "
-            "batch 128, 1 epoch, MNIST scaled to [0, 1]",
+            "seed 001 (TensorFlow 1.x lecture): random-normal vs Xavier vs He init, dropout, batch norm; TF1 Adam "
+            "1e-3 (epsilon 1e-8), batch 128, 468 steps (1 epoch without the last partial batch), MNIST scaled to "
+            "[0, 1]",
             LECTURE_ROWS,
-            epochs=1,
         ),
         Matrix(
             "seed-raschka",
@@ -387,7 +425,7 @@ MATRIX_KEYS = (
 )
 VARIANT_KEYS = ("name", "base", "description", "model", "train", "published")
 GRID_KEYS = ("base", "name", "axes")
-PUBLISHED_KEYS = ("value", "source", "note", "metric")
+PUBLISHED_KEYS = ("value", "source", "note", "metric", "illustrative")
 SPEC_SECTIONS = {"model": ModelSpec, "train": TrainSpec}
 # A blank model spec for a [[variant]] without a base; the input and output sizes follow the data set at run time.
 BLANK_MODEL = {"input_size": 784, "hidden_sizes": [], "output_size": 10}
@@ -497,6 +535,7 @@ def _variant_row(table: dict[str, Any], defined: dict[str, Row]) -> Row:
             source=str(values.get("source", "user")),
             note=str(values.get("note", "")),
             metric=str(values.get("metric", "test_accuracy")),
+            illustrative=bool(values.get("illustrative", False)),
         )
     return Row(variant, published)
 

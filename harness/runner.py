@@ -218,7 +218,7 @@ def _train(
 
     start = time.perf_counter()
     model = model_cls(
-        model_spec, train_spec, params, device=device, steps_per_epoch=math.ceil(n_train / train_spec.batch_size)
+        model_spec, train_spec, params, device=device, steps_per_epoch=train_spec.steps_per_epoch(n_train)
     )
     model.synchronize()
     build_s = time.perf_counter() - start

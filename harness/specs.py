@@ -11,9 +11,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
 OUTPUTS = ("linear", "sigmoid", "softmax")
-LOSSES = ("softmax_ce", "mse", "binary_ce")
+LOSSES = ("softmax_ce", "mse", "binary_ce", "mse_normalized")
+EVAL_LOSSES = ("training", "clipped_softmax_bce")
 INIT_SCHEMES = (
     "normal",
     "uniform",
@@ -22,6 +25,7 @@ INIT_SCHEMES = (
     "he_uniform",
     "he_normal",
     "lecun_normal",
+    "glorot_variance_as_std",
 )
 BIAS_INITS = ("zeros", "like_weights")
 DROPOUT_STYLES = ("inverted", "keep_prob")
@@ -30,7 +34,19 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 OPTIMIZER_FORMS = ("torch", "keras")
 SCHEDULES = ("constant", "linear", "exponential", "step")
 SCHEDULE_GRANULARITIES = ("step", "epoch")
+BATCH_SAMPLINGS = ("permutation", "with_replacement")
 DTYPES = ("float32", "float64")
+
+
+# seed 000's SoftmaxCrossEntropy clips softmax probabilities to [1e-9, 1 − 1e-9] before taking logs.
+SOFTMAX_CLIP = 1e-9
+
+
+def clipped_softmax_bounds(dtype: str) -> tuple[float, float]:
+    """The clip interval of eval_loss 'clipped_softmax_bce' in `dtype`: 1 − 1e-9 rounds to 1 in float32, where
+    log(1 − p) would be −inf, so the upper bound is then the largest float32 below 1."""
+    below_one = float(np.nextafter(np.ones((), dtype), np.zeros((), dtype)))
+    return SOFTMAX_CLIP, min(1 - SOFTMAX_CLIP, below_one)
 
 
 class SpecError(ValueError):
@@ -55,6 +71,8 @@ class InitSpec:
     glorot_uniform: limit √(6/(fan_in+fan_out)).   glorot_normal: std √(2/(fan_in+fan_out)).
     he_uniform: limit √(6/fan_in).                 he_normal: std √(2/fan_in).
     lecun_normal: std √(1/fan_in).
+    glorot_variance_as_std: std 2/(fan_in+fan_out), Glorot's *variance* used as the standard deviation, as
+    seed 000's library (lincoln) does for weight_init="glorot" (20.9× below Glorot's σ for a 784→89 layer).
     truncated (normal schemes only): redraw outside ±2σ and divide σ by 0.87962566103423978 so the
     variance is kept, as Keras does; PyTorch's xavier_normal_/kaiming_normal_ do not truncate.
     """
@@ -105,6 +123,11 @@ class ModelSpec:
     units by 1/(1−p) in training; 'keep_prob' (seed 000) multiplies by the mask in training and
     by (1−p) at inference. The output activation is applied inside the loss; `forward` returns logits.
     l2: the loss gets l2·Σ‖W‖² over kernels (no ½, as Keras' L2 regulariser), biases and BN excluded.
+    loss 'mse_normalized' is seed 000's MeanSquaredError(normalize=True): Σ_k (out_k/Σ_j out_j − onehot_k)²,
+    whose gradient 2·(out/Σout − onehot)/n is applied to the raw outputs (none flows through the division).
+    eval_loss is the loss that evaluation reports and early stopping watches: 'training' (the loss above) or
+    'clipped_softmax_bce', seed 000's SoftmaxCrossEntropy value Σ_k −t_k·log p_k − (1 − t_k)·log(1 − p_k) with
+    p = softmax(z) clipped to [1e-9, 1 − 1e-9] (its training gradient is the usual softmax_ce one).
     """
 
     input_size: int
@@ -119,6 +142,7 @@ class ModelSpec:
     dropout_style: str = "inverted"
     batch_norm: BatchNormSpec | None = None
     l2: float = 0.0
+    eval_loss: str = "training"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -129,6 +153,7 @@ class ModelSpec:
         _require_choice("ModelSpec", "output", self.output, OUTPUTS)
         _require_choice("ModelSpec", "loss", self.loss, LOSSES)
         _require_choice("ModelSpec", "dropout_style", self.dropout_style, DROPOUT_STYLES)
+        _require_choice("ModelSpec", "eval_loss", self.eval_loss, EVAL_LOSSES)
         _require(
             not self.dropout or len(self.dropout) == len(self.hidden_sizes),
             f"ModelSpec.dropout has {len(self.dropout)} rates for {len(self.hidden_sizes)} hidden layers; "
@@ -144,6 +169,14 @@ class ModelSpec:
             "loss 'softmax_ce' takes logits; use output='linear' (or 'softmax', which means the same here)",
         )
         _require(self.loss != "binary_ce" or self.output == "sigmoid", "loss 'binary_ce' needs output='sigmoid'")
+        _require(
+            self.loss != "mse_normalized" or self.output == "sigmoid",
+            "loss 'mse_normalized' divides positive outputs by their sum; use output='sigmoid'",
+        )
+        _require(
+            self.eval_loss != "clipped_softmax_bce" or self.output in ("linear", "softmax"),
+            "eval_loss 'clipped_softmax_bce' applies a softmax to the logits; use output='linear'",
+        )
 
     @property
     def layer_sizes(self) -> tuple[int, ...]:
@@ -235,7 +268,14 @@ class EarlyStoppingSpec:
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """How a model is trained: optimiser, schedule, batches, epochs, stopping, seed, dtype."""
+    """How a model is trained: optimiser, schedule, batches, epochs, stopping, seed, dtype.
+
+    sampling 'permutation' visits every sample once per epoch; 'with_replacement' draws each batch's rows
+    uniformly with replacement (seed 003's np.random.choice per iteration), an "epoch" then being as many draws as
+    there are samples. drop_last skips an epoch's last partial batch (seed 001's len(x) // batch_size iterations).
+    max_steps ends training after that many optimiser steps, inside an epoch if need be (seed 003's 2,000
+    iterations), or at the end of `epochs`, whichever comes first.
+    """
 
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
@@ -244,11 +284,34 @@ class TrainSpec:
     early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
     seed: int = 0
     dtype: str = "float32"
+    sampling: str = "permutation"
+    drop_last: bool = False
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, f"TrainSpec.batch_size={self.batch_size} must be >= 1")
         _require(self.epochs >= 1, f"TrainSpec.epochs={self.epochs} must be >= 1")
         _require_choice("TrainSpec", "dtype", self.dtype, DTYPES)
+        _require_choice("TrainSpec", "sampling", self.sampling, BATCH_SAMPLINGS)
+        _require(self.max_steps is None or self.max_steps >= 1, f"TrainSpec.max_steps={self.max_steps} must be >= 1")
+
+    def steps_per_epoch(self, n_samples: int) -> int:
+        """Optimiser steps in one full epoch over n_samples rows (the schedule's clock)."""
+        steps = n_samples // self.batch_size if self.drop_last else -(-n_samples // self.batch_size)
+        if steps < 1:
+            raise SpecError(
+                f"batch_size {self.batch_size} with drop_last leaves no batch in {n_samples} samples; "
+                "use a smaller batch_size"
+            )
+        return steps
+
+    def epoch_rows(self, n_samples: int, epoch: int) -> int:
+        """How many rows of the 0-based epoch's order are trained on (drop_last and max_steps applied)."""
+        steps = self.steps_per_epoch(n_samples)
+        rows = steps * self.batch_size if self.drop_last else n_samples
+        if self.max_steps is not None:
+            rows = min(rows, max(0, self.max_steps - epoch * steps) * self.batch_size)
+        return rows
 
 
 def spec_to_dict(spec: Any) -> dict[str, Any]:

@@ -41,10 +41,12 @@ class Variant:
         return replace(self, model=model)
 
 
-# Initialisers by the names used in variant names; "normal"/"uniform" are Keras' RandomNormal/RandomUniform
-# defaults (std / limit 0.05), the "random-normal" baseline of seed 001.
+# Initialisers by the names used in variant names; "normal"/"uniform" are Keras 2/3's RandomNormal/RandomUniform
+# defaults (std / limit 0.05). Seed 001 ran TensorFlow 1.x, whose tf.keras RandomNormal() was the core initialiser
+# with std 1.0: that is "normal-std1", the lecture's random-normal row.
 INITS: dict[str, InitSpec] = {
     "normal": InitSpec("normal", std=0.05),
+    "normal-std1": InitSpec("normal", std=1.0),
     "uniform": InitSpec("uniform", limit=0.05),
     "xavier": InitSpec("glorot_uniform"),
     "xavier-normal": InitSpec("glorot_normal"),
@@ -69,7 +71,7 @@ def _lecture_variant(activation: str, init: str, **model_extra) -> ModelSpec:
 DEFAULT_VARIANTS: tuple[Variant, ...] = (
     Variant(
         "relu-normal",
-        "ReLU, RandomNormal(std 0.05) init (seed 001 baseline)",
+        "ReLU, RandomNormal(std 0.05) init (Keras 2/3's default; seed 001's TF 1.x default was std 1.0)",
         _lecture_variant("relu", "normal"),
         ADAM_1E3,
     ),
@@ -83,12 +85,55 @@ DEFAULT_VARIANTS: tuple[Variant, ...] = (
     ),
     Variant(
         "relu-he-batchnorm",
-        "ReLU, He uniform, Dense → BatchNorm(momentum 0.9, eps 1e-3) → ReLU (seed 001)",
+        "ReLU, He uniform, Dense → BatchNorm(momentum 0.9, eps 1e-3) → ReLU (seed 001's layer order; seed 001 "
+        "itself used Keras' default momentum 0.99)",
         _lecture_variant("relu", "he", batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3)),
         ADAM_1E3,
     ),
     Variant("sigmoid-xavier", "Sigmoid, Glorot uniform init", _lecture_variant("sigmoid", "xavier"), ADAM_1E3),
     Variant("tanh-xavier", "Tanh, Glorot uniform init", _lecture_variant("tanh", "xavier"), ADAM_1E3),
+)
+
+# Seed 001 as it ran: TensorFlow 1.x's tf.train.AdamOptimizer(0.001) (epsilon 1e-8 in the epsilon-hat form, the
+# Keras form here), len(train_x) // 128 = 468 steps (the last partial batch is never drawn), zero biases, and
+# BatchNormalization() with TF 1.x's defaults momentum 0.99, epsilon 1e-3 and the biased (1/N) moving variance.
+LECTURE_ADAM = TrainSpec(
+    optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-8, form="keras"), batch_size=128, drop_last=True, epochs=1
+)
+LECTURE_BATCH_NORM = BatchNormSpec(momentum=0.99, eps=1e-3, running_var="biased")
+
+LECTURE_VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "lecture-normal-std1",
+        "seed 001: ReLU, TF 1.x RandomNormal() = N(0, 1) kernels, zero biases, TF1 Adam, 468 steps",
+        _lecture_variant("relu", "normal-std1"),
+        LECTURE_ADAM,
+    ),
+    Variant(
+        "lecture-normal-std005",
+        "seed 001's network with Keras 2/3's RandomNormal() = N(0, 0.05²) kernels (not what the lecture ran)",
+        _lecture_variant("relu", "normal"),
+        LECTURE_ADAM,
+    ),
+    Variant(
+        "lecture-xavier",
+        "seed 001: ReLU, glorot_uniform kernels, TF1 Adam, 468 steps",
+        _lecture_variant("relu", "xavier"),
+        LECTURE_ADAM,
+    ),
+    Variant("lecture-he", "seed 001: ReLU, he_uniform kernels", _lecture_variant("relu", "he"), LECTURE_ADAM),
+    Variant(
+        "lecture-he-dropout",
+        "seed 001: ReLU, he_uniform, Dropout(0.5) after each ReLU",
+        _lecture_variant("relu", "he", dropout=(0.5, 0.5)),
+        LECTURE_ADAM,
+    ),
+    Variant(
+        "lecture-he-batchnorm",
+        "seed 001: ReLU, he_uniform, Dense → BatchNormalization() (momentum 0.99, eps 1e-3) → ReLU",
+        _lecture_variant("relu", "he", batch_norm=LECTURE_BATCH_NORM),
+        LECTURE_ADAM,
+    ),
 )
 
 # Learning rates are the usual published defaults for each method on MNIST MLPs, not a search of ours.
@@ -142,14 +187,14 @@ LINCOLN_BATCH = 60
 LINCOLN_SEED = 20190119
 # weight_init="standard": weights AND biases from N(0, 1).
 LINCOLN_STANDARD_INIT = InitSpec("normal", std=1.0, bias="like_weights")
-# weight_init="glorot": lincoln's code draws weights and biases from N(0, σ) with σ = 2/(fan_in + fan_out), the
-# Glorot *variance* used as a standard deviation; InitSpec has no such scheme, so this is Glorot as the seed's text
-# means it (σ = √(2/(fan_in + fan_out)), untruncated), biases drawn like the weights as lincoln does.
-LINCOLN_GLOROT_INIT = InitSpec("glorot_normal", bias="like_weights")
-# Trainer.fit(early_stopping=True) is lincoln's default and every row uses it: evaluate on the test set every
-# eval_every epochs, stop at the first evaluation whose loss is not lower. lincoln then keeps a copy taken one epoch
-# before that evaluation; fwcompare restores the best evaluated weights.
-LINCOLN_STOPPING = EarlyStoppingSpec(enabled=True, eval_every=10, patience=1, restore_best=True)
+# weight_init="glorot": lincoln draws weights and biases from N(0, σ) with σ = 2/(fan_in + fan_out), Glorot's
+# variance used as a standard deviation (20.9× below Glorot's σ for 784→89, 7.0× for 89→10).
+LINCOLN_GLOROT_INIT = InitSpec("glorot_variance_as_std", bias="like_weights")
+# Trainer.fit(early_stopping=True), lincoln's default, which every row runs: evaluate on the test set every
+# eval_every epochs and stop at the first evaluation whose loss is not lower than the best so far. lincoln's
+# "restore" only rebinds trainer.net to a copy; the notebook evaluates the original `model`, so the published
+# accuracy is of the weights at the evaluation where the loss rose: no restore here.
+LINCOLN_STOPPING = EarlyStoppingSpec(enabled=True, eval_every=10, patience=1, restore_best=False)
 # lincoln's SGDMomentum: v = μ·v + lr·g; p −= v, i.e. the Keras form (v_keras = −v).
 LINCOLN_MOMENTUM = OptimizerSpec("momentum", lr=0.1, momentum=0.9, form="keras")
 LINCOLN_SGD = OptimizerSpec("sgd", lr=0.1)
@@ -161,6 +206,7 @@ def _lincoln_variant(
     description: str,
     *,
     activation: str = "tanh",
+    hidden_sizes: tuple[int, ...] = LINCOLN_HIDDEN,
     output: str = "linear",
     loss: str = "softmax_ce",
     init: InitSpec = LINCOLN_STANDARD_INIT,
@@ -172,7 +218,7 @@ def _lincoln_variant(
 ) -> Variant:
     model = ModelSpec(
         input_size=MNIST_INPUTS,
-        hidden_sizes=LINCOLN_HIDDEN,
+        hidden_sizes=hidden_sizes,
         output_size=MNIST_CLASSES,
         activation=activation,
         output=output,
@@ -180,6 +226,9 @@ def _lincoln_variant(
         init=init,
         dropout=dropout,
         dropout_style="keep_prob",
+        # lincoln's net.loss both trains and is the stopping criterion; its SoftmaxCrossEntropy value is the
+        # clipped binary CE of the softmax summed over classes, its gradient the usual softmax_ce one.
+        eval_loss="clipped_softmax_bce" if loss == "softmax_ce" else "training",
     )
     train = TrainSpec(
         optimizer=optimizer,
@@ -188,12 +237,23 @@ def _lincoln_variant(
         epochs=epochs,
         early_stopping=replace(LINCOLN_STOPPING, eval_every=eval_every),
         seed=LINCOLN_SEED,
+        # lincoln is NumPy in float64 throughout.
+        dtype="float64",
     )
     return Variant(f"lincoln-{row}", f"seed {row}: {description}", model, train)
 
 
+LINCOLN_DECAY_FROM_015 = {"optimizer": replace(LINCOLN_MOMENTUM, lr=0.15)}
+LINCOLN_DECAY_FROM_02 = {"optimizer": replace(LINCOLN_MOMENTUM, lr=0.2)}
+
 LINCOLN_VARIANTS: tuple[Variant, ...] = (
     _lincoln_variant("000-a", "784-89 tanh-10 sigmoid, MSE, SGD 0.1", output="sigmoid", loss="mse"),
+    _lincoln_variant(
+        "000-b",
+        "784-89 tanh-10 sigmoid, MeanSquaredError(normalize=True), SGD 0.1",
+        output="sigmoid",
+        loss="mse_normalized",
+    ),
     _lincoln_variant("000-c", "784-89 tanh-10 linear, softmax CE, SGD 0.1"),
     _lincoln_variant("000-d", "784-89 relu-10 linear, softmax CE, SGD 0.1", activation="relu"),
     _lincoln_variant(
@@ -206,37 +266,53 @@ LINCOLN_VARIANTS: tuple[Variant, ...] = (
     _lincoln_variant(
         "000-f",
         "784-89 tanh-10, SGDMomentum 0.15→0.05 linear per-epoch decay",
-        optimizer=replace(LINCOLN_MOMENTUM, lr=0.15),
         schedule=ScheduleSpec("linear", final_lr=0.05),
+        **LINCOLN_DECAY_FROM_015,
     ),
     _lincoln_variant(
         "000-g",
         "784-89 tanh-10, SGDMomentum 0.2→0.05 exponential per-epoch decay",
-        optimizer=replace(LINCOLN_MOMENTUM, lr=0.2),
         schedule=ScheduleSpec("exponential", final_lr=0.05),
+        **LINCOLN_DECAY_FROM_02,
     ),
     _lincoln_variant(
         "000-h",
-        "784-89 tanh-10, Glorot, SGDMomentum 0.15→0.05 linear decay",
+        "784-89 tanh-10, lincoln's 'glorot' (σ = 2/(fan_in + fan_out)), SGDMomentum 0.15→0.05 linear decay",
         init=LINCOLN_GLOROT_INIT,
-        optimizer=replace(LINCOLN_MOMENTUM, lr=0.15),
         schedule=ScheduleSpec("linear", final_lr=0.05),
+        **LINCOLN_DECAY_FROM_015,
+    ),
+    _lincoln_variant(
+        "000-h-true-glorot",
+        "000-h with true Glorot normal weights (σ = √(2/(fan_in + fan_out)), zero biases) for comparison",
+        init=InitSpec("glorot_normal"),
+        schedule=ScheduleSpec("linear", final_lr=0.05),
+        **LINCOLN_DECAY_FROM_015,
     ),
     _lincoln_variant(
         "000-i",
-        "784-89 tanh-10, Glorot, SGDMomentum 0.15→0.05 exponential decay",
+        "784-89 tanh-10, lincoln's 'glorot', SGDMomentum 0.15→0.05 exponential decay",
         init=LINCOLN_GLOROT_INIT,
-        optimizer=replace(LINCOLN_MOMENTUM, lr=0.15),
         schedule=ScheduleSpec("exponential", final_lr=0.05),
+        **LINCOLN_DECAY_FROM_015,
     ),
     _lincoln_variant(
         "000-j",
-        "784-89 tanh (keep_prob 0.8)-10, Glorot, SGDMomentum 0.2→0.05 exponential decay, 100 epochs",
+        "784-89 tanh-10 without dropout (the network the notebook actually trained), lincoln's 'glorot', "
+        "SGDMomentum 0.2→0.05 exponential decay over 100 epochs",
         init=LINCOLN_GLOROT_INIT,
-        dropout=(0.2,),
-        optimizer=replace(LINCOLN_MOMENTUM, lr=0.2),
         schedule=ScheduleSpec("exponential", final_lr=0.05),
         epochs=100,
+        **LINCOLN_DECAY_FROM_02,
+    ),
+    _lincoln_variant(
+        "000-j-dropout",
+        "the dropout network the notebook built for 000-j but did not train: 784-89 tanh (keep_prob 0.8)-10",
+        init=LINCOLN_GLOROT_INIT,
+        dropout=(0.2,),
+        schedule=ScheduleSpec("exponential", final_lr=0.05),
+        epochs=100,
+        **LINCOLN_DECAY_FROM_02,
     ),
 )
 
@@ -270,7 +346,9 @@ RASCHKA_VARIANTS: tuple[Variant, ...] = (
 
 # Seed 003 (Saito's Deep Learning from Scratch, ch. 6): the seed gives no architecture or length for its MNIST
 # comparison, so these follow the book's optimizer_compare_mnist.py: 784-100×4-10 ReLU, He normal (untruncated,
-# σ = √(2/fan_in)), zero biases, batch 128, 2000 iterations ≈ 4 epochs, each optimiser in the seed's own form.
+# σ = √(2/fan_in)), zero biases, 2,000 iterations of a batch of 128 rows drawn with replacement
+# (np.random.choice), each optimiser in the seed's own form.
+SAITO_ITERATIONS = 2000
 SAITO_OPTIMIZERS: dict[str, OptimizerSpec] = {
     "sgd": OptimizerSpec("sgd", lr=0.01),
     # v = m·v − lr·g; p += v
@@ -283,7 +361,8 @@ SAITO_OPTIMIZERS: dict[str, OptimizerSpec] = {
 SAITO_VARIANTS: tuple[Variant, ...] = tuple(
     Variant(
         f"saito-{name}",
-        f"seed 003: 784-100×4-10 ReLU, He normal, {name} lr {optimizer.lr}, batch 128, 4 epochs",
+        f"seed 003: 784-100×4-10 ReLU, He normal, {name} lr {optimizer.lr}, 2,000 batches of 128 drawn with "
+        "replacement",
         ModelSpec(
             input_size=MNIST_INPUTS,
             hidden_sizes=(100, 100, 100, 100),
@@ -291,7 +370,10 @@ SAITO_VARIANTS: tuple[Variant, ...] = tuple(
             activation="relu",
             init=InitSpec("he_normal"),
         ),
-        TrainSpec(optimizer=optimizer, batch_size=128, epochs=4),
+        # 2,000 × 128 draws are 4.3 epochs' worth of 60,000 rows: 5 "epochs" with max_steps ending the fifth.
+        TrainSpec(
+            optimizer=optimizer, batch_size=128, epochs=5, sampling="with_replacement", max_steps=SAITO_ITERATIONS
+        ),
     )
     for name, optimizer in SAITO_OPTIMIZERS.items()
 )
@@ -309,6 +391,7 @@ FASHION_VARIANTS: tuple[Variant, ...] = (
 
 VARIANT_GROUPS: dict[str, tuple[Variant, ...]] = {
     "default": DEFAULT_VARIANTS,
+    "seed-lecture": LECTURE_VARIANTS,
     "optimizers": OPTIMIZER_VARIANTS,
     "init": INIT_VARIANTS,
     "seed-lincoln": LINCOLN_VARIANTS,

@@ -21,7 +21,7 @@ from harness.params import has_bias, is_trainable
 from harness.specs import ModelSpec, TrainSpec
 from keras_impl.device import resolve_device
 from keras_impl.layers import MaskDropout, hidden_activation
-from keras_impl.losses import total_loss
+from keras_impl.losses import evaluation_loss, total_loss
 from keras_impl.optimizers import SpecLearningRate, make_optimizer, slot_values
 from keras_impl.params import canonical_variables, export_params, load_params
 from reference.layers import missing_masks_error
@@ -120,9 +120,8 @@ class Network(keras.Model):
     def test_step(self, data):
         inputs, labels = data
         logits = self(inputs, training=False)
-        self.eval_loss.update_state(
-            self.objective(logits, labels), sample_weight=ops.cast(ops.shape(labels)[0], self.dtype)
-        )
+        weight = ops.cast(ops.shape(labels)[0], self.dtype)
+        self.eval_loss.update_state(evaluation_loss(self.spec, logits, labels, self.kernels), sample_weight=weight)
         correct = ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), self.dtype)
         self.eval_accuracy.update_state(correct)
         return {"eval_loss": self.eval_loss.result(), "eval_accuracy": self.eval_accuracy.result()}

@@ -29,6 +29,7 @@ def init_scale(init: InitSpec, fan_in: int, fan_out: int) -> float:
         "he_uniform": math.sqrt(6.0 / fan_in),
         "he_normal": math.sqrt(2.0 / fan_in),
         "lecun_normal": math.sqrt(1.0 / fan_in),
+        "glorot_variance_as_std": 2.0 / (fan_in + fan_out),
     }
     return float(scales[init.scheme])
 

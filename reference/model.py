@@ -28,7 +28,7 @@ from reference.layers import (
     missing_masks_error,
     updated_running_stats,
 )
-from reference.losses import data_loss, data_loss_and_grad, l2_grads, l2_penalty
+from reference.losses import data_loss_and_grad, evaluation_loss, l2_grads, l2_penalty
 from reference.optimizers import Optimizer
 from reference.schedules import learning_rate
 
@@ -219,7 +219,7 @@ class MLP(FrameworkModel):
         # In chunks, so evaluating a large set never holds every layer's output for all of it at once.
         for rows in batch_slices(len(x), EVAL_CHUNK_ROWS):
             logits = self._forward(x[rows], False, None).outputs["logits"]
-            loss_sum += float(data_loss(spec.loss, spec.output, logits, y[rows])) * len(logits)
+            loss_sum += evaluation_loss(spec.eval_loss, spec.loss, spec.output, logits, y[rows]) * len(logits)
             correct += int((logits.argmax(axis=1) == y[rows]).sum())
         loss = loss_sum / len(x)
         if spec.l2 > 0:

@@ -56,6 +56,20 @@ MODEL_VARIANTS = {
         l2=0.001,
     ),
     "no-hidden-layer": ModelSpec(INPUTS, (), CLASSES),
+    # seed 000's MeanSquaredError(normalize=True) and its "glorot" (Glorot's variance used as σ)
+    "tanh-sigmoid-normalized-mse": ModelSpec(
+        INPUTS,
+        (9,),
+        CLASSES,
+        activation="tanh",
+        output="sigmoid",
+        loss="mse_normalized",
+        init=InitSpec("glorot_variance_as_std", bias="like_weights"),
+    ),
+    # seed 000's SoftmaxCrossEntropy value as the evaluation loss
+    "tanh-clipped-softmax-bce-evaluation": ModelSpec(
+        INPUTS, (9,), CLASSES, activation="tanh", eval_loss="clipped_softmax_bce"
+    ),
 }
 BN_DROPOUT = replace(MODEL_VARIANTS["tanh-bn-l2-softmax-mse"], dropout=(0.2, 0.3))
 

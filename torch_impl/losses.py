@@ -4,6 +4,9 @@ Shapes: logits (n, classes), labels (n,) int64 class indices. Per sample, a sum 
     softmax_ce  −log softmax(z)[y]                       (output 'linear' or 'softmax': both mean logits here)
     mse         Σ_k (out_k − onehot_k)²,  out = output activation of z
     binary_ce   Σ_k −[t_k·log σ(z_k) + (1 − t_k)·log(1 − σ(z_k))], written max(z,0) − z·t + log(1 + e^−|z|)
+    mse_normalized  Σ_k (out_k/Σ_j out_j − onehot_k)², no gradient through the division (detached)
+Evaluation-only (ModelSpec.eval_loss):
+    clipped_softmax_bce  Σ_k −t_k·log p_k − (1 − t_k)·log(1 − p_k), p = softmax(z) clipped to [1e-9, 1 − 1e-9]
 The batch loss is the mean of these plus l2·Σ‖W‖² over the kernels (no ½; biases and BN excluded).
 Gradients come from autograd.
 """
@@ -14,7 +17,7 @@ from collections.abc import Iterable
 
 import torch
 
-from harness.specs import ModelSpec
+from harness.specs import ModelSpec, clipped_softmax_bounds
 from torch_impl.activations import output_activation
 
 
@@ -33,7 +36,24 @@ def per_sample_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor)
     if spec.loss == "binary_ce":
         per_unit = torch.clamp(logits, min=0) - logits * targets + torch.log1p(torch.exp(-torch.abs(logits)))
         return per_unit.sum(dim=1)
+    if spec.loss == "mse_normalized":
+        out = output_activation(spec.output, logits)
+        # Value of the normalised outputs, gradient of the raw ones: seed 000 differentiates as if out were used.
+        normalized = out + (out / out.sum(dim=1, keepdim=True) - out).detach()
+        return torch.square(normalized - targets).sum(dim=1)
     raise ValueError(f"unknown loss {spec.loss!r}; see harness.specs.LOSSES")
+
+
+def per_sample_eval_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss that evaluation reports (ModelSpec.eval_loss) for each sample (n,), without the L2 term."""
+    if spec.eval_loss == "training":
+        return per_sample_loss(spec, logits, labels)
+    if spec.eval_loss == "clipped_softmax_bce":
+        targets = one_hot(labels, logits)
+        low, high = clipped_softmax_bounds(str(logits.dtype).removeprefix("torch."))
+        p = torch.clamp(torch.softmax(logits, dim=1), low, high)
+        return (-targets * torch.log(p) - (1 - targets) * torch.log(1 - p)).sum(dim=1)
+    raise ValueError(f"unknown eval_loss {spec.eval_loss!r}; see harness.specs.EVAL_LOSSES")
 
 
 def l2_penalty(spec: ModelSpec, kernels: Iterable[torch.Tensor]) -> torch.Tensor | float:

@@ -18,7 +18,7 @@ from harness.interface import FrameworkModel, Masks, Params
 from harness.specs import ModelSpec, TrainSpec
 from torch_impl.device import resolve_device
 from torch_impl.layers import MLPNetwork, TensorDict
-from torch_impl.losses import batch_loss, l2_penalty, per_sample_loss
+from torch_impl.losses import batch_loss, l2_penalty, per_sample_eval_loss
 from torch_impl.optimizers import TORCH_SLOTS, make_optimizer, set_learning_rate, slot_tensors
 from torch_impl.params import export_params, load_params, to_canonical, trainable_tensors
 
@@ -145,7 +145,7 @@ class MLP(FrameworkModel):
             correct = torch.zeros((), dtype=torch.int64, device=self.torch_device)
             for rows in batch_slices(n, EVAL_BATCH_ROWS):
                 logits = self.network(data.x[rows])
-                loss_sum += per_sample_loss(self.model_spec, logits, data.y[rows]).sum()
+                loss_sum += per_sample_eval_loss(self.model_spec, logits, data.y[rows]).sum()
                 correct += (logits.argmax(dim=1) == data.y[rows]).sum()
             loss = loss_sum / n + l2_penalty(self.model_spec, self.network.kernels())
         return float(loss.item()), correct.item() / n
