@@ -1,5 +1,6 @@
 """The run report: tables (CSV + Markdown) and plots (PNG) rebuilt from a run directory's stored records, and
-report.md / report.html that put them together with the run's configuration and environment.
+report.md / report.html that put them together with the run's configuration and environment. report.html embeds
+its plots, so it stands alone.
 
 `build_report(run_dir)` is what `fwcompare run` calls at the end of every run and what `fwcompare report RUN_DIR`
 calls on its own; it only reads the records and (re)writes tables/, plots/, report.md and report.html.
@@ -7,6 +8,7 @@ calls on its own; it only reads the records and (re)writes tables/, plots/, repo
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from dataclasses import dataclass
@@ -162,7 +164,11 @@ def _sections(
                 "Reproduction",
                 "The published accuracy of each reproduced experiment beside each framework's mean ± std over "
                 "seeds of the same metric (final test accuracy, or final validation accuracy where the metric "
-                "column says so), and the difference (framework mean − published) in percentage points.",
+                "column says so), the difference (framework mean − published) in percentage points and in "
+                "standard deviations, and the verdict: reproduced when the mean is within "
+                f"{100 * tables.REPRODUCED_WITHIN_POINTS:.1f} points or {tables.REPRODUCED_WITHIN_STDS:g} standard "
+                "deviations of the published number; illustrative numbers (no reproducible source) are never "
+                "counted either way. 'epochs run' lists how many epochs each seed trained (early stopping).",
                 {"reproduction": table_texts["reproduction"]},
                 {},
             )
@@ -301,8 +307,13 @@ def _report_html(run_dir: Path, sections: list[Section]) -> str:
                 body.append(f"<h3>{html.escape(caption)}</h3>")
             body.append(table.to_html(index=False, border=0, na_rep=tables.MISSING))
         body += [
-            f'<figure><img src="{html.escape(path)}" alt="{html.escape(caption)}">'
+            f'<figure><img src="{_data_uri(run_dir / path)}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             for caption, path in section.plots.items()
         ]
     return HTML_PAGE.format(title=html.escape(f"{TITLE}: {run_dir.name}"), body="\n".join(body))
+
+
+def _data_uri(png: Path) -> str:
+    """The PNG embedded as a data: URI, so report.html is one self-contained file to mail or attach to CI."""
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")

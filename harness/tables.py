@@ -146,10 +146,31 @@ def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
     return _with_every_group(cells, stats, "n_seeds")
 
 
+REPRODUCED_WITHIN_POINTS = 0.003
+"""A mean within 0.3 percentage points of the published number reproduces it, whatever the spread over seeds."""
+REPRODUCED_WITHIN_STDS = 2.0
+"""... as does a mean within this many standard deviations over seeds (a one-run number is one draw of that
+spread)."""
+VERDICTS = ("reproduced", "not reproduced", "illustrative", "not run")
+
+
+def reproduction_verdict(published: float, mean: float, std: float, n: int, illustrative: bool) -> str:
+    """One of VERDICTS for a framework's mean ± std over n seeds against a published accuracy."""
+    if illustrative:
+        return "illustrative"
+    if n == 0 or pd.isna(mean):
+        return "not run"
+    gap = abs(mean - published)
+    within_spread = n > 1 and not pd.isna(std) and gap <= REPRODUCED_WITHIN_STDS * std
+    return "reproduced" if gap <= REPRODUCED_WITHIN_POINTS or within_spread else "not reproduced"
+
+
 def reproduction_table(cells: pd.DataFrame) -> pd.DataFrame | None:
     """One row per dataset × variant that carries a published number: the number, the metric it is
-    (PUBLISHED_METRICS), its source and note, and per framework f the columns f_mean, f_std, f_n (ok seeds) and
-    f_minus_published of that metric (accuracy fractions). None when no cell carries a published number."""
+    (PUBLISHED_METRICS), its source and note, whether it is illustrative, and per framework f the columns f_mean,
+    f_std, f_n (ok seeds), f_minus_published, f_gap_in_std (the difference in units of f_std), f_verdict
+    (reproduction_verdict) and f_epochs_run (how many epochs each seed trained, e.g. '20×4, 30'). Accuracies are
+    fractions. None when no cell carries a published number."""
     published = cells.dropna(subset=["published_value"])
     if published.empty:
         return None
@@ -157,6 +178,7 @@ def reproduction_table(cells: pd.DataFrame) -> pd.DataFrame | None:
         source=("published_source", "first"),
         metric=("published_metric", "first"),
         published_accuracy=("published_value", "first"),
+        illustrative=("published_illustrative", "first"),
         note=("published_note", "first"),
     )
     ok = published[published["status"] == "ok"]
@@ -169,7 +191,22 @@ def reproduction_table(cells: pd.DataFrame) -> pd.DataFrame | None:
         table[f"{framework}_std"] = stats[("std", framework)]
         table[f"{framework}_n"] = stats[("size", framework)].fillna(0).astype(int)
         table[f"{framework}_minus_published"] = table[f"{framework}_mean"] - table["published_accuracy"]
+        table[f"{framework}_gap_in_std"] = table[f"{framework}_minus_published"] / table[f"{framework}_std"]
+        table[f"{framework}_verdict"] = [
+            reproduction_verdict(row.published_accuracy, row.mean, row.std, row.n, bool(row.illustrative))
+            for row in table.assign(
+                mean=table[f"{framework}_mean"], std=table[f"{framework}_std"], n=table[f"{framework}_n"]
+            ).itertuples()
+        ]
+        epochs = ok[ok["framework"] == framework].groupby(["dataset", "variant"], sort=False)["epochs_run"]
+        table[f"{framework}_epochs_run"] = epochs.agg(_counted).reindex(table.index).astype(object).fillna(MISSING)
     return table.reset_index()
+
+
+def _counted(values: pd.Series) -> str:
+    """'20×4, 30' for the values 20, 20, 30, 20, 20 (ascending)."""
+    counts = values.value_counts().sort_index()
+    return ", ".join(str(value) if count == 1 else f"{value}×{count}" for value, count in counts.items())
 
 
 def parity_table(parity: pd.DataFrame) -> pd.DataFrame:
@@ -288,6 +325,7 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "published_source": published.get("source"),
         "published_note": published.get("note") or "",
         "published_metric": published.get("metric", "test_accuracy") if published else None,
+        "published_illustrative": bool(published.get("illustrative", False)),
         "final_val_accuracy": _final_validation_accuracy(record, history),
     }
     return row, history
@@ -454,8 +492,9 @@ def timing_display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def reproduction_display(table: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
-    """reproduction_table as text: the published accuracy, then each framework's mean ± std (n) and its difference
-    from the published number in percentage points."""
+    """reproduction_table as text: the published accuracy, then per framework its mean ± std, the difference from
+    the published number in percentage points and in standard deviations, the verdict and the epochs each seed
+    ran."""
     columns: dict[str, Any] = {
         "dataset": table["dataset"],
         "variant": table["variant"],
@@ -473,6 +512,9 @@ def reproduction_display(table: pd.DataFrame, frameworks: list[str]) -> pd.DataF
         columns[f"{framework} − published (pp)"] = table[f"{framework}_minus_published"].map(
             lambda value: MISSING if pd.isna(value) else f"{100 * value:+.2f}"
         )
+        columns[f"{framework} gap (std)"] = table[f"{framework}_gap_in_std"].map(lambda value: _fixed(value, 1))
+        columns[f"{framework} verdict"] = table[f"{framework}_verdict"]
+        columns[f"{framework} epochs run"] = table[f"{framework}_epochs_run"]
     columns["note"] = table["note"]
     return pd.DataFrame(columns)
 

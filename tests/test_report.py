@@ -5,6 +5,7 @@ published result); every expected value is computed in the test from those input
 
 from __future__ import annotations
 
+import base64
 import json
 import statistics
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from harness.cli import main
 from harness.report import build_report
-from harness.tables import RunRecordError
+from harness.tables import RunRecordError, reproduction_verdict
 
 VARIANTS = ("relu-he", "tanh-xavier")
 FRAMEWORKS = ("numpy", "torch")
@@ -225,6 +226,27 @@ def test_reproduction_table_sets_published_beside_each_framework(run_dir: Path) 
         assert got[f"{framework}_minus_published"] == pytest.approx(mean - PUBLISHED["value"], rel=1e-9)
     torch_mean = statistics.mean(ACCURACY[("relu-he", "torch", seed)] for seed in SEEDS)
     assert f"{100 * (torch_mean - PUBLISHED['value']):+.2f}" in (run_dir / "tables" / "reproduction.md").read_text()
+    # numpy: 0.9792 vs 0.9790 is within 0.3 points; torch: 0.97945, also within; both ran 3 epochs per seed
+    assert got["numpy_verdict"] == got["torch_verdict"] == "reproduced"
+    assert got["numpy_epochs_run"] == f"{EPOCHS}×{len(SEEDS)}"
+    numpy_std = statistics.stdev(ACCURACY[("relu-he", "numpy", seed)] for seed in SEEDS)
+    numpy_mean = statistics.mean(ACCURACY[("relu-he", "numpy", seed)] for seed in SEEDS)
+    assert got["numpy_gap_in_std"] == pytest.approx((numpy_mean - PUBLISHED["value"]) / numpy_std)
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "n", "illustrative", "verdict"),
+    [
+        (0.9700, 0.0010, 5, False, "reproduced"),  # 0.2 points: within 0.3
+        (0.9640, 0.0010, 5, False, "not reproduced"),  # 0.8 points, 8 std
+        (0.9640, 0.0050, 5, False, "reproduced"),  # 0.8 points, 1.6 std
+        (0.9640, float("nan"), 1, False, "not reproduced"),  # one seed has no spread to be within
+        (0.9100, 0.0010, 5, True, "illustrative"),
+        (float("nan"), float("nan"), 0, False, "not run"),
+    ],
+)
+def test_reproduction_verdict(mean: float, std: float, n: int, illustrative: bool, verdict: str) -> None:
+    assert reproduction_verdict(0.9720, mean, std, n, illustrative) == verdict
 
 
 def test_parity_table_counts_and_worst(run_dir: Path) -> None:
@@ -266,7 +288,9 @@ def test_report_links_every_plot_and_table(run_dir: Path) -> None:
     page = (run_dir / "report.html").read_text()
     for path in (run_dir / "plots").iterdir():
         assert f"](plots/{path.name})" in markdown
-        assert f'src="plots/{path.name}"' in page
+        # report.html stands alone: each plot is embedded byte for byte
+        assert f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"' in page
+    assert 'src="plots/' not in page
     for heading in ("Accuracy", "Timing", "Learning curves", "Reproduction", "Parity", "Status", "Environment"):
         assert f"## {heading}" in markdown
         assert f"<h2>{heading}</h2>" in page
