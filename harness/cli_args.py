@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from harness.names import BadNameError, check_name
+
 
 def comma_names(text: str) -> list[str]:
-    """'a, b,c' -> ['a', 'b', 'c']; at least one name."""
+    """'a, b,c' -> ['a', 'b', 'c']; at least one name, each in harness.names' character set."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise argparse.ArgumentTypeError("give at least one name, separated by commas")
-    return names
+    try:
+        return [check_name("name", name) for name in names]
+    except BadNameError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def positive_int(text: str) -> int:
