@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from harness.estimate import MAX_EPOCHS
 from harness.names import BadNameError, check_name
 
 
@@ -26,4 +27,14 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def epoch_count(text: str) -> int:
+    """A whole number of epochs, 1 to harness.estimate.MAX_EPOCHS."""
+    value = positive_int(text)
+    if value > MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(
+            f"{value:,} epochs is more than the {MAX_EPOCHS:,} allowed; give a realistic length"
+        )
     return value

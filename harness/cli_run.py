@@ -15,15 +15,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.cli_args import comma_names, positive_int
+from harness.cli_args import comma_names, epoch_count, positive_int
 from harness.datasets import DATASETS
 from harness.environment import collect_environment
+from harness.estimate import estimate_duration
 from harness.executor import available_cores, make_executor, threads_per_worker
+from harness.frameworks import check_device
 from harness.matrices import MATRICES, get_matrix
-from harness.report import build_report
 from harness.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
 
 DEVICES = ("auto", "cpu", "cuda")
+LONG_RUN_S = 60.0
+"""A run expected to take longer than this prints its estimated duration before it starts."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--variants", type=comma_names, metavar="A,B", help="only these variants (any registered name)")
     parser.add_argument("--seeds", type=positive_int, metavar="N", help="N seeds counting up from the matrix's first")
-    parser.add_argument("--epochs", type=positive_int, metavar="N", help="train every cell for N epochs")
+    parser.add_argument("--epochs", type=epoch_count, metavar="N", help="train every cell for N epochs")
     parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
     parser.add_argument(
@@ -66,10 +69,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here: pandas and matplotlib take about half a second, which a refused command should not cost.
+    from harness.report import build_report
+
     # Everything that can be refused is checked before a framework is imported (make_executor imports them).
     matrix = get_matrix(args.matrix).narrowed(
         frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
     )
+    if args.threads > available_cores():
+        _say(
+            f"warning: --threads {args.threads} is more than the {available_cores()} cores available here; the extra "
+            "threads compete for them and slow every framework (the count is recorded in environment.json)"
+        )
+    check_device(args.device, matrix.frameworks)
     out = args.out or Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{matrix.name}"
     run_dir = RunDirectory(out)
     with run_dir.locked(wait=args.wait, on_wait=_say):
@@ -88,8 +100,13 @@ def _run(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             environment=environment,
         )
-        for line in plan.set_aside:
+        for line in (*plan.set_aside, *plan.warnings):
             _say(f"warning: {line}")
+        duration = estimate_duration(
+            [(cell.model_spec, cell.train_spec) for cell in plan.todo], plan.arrays(), args.jobs
+        )
+        if duration.seconds > LONG_RUN_S:
+            _say(duration.describe())
         executor = make_executor(args.jobs, args.threads, matrix.frameworks)
         done = len(plan.cells) - len(plan.todo)
         _say(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import FwcompareError
+from harness.frameworks import import_tensorflow
 
 Task = Callable[[Any, Callable[[Any], None]], Any]
 EventSink = Callable[[Any], None]
@@ -87,7 +88,7 @@ def _configure_torch(threads: int) -> None:
 
 def _configure_tensorflow(threads: int) -> None:
     try:
-        import tensorflow as tf
+        tf = import_tensorflow()
     except ImportError:
         return
     threading_config = tf.config.threading

@@ -37,6 +37,7 @@ from harness.conventions import native_specs
 from harness.datasets import dataset_info, load_dataset
 from harness.environment import collect_environment
 from harness.errors import DivergedError, FrameworkUnavailableError, FwcompareError
+from harness.estimate import check_lengths, check_memory
 from harness.executor import Executor
 from harness.frameworks import model_class
 from harness.interface import EpochRecord, FrameworkModel
@@ -502,7 +503,8 @@ class RunPlan:
     """A prepared run directory: every cell of the matrix, the ones still to train, and the records stored so far.
 
     environment_changes names the environment.json fields that differ from the first start (on a resume);
-    set_aside has one line per damaged file moved aside to <file>.corrupt (its cell is trained again).
+    set_aside has one line per damaged file moved aside to <file>.corrupt (its cell is trained again); warnings
+    has one line per input that is allowed but probably not meant (harness.estimate.check_lengths).
     """
 
     run_dir: RunDirectory
@@ -513,6 +515,13 @@ class RunPlan:
     device: str
     environment_changes: tuple[str, ...]
     set_aside: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def arrays(self) -> dict[str, SplitArrays]:
+        """The preprocessed data of the plan's cells, by dtype (loaded once by plan_run)."""
+        dtypes = sorted({cell.train_spec.dtype for cell in self.cells})
+        first = self.cells[0]
+        return {dtype: cell_arrays(first.dataset, self.data_dir, first.preprocessing, dtype) for dtype in dtypes}
 
 
 def plan_run(
@@ -526,10 +535,15 @@ def plan_run(
     environment: dict[str, Any],
 ) -> RunPlan:
     """Load the data set (so a missing one stops the run before any cell starts), write or check config.json and
-    environment.json, and find the cells without a final record. Needs `run_dir.locked()` held."""
+    environment.json, and find the cells without a final record. Refuses (before writing anything) a run with an
+    absurd length or one that cannot fit in memory. Needs `run_dir.locked()` held."""
     cells = matrix_cells(matrix)
-    for dtype in sorted({cell.train_spec.dtype for cell in cells}):
+    arrays = [
         cell_arrays(matrix.dataset, data_dir, Preprocessing(matrix.scaling, matrix.validation), dtype)
+        for dtype in sorted({cell.train_spec.dtype for cell in cells})
+    ]
+    warnings = check_lengths([(cell.variant, cell.train_spec) for cell in cells], len(arrays[0].x_train))
+    check_memory([(cell.model_spec, cell.train_spec) for cell in cells], arrays, jobs)
     set_aside = run_dir.prepare(run_config(matrix, cells, device=device, threads=threads, jobs=jobs))
     changes, environment_set_aside = run_dir.write_environment(environment)
     stored, records_set_aside = run_dir.finished_records()
@@ -543,6 +557,7 @@ def plan_run(
         device,
         tuple(changes),
         tuple(set_aside + environment_set_aside + records_set_aside),
+        tuple(warnings),
     )
 
 
