@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from harness.estimate import MAX_EPOCHS
+from harness.names import BadNameError, check_name
+
 
 def comma_names(text: str) -> list[str]:
-    """'a, b,c' -> ['a', 'b', 'c']; at least one name."""
+    """'a, b,c' -> ['a', 'b', 'c']; at least one name, each in harness.names' character set."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
         raise argparse.ArgumentTypeError("give at least one name, separated by commas")
-    return names
+    try:
+        return [check_name("name", name) for name in names]
+    except BadNameError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def positive_int(text: str) -> int:
@@ -21,4 +27,14 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def epoch_count(text: str) -> int:
+    """A whole number of epochs, 1 to harness.estimate.MAX_EPOCHS."""
+    value = positive_int(text)
+    if value > MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(
+            f"{value:,} epochs is more than the {MAX_EPOCHS:,} allowed; give a realistic length"
+        )
     return value

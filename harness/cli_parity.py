@@ -15,20 +15,25 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.cli_args import comma_names, positive_int
+from harness.errors import UnknownNameError
 from harness.executor import configure_threads
-from harness.frameworks import FRAMEWORKS
+from harness.frameworks import FRAMEWORKS, check_device
 from harness.parity import (
     DEFAULT_STEPS,
     EXPLAINED,
+    MAX_STEPS,
     NOT_OK,
     OK,
     PARITY_STEPS_PER_EPOCH,
     PARITY_VARIANTS,
     ParityReport,
     ParityRow,
+    check_steps,
     explained_by,
+    parity_variants,
     run_parity,
 )
+from harness.runner import write_json_atomic
 from harness.specs import DTYPES
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -64,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=_steps,
         default=DEFAULT_STEPS,
         metavar="K",
-        help=f"optimiser steps, a multiple of {PARITY_STEPS_PER_EPOCH} (default {DEFAULT_STEPS})",
+        help=f"optimiser steps, a multiple of {PARITY_STEPS_PER_EPOCH}, at most {MAX_STEPS} (default {DEFAULT_STEPS})",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
     parser.add_argument("--json", action="store_true", help="print parity.json on stdout (the log goes to stderr)")
@@ -77,17 +82,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _steps(text: str) -> int:
     steps = positive_int(text)
-    if steps % PARITY_STEPS_PER_EPOCH:
-        raise argparse.ArgumentTypeError(
-            f"{steps} is not a multiple of {PARITY_STEPS_PER_EPOCH}: parity trains whole epochs of "
-            f"{PARITY_STEPS_PER_EPOCH} steps"
-        )
+    try:
+        check_steps(steps)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
     return steps
 
 
 def _parity(args: argparse.Namespace) -> int:
     log = sys.stderr if args.json else sys.stdout
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
+    unknown = [name for name in args.frameworks if name not in FRAMEWORKS]
+    if unknown:
+        raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")
+    parity_variants(args.variants)  # an unknown variant is refused before any framework loads
+    check_device(args.device, args.frameworks)
     # TensorFlow takes its thread counts only before it starts; the engine limits NumPy and torch itself.
     configure_threads(1, args.frameworks)
 
@@ -101,7 +110,7 @@ def _parity(args: argparse.Namespace) -> int:
     document = report.to_json()
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "parity.json").write_text(json.dumps(document, indent=1) + "\n")
+        write_json_atomic(args.out / "parity.json", document)
         print(f"wrote {args.out / 'parity.json'}", file=log)
     print(summary_text(report), file=log)
     if args.json:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.report import build_report
+from harness.run_lock import run_lock
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    report = build_report(args.run_dir)
+    # Imported here: pandas and matplotlib take about half a second, which a refused command should not cost.
+    from harness.report import build_report
+
+    if args.run_dir.is_dir():
+        # The report's files are written into the run directory: not while a run writes them too.
+        with run_lock(args.run_dir):
+            report = build_report(args.run_dir)
+    else:
+        report = build_report(args.run_dir)  # says that the directory is missing
     if args.json:
         summary = {
             "run_dir": str(report.run_dir),

@@ -15,15 +15,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.cli_args import comma_names, positive_int
+from harness.cli_args import comma_names, epoch_count, positive_int
 from harness.datasets import DATASETS
 from harness.environment import collect_environment
-from harness.executor import available_cores, make_executor
+from harness.estimate import estimate_duration
+from harness.executor import available_cores, make_executor, threads_per_worker
+from harness.frameworks import check_device
 from harness.matrices import MATRICES, get_matrix
-from harness.report import build_report
 from harness.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
 
 DEVICES = ("auto", "cpu", "cuda")
+LONG_RUN_S = 60.0
+"""A run expected to take longer than this prints its estimated duration before it starts."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--variants", type=comma_names, metavar="A,B", help="only these variants (any registered name)")
     parser.add_argument("--seeds", type=positive_int, metavar="N", help="N seeds counting up from the matrix's first")
-    parser.add_argument("--epochs", type=positive_int, metavar="N", help="train every cell for N epochs")
+    parser.add_argument("--epochs", type=epoch_count, metavar="N", help="train every cell for N epochs")
     parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
     parser.add_argument(
@@ -58,47 +61,70 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="threads for NumPy's BLAS, PyTorch and TensorFlow alike, split between --jobs (default: all cores)",
     )
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="cells run at once in N processes")
+    parser.add_argument(
+        "--wait", action="store_true", help="if another run holds --out, wait for it to finish instead of stopping"
+    )
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary instead of a table")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Imported here: pandas and matplotlib take about half a second, which a refused command should not cost.
+    from harness.report import build_report
+
+    # Everything that can be refused is checked before a framework is imported (make_executor imports them).
     matrix = get_matrix(args.matrix).narrowed(
         frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
     )
-    out = args.out or Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{matrix.name}"
-    executor = make_executor(args.jobs, args.threads, matrix.frameworks)
-    environment = collect_environment(
-        threads=args.threads, jobs=args.jobs, threads_per_worker=executor.threads_per_worker, device=args.device
-    )
-    plan = plan_run(
-        matrix,
-        RunDirectory(out),
-        data_dir=args.data_dir,
-        device=args.device,
-        threads=args.threads,
-        jobs=args.jobs,
-        environment=environment,
-    )
-    done = len(plan.cells) - len(plan.todo)
-    print(
-        f"fwcompare run: matrix {matrix.name!r}, {len(plan.cells)} cells"
-        + (f" ({done} already finished)" if done else "")
-        + f" → {out}",
-        file=sys.stderr,
-    )
-    if plan.environment_changes:
-        print(
-            f"fwcompare run: warning: resuming on a different environment ({', '.join(plan.environment_changes)} "
-            "changed); environment.json describes the first start",
-            file=sys.stderr,
+    if args.threads > available_cores():
+        _say(
+            f"warning: --threads {args.threads} is more than the {available_cores()} cores available here; the extra "
+            "threads compete for them and slow every framework (the count is recorded in environment.json)"
         )
-    progress = CellProgress(len(plan.todo))
-    try:
-        result = execute_run(plan, executor, progress)
-    finally:
-        progress.close()
-    report = build_report(out)
+    check_device(args.device, matrix.frameworks)
+    out = args.out or Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{matrix.name}"
+    run_dir = RunDirectory(out)
+    with run_dir.locked(wait=args.wait, on_wait=_say):
+        environment = collect_environment(
+            threads=args.threads,
+            jobs=args.jobs,
+            threads_per_worker=threads_per_worker(args.jobs, args.threads),
+            device=args.device,
+        )
+        plan = plan_run(
+            matrix,
+            run_dir,
+            data_dir=args.data_dir,
+            device=args.device,
+            threads=args.threads,
+            jobs=args.jobs,
+            environment=environment,
+        )
+        for line in (*plan.set_aside, *plan.warnings):
+            _say(f"warning: {line}")
+        duration = estimate_duration(
+            [(cell.model_spec, cell.train_spec) for cell in plan.todo], plan.arrays(), args.jobs
+        )
+        if duration.seconds > LONG_RUN_S:
+            _say(duration.describe())
+        executor = make_executor(args.jobs, args.threads, matrix.frameworks)
+        done = len(plan.cells) - len(plan.todo)
+        _say(
+            f"matrix {matrix.name!r}, {len(plan.cells)} cells"
+            + (f" ({done} already finished)" if done else "")
+            + f" → {out}"
+        )
+        if plan.environment_changes:
+            _say(
+                f"warning: resuming on a different environment ({', '.join(plan.environment_changes)} changed); "
+                "environment.json describes the first start"
+            )
+        progress = CellProgress(len(plan.todo))
+        try:
+            result = execute_run(plan, executor, progress)
+        finally:
+            progress.close()
+        report = build_report(out)
     failed = result.not_ok()
     if args.json:
         print(json.dumps(_json_summary(result, report.summary.to_dict(orient="records")), indent=2))
@@ -108,11 +134,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\ncells: {counts} ({len(result.trained)} trained now, {len(result.skipped)} already finished)")
         print(f"report: {out / 'report.md'}")
     if failed:
-        print(f"fwcompare run: {len(failed)} of {len(result.records)} cells did not succeed:", file=sys.stderr)
+        _say(f"{len(failed)} of {len(result.records)} cells did not succeed:")
         for record in failed:
             print(f"  {record['key']}: {record['status']}: {record['message']}", file=sys.stderr)
         return 1
     return 0
+
+
+def _say(line: str) -> None:
+    print(f"fwcompare run: {line}", file=sys.stderr, flush=True)
 
 
 def _json_summary(result: RunResult, summary_rows: list[dict]) -> dict:

@@ -4,7 +4,8 @@ MNIST and Fashion-MNIST are four IDX files each. Sources are tried in this order
 
 1. a data dir: the `data_dir` argument (the CLI's --data-dir), else $FWCOMPARE_DATA_DIR. The files may sit in it
    directly or in a sub-folder named after the data set. The user chose this folder, so a data dir that does not
-   exist, or a file in it that fails a check, is an error at once; a data dir without the files is passed over.
+   exist, or a file in it that fails a check, is an error at once; so is a --data-dir without the files, while a
+   $FWCOMPARE_DATA_DIR without them (it may serve several data sets) is passed over.
 2. the cache: <cache dir>/<name>/, the cache dir being $FWCOMPARE_CACHE_DIR, else $XDG_CACHE_HOME/fwcompare, else
    ~/.cache/fwcompare. A cached file that fails its checks is moved aside to <file>.corrupt (reported) and obtained
    again from the sources below; nothing loops, as each source is tried once.
@@ -343,7 +344,16 @@ def _from_data_dir(info: DatasetInfo, data_dir: Path, named_by: str) -> tuple[di
         )
     folders = (data_dir, data_dir / info.name)
     found = find_idx_files(*folders)
-    _require_all(found, folders)
+    try:
+        _require_all(found, folders)
+    except _Unavailable as why:
+        if named_by != "--data-dir":
+            raise  # an environment variable may name a folder shared by several data sets: try the next source
+        raise DataError(
+            f"data dir {data_dir} (from --data-dir) does not hold {info.name}: {why}; put "
+            f"{', '.join(f'{f}.gz' for f in IDX_FILES)} there (or in {info.name}/), or leave out --data-dir to use "
+            "the cache and downloads"
+        ) from None
     return verify_idx_files(info, found), f"data dir {found[TRAIN_IMAGES].parent} ({named_by})"
 
 

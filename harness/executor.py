@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import FwcompareError
+from harness.frameworks import import_tensorflow
 
 Task = Callable[[Any, Callable[[Any], None]], Any]
 EventSink = Callable[[Any], None]
@@ -87,7 +88,7 @@ def _configure_torch(threads: int) -> None:
 
 def _configure_tensorflow(threads: int) -> None:
     try:
-        import tensorflow as tf
+        tf = import_tensorflow()
     except ImportError:
         return
     threading_config = tf.config.threading
@@ -138,7 +139,7 @@ class LocalPoolExecutor(Executor):
         if workers < 1:
             raise FwcompareError(f"--jobs {workers}: give at least 1 worker process")
         self.workers = workers
-        self.threads_per_worker = max(1, threads // workers)
+        self.threads_per_worker = threads_per_worker(workers, threads)
         self.frameworks = tuple(frameworks)
 
     def run(self, task: Task, jobs: Sequence[Any], on_event: EventSink) -> Iterator[Outcome]:
@@ -178,6 +179,11 @@ def _forward_events(events: Any, on_event: EventSink) -> None:
     """In the parent: pass queued events to `on_event` until the None that ends the run."""
     while (event := events.get()) is not None:
         on_event(event)
+
+
+def threads_per_worker(jobs: int, threads: int) -> int:
+    """The threads each of `jobs` processes gets from a budget of `threads` (at least 1)."""
+    return max(1, threads // jobs)
 
 
 def make_executor(jobs: int, threads: int, frameworks: Iterable[str]) -> Executor:

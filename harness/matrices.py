@@ -29,6 +29,7 @@ from typing import Any
 from harness.datasets import DATASETS
 from harness.errors import FwcompareError, UnknownNameError
 from harness.frameworks import FRAMEWORKS
+from harness.names import check_name, check_text
 from harness.preprocess import SCALINGS, VALIDATION_SIZES
 from harness.specs import ModelSpec, SpecError, TrainSpec, spec_from_dict, spec_to_dict
 from harness.variants import (
@@ -443,7 +444,7 @@ def load_matrix_file(path: Path | str) -> Matrix:
         raise MatrixFileError(f"{path} is not valid TOML: {error}") from error
     try:
         return matrix_from_dict(data, default_name=path.stem, source=str(path))
-    except (SpecError, UnknownNameError, MatrixFileError) as error:
+    except (SpecError, FwcompareError) as error:
         raise MatrixFileError(f"{path}: {error}") from error
 
 
@@ -472,8 +473,8 @@ def matrix_from_dict(data: dict[str, Any], *, default_name: str, source: str) ->
     if epochs is not None and (not isinstance(epochs, int) or isinstance(epochs, bool)):
         raise MatrixFileError(f"epochs = {epochs!r}: give a whole number of epochs")
     return Matrix(
-        name=str(data.get("name", default_name)),
-        description=str(data.get("description", "")),
+        name=check_name("matrix name", data.get("name", _SAFE_NAME.sub("_", default_name))),
+        description=check_text("the matrix description", str(data.get("description", ""))),
         rows=tuple(defined.values()),
         frameworks=tuple(_typed(data, "frameworks", list, list(FRAMEWORKS))),
         seeds=tuple(seeds),
@@ -508,7 +509,7 @@ def _variant_row(table: dict[str, Any], defined: dict[str, Row]) -> Row:
     _require_keys("a [[variant]] table", table, VARIANT_KEYS)
     if "name" not in table:
         raise MatrixFileError('a [[variant]] table has no name; every variant needs `name = "..."`')
-    name = str(table["name"])
+    name = check_name("variant name", table["name"])
     where = f"variant {name!r}"
     base = _base_variant(str(table["base"]), defined) if "base" in table else None
     specs = {
@@ -518,9 +519,10 @@ def _variant_row(table: dict[str, Any], defined: dict[str, Row]) -> Row:
     for section, cls in SPEC_SECTIONS.items():
         changes = _typed(table, section, dict, {})
         specs[section] = _merged(specs[section], changes, f"{where} {section}", cls)
+    default_description = f"user variant{f' based on {base.name}' if base else ''}"
     variant = Variant(
         name=name,
-        description=str(table.get("description", f"user variant{f' based on {base.name}' if base else ''}")),
+        description=check_text(f"{where} description", str(table.get("description", default_description))),
         model=spec_from_dict(ModelSpec, specs["model"]),
         train=spec_from_dict(TrainSpec, specs["train"]),
     )
@@ -532,8 +534,8 @@ def _variant_row(table: dict[str, Any], defined: dict[str, Row]) -> Row:
             raise MatrixFileError(f"{where} published has no value; write published = {{ value = 0.97, ... }}")
         published = Published(
             value=float(values["value"]),
-            source=str(values.get("source", "user")),
-            note=str(values.get("note", "")),
+            source=check_text(f"{where} published source", str(values.get("source", "user"))),
+            note=check_text(f"{where} published note", str(values.get("note", ""))),
             metric=str(values.get("metric", "test_accuracy")),
             illustrative=bool(values.get("illustrative", False)),
         )
@@ -565,7 +567,7 @@ def _grid_rows(table: dict[str, Any], defined: dict[str, Row]) -> list[Row]:
     if "base" not in table:
         raise MatrixFileError('a [[grid]] table has no base; write base = "relu-he" (a registered variant)')
     base = _base_variant(str(table["base"]), defined)
-    prefix = str(table.get("name", base.name))
+    prefix = check_name("grid name", table.get("name", base.name))
     axes = _typed(table, "axes", dict, {})
     if not axes or not all(isinstance(values, list) and values for values in axes.values()):
         raise MatrixFileError(

@@ -603,12 +603,28 @@ def initial_params(model_spec: ModelSpec, seed: int, dtype: str) -> dict[str, np
     return reference_initial_params(model_spec, seed, dtype)
 
 
+MAX_STEPS = 1000
+"""Parity holds every one of its K + 1 batches in memory and traces several models through all K steps: it is for
+short trajectories. K = 1000 holds 0.2 GiB of 784-input float64 batches; K = 100000 would hold 18.7 GiB."""
+
+
+def parity_batches_bytes(steps: int, input_size: int = 784, dtype: str = "float64") -> int:
+    """Bytes of the inputs parity_batches makes for `steps` steps (the largest array it holds)."""
+    return (steps + 1) * PARITY_BATCH_SIZE * input_size * np.dtype(dtype).itemsize
+
+
 def check_steps(steps: int) -> None:
-    """Raise ValueError unless `steps` is a positive multiple of PARITY_STEPS_PER_EPOCH."""
+    """Raise ValueError unless `steps` is a positive multiple of PARITY_STEPS_PER_EPOCH, at most MAX_STEPS."""
     if steps < 1 or steps % PARITY_STEPS_PER_EPOCH:
         raise ValueError(
             f"steps={steps}: parity needs a positive multiple of {PARITY_STEPS_PER_EPOCH} (whole epochs of "
             f"{PARITY_STEPS_PER_EPOCH} steps for train_epoch), e.g. {DEFAULT_STEPS}"
+        )
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"steps={steps:,}: parity keeps all {steps + 1:,} batches in memory "
+            f"({parity_batches_bytes(steps) / 2**30:.1f} GiB of 784-input float64 inputs) and is meant for short "
+            f"trajectories; use at most {MAX_STEPS:,} (training curves over longer runs come from `fwcompare run`)"
         )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from harness import plots, tables
+from harness.names import clip_text
 
 TITLE = "fwcompare report"
 VALUE_WIDTH = 200
@@ -228,20 +229,21 @@ def _matrix_name(config: dict[str, Any]) -> str:
     name)."""
     matrix = config.get("matrix")
     if isinstance(matrix, dict):
-        return " — ".join(str(matrix[key]) for key in ("name", "description") if matrix.get(key))
-    return str(matrix) if matrix else "not recorded"
+        return clip_text(" — ".join(str(matrix[key]) for key in ("name", "description") if matrix.get(key)))
+    return clip_text(str(matrix)) if matrix else "not recorded"
 
 
 def _key_values(data: dict[str, Any]) -> pd.DataFrame:
-    """A nested JSON object as two columns: key (dotted path) and value as text. Strings are kept whole; lists
-    are joined ('; ' between entries, objects as key=value) and cut to VALUE_WIDTH characters."""
+    """A nested JSON object as two columns: key (dotted path) and value as text. Strings are kept whole up to
+    harness.names.MAX_TEXT_LENGTH; lists are joined ('; ' between entries, objects as key=value) and cut to
+    VALUE_WIDTH characters."""
     flat = pd.json_normalize(data, sep=".").to_dict(orient="records")[0]
     return pd.DataFrame({"key": list(flat), "value": [_value_text(value) for value in flat.values()]})
 
 
 def _value_text(value: Any) -> str:
     if isinstance(value, str):
-        return value
+        return clip_text(value)
     if value is None:
         return tables.MISSING
     if isinstance(value, list):

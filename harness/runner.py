@@ -15,6 +15,7 @@ device), started_at, finished_at. Non-finite numbers are stored as null.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -36,16 +37,21 @@ from harness.conventions import native_specs
 from harness.datasets import dataset_info, load_dataset
 from harness.environment import collect_environment
 from harness.errors import DivergedError, FrameworkUnavailableError, FwcompareError
+from harness.estimate import check_lengths, check_memory
 from harness.executor import Executor
 from harness.frameworks import model_class
 from harness.interface import EpochRecord, FrameworkModel
 from harness.matrices import Matrix, Published
+from harness.names import check_name, inside
 from harness.preprocess import SplitArrays, prepare_arrays
+from harness.run_lock import run_lock
 from harness.specs import ModelSpec, TrainSpec, spec_key, spec_to_dict
 
 RECORD_SCHEMA = 1
 CONFIG_SCHEMA = 1
 STATUSES = ("ok", "diverged", "failed", "unavailable")
+RECORD_KEYS = ("key", "variant", "framework", "seed", "dataset", "status", "message", "history", "result", "timing")
+"""Fields a stored record must have to be resumed from; one without them is set aside and its cell trained again."""
 RETRIED_STATUSES = ("failed", "unavailable")
 """Records a rerun trains again: a failure may have been fixed, a framework installed. ok and diverged are final."""
 
@@ -284,67 +290,181 @@ def _now() -> str:
 
 
 class RunDirectory:
-    """<run>/config.json, environment.json and cells/<key>.json; every file written atomically."""
+    """<run>/config.json, environment.json and cells/<key>.json; every file written atomically, by one process.
+
+    `locked()` holds the directory's lock (harness.run_lock) around a whole run; `prepare` and the writes below
+    expect it held. A stored file that cannot be read (cut short, not JSON, another schema, a key that is not its
+    file name) is moved aside to <file>.corrupt and reported, and what it held is made again.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.cells_dir = self.path / "cells"
+        self._locked = False
 
-    def prepare(self, config: dict[str, Any]) -> None:
-        """Create the folders and config.json, or check that an existing config.json describes the same cells."""
+    @contextlib.contextmanager
+    def locked(self, *, wait: bool = False, on_wait: Callable[[str], None] = lambda line: None) -> Iterator[None]:
+        """Create the folders and hold the directory's lock inside the block (RunDirectoryBusyError if held)."""
         try:
             self.cells_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise RunDirectoryError(
                 f"cannot create the run directory {self.path} ({error}); choose another --out"
             ) from error
-        # Temporary files of a run killed while writing: never a finished record.
-        for leftover in [*self.path.glob(".*.tmp"), *self.cells_dir.glob(".*.tmp")]:
-            leftover.unlink()
+        with run_lock(self.path, wait=wait, on_wait=on_wait):
+            self._locked = True
+            try:
+                yield
+            finally:
+                self._locked = False
+
+    def prepare(self, config: dict[str, Any]) -> list[str]:
+        """Write config.json, or check that an existing one describes the same cells; return what was set aside."""
+        if not self._locked:
+            raise RuntimeError("RunDirectory.prepare needs the directory's lock: call it inside `with locked():`")
+        self._remove_dead_temporaries()
         config_path = self.path / "config.json"
-        if config_path.exists():
-            existing = json.loads(config_path.read_text(encoding="utf-8"))
-            if sorted(existing.get("cells", [])) != sorted(config["cells"]):
-                theirs, ours = set(existing.get("cells", [])), set(config["cells"])
+        existing, set_aside = self._read_or_set_aside(config_path, _config_problem, "it is written again")
+        if existing is not None:
+            if sorted(existing["cells"]) != sorted(config["cells"]):
+                theirs, ours = set(existing["cells"]), set(config["cells"])
                 raise RunDirectoryError(
                     f"{self.path} holds another run (matrix {existing.get('matrix', {}).get('name')!r}: "
                     f"{len(theirs - ours)} of its cells are not in this run, {len(ours - theirs)} of this run's are "
                     "not in it); repeat that run's flags to resume it, or give a new --out"
                 )
-            return
-        write_json_atomic(config_path, config)
+            return set_aside
+        self._write(config_path, config)
+        return set_aside
 
-    def write_environment(self, environment: dict[str, Any]) -> list[str]:
-        """Write environment.json on the first start; on a resume keep it and return the fields that changed."""
+    def write_environment(self, environment: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Write environment.json on the first start; on a resume keep it. Returns (the fields that changed since
+        the first start, what was set aside)."""
         path = self.path / "environment.json"
-        if path.exists():
-            previous = json.loads(path.read_text(encoding="utf-8"))
-            return sorted(key for key in environment if previous.get(key) != environment[key])
-        write_json_atomic(path, environment)
-        return []
+        previous, set_aside = self._read_or_set_aside(path, _environment_problem, "it is written again")
+        if previous is not None:
+            return sorted(key for key in environment if previous.get(key) != environment[key]), set_aside
+        self._write(path, environment)
+        return [], set_aside
 
-    def finished_records(self) -> dict[str, dict[str, Any]]:
-        """{key: record} of every stored record."""
-        records = {}
+    def finished_records(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """({key: record} of every readable stored record, one line per record set aside as unreadable)."""
+        records, set_aside = {}, []
         for path in sorted(self.cells_dir.glob("*.json")):
-            record = json.loads(path.read_text(encoding="utf-8"))
-            records[record["key"]] = record
-        return records
+            record, lines = self._read_or_set_aside(path, _record_problem, "its cell is trained again")
+            set_aside += lines
+            if record is not None:
+                records[record["key"]] = record
+        return records, set_aside
 
     def write_record(self, record: dict[str, Any]) -> Path:
-        path = self.cells_dir / f"{record['key']}.json"
-        write_json_atomic(path, record)
+        path = inside(self.cells_dir, f"{check_name('cell key', record['key'], max_length=MAX_KEY_LENGTH)}.json")
+        self._write(path, record)
         return path
+
+    def _write(self, path: Path, data: Any) -> None:
+        try:
+            write_json_atomic(inside(self.path, str(path.relative_to(self.path))), data)
+        except OSError as error:
+            raise RunDirectoryError(
+                f"cannot write {path} ({error.strerror or error}); nothing partial was left and every record "
+                "written before is kept: fix the cause (free disk space, permissions) and rerun the same command "
+                "to resume"
+            ) from error
+
+    def _read_or_set_aside(
+        self, path: Path, problem: Callable[[Any, Path], str | None], consequence: str
+    ) -> tuple[Any, list[str]]:
+        """(the JSON in `path`, []) if it reads and `problem` finds nothing; (None, []) if there is no file; else
+        the file is renamed to <name>.corrupt and (None, [one line saying so])."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None, []
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            why = f"unreadable: {error}"
+        else:
+            why = problem(data, path)
+            if why is None:
+                return data, []
+        aside = path.with_name(f"{path.name}.corrupt")
+        os.replace(path, aside)
+        return None, [f"set aside {path.relative_to(self.path)} as {aside.name} ({why}); {consequence}"]
+
+    def _remove_dead_temporaries(self) -> None:
+        """Delete the temporary files of processes that no longer run (killed while writing); a live process's
+        in-flight file is left to it."""
+        for leftover in [*self.path.glob(".*.tmp"), *self.cells_dir.glob(".*.tmp")]:
+            pid = _temporary_owner(leftover)
+            if pid is None or pid == os.getpid() or not _process_alive(pid):
+                leftover.unlink(missing_ok=True)
+
+
+MAX_KEY_LENGTH = 240
+"""Cell keys are file names: the usual limit is 255 bytes, less '.json' and the temporary file's additions."""
+
+
+def _record_problem(record: Any, path: Path) -> str | None:
+    """Why a parsed cell record cannot be trusted, or None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not a record"
+    if record.get("schema") != RECORD_SCHEMA:
+        return f"schema {record.get('schema')!r}, not {RECORD_SCHEMA}"
+    missing = [key for key in RECORD_KEYS if key not in record]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if record["key"] != path.stem:
+        return f"its key {str(record['key'])[:80]!r} is not its file name"
+    if record["status"] not in STATUSES:
+        return f"status {str(record['status'])[:40]!r} is not one of {', '.join(STATUSES)}"
+    if record["status"] == "ok" and not isinstance(record["result"], dict):
+        return "status ok without a result"
+    return None
+
+
+def _config_problem(config: Any, path: Path) -> str | None:
+    if (
+        not isinstance(config, dict)
+        or config.get("schema") != CONFIG_SCHEMA
+        or not isinstance(config.get("cells"), list)
+    ):
+        return f"not a schema-{CONFIG_SCHEMA} config with a list of cells"
+    return None
+
+
+def _environment_problem(environment: Any, path: Path) -> str | None:
+    return None if isinstance(environment, dict) else "not a JSON object"
+
+
+def _temporary_owner(path: Path) -> int | None:
+    """The PID in a temporary file name .<name>.<pid>.<random>.tmp, or None for a name without one."""
+    parts = path.name.split(".")
+    return int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    """Write JSON to a temporary file beside `path` (named with this process's PID), flush it to disk, then rename
+    it over `path`. On any error the temporary file is removed and `path` is as it was."""
+    payload = json.dumps(data, indent=1).encode("utf-8")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -382,7 +502,9 @@ def run_config(matrix: Matrix, cells: list[Cell], *, device: str, threads: int, 
 class RunPlan:
     """A prepared run directory: every cell of the matrix, the ones still to train, and the records stored so far.
 
-    environment_changes names the environment.json fields that differ from the first start (on a resume).
+    environment_changes names the environment.json fields that differ from the first start (on a resume);
+    set_aside has one line per damaged file moved aside to <file>.corrupt (its cell is trained again); warnings
+    has one line per input that is allowed but probably not meant (harness.estimate.check_lengths).
     """
 
     run_dir: RunDirectory
@@ -392,6 +514,14 @@ class RunPlan:
     data_dir: str | None
     device: str
     environment_changes: tuple[str, ...]
+    set_aside: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def arrays(self) -> dict[str, SplitArrays]:
+        """The preprocessed data of the plan's cells, by dtype (loaded once by plan_run)."""
+        dtypes = sorted({cell.train_spec.dtype for cell in self.cells})
+        first = self.cells[0]
+        return {dtype: cell_arrays(first.dataset, self.data_dir, first.preprocessing, dtype) for dtype in dtypes}
 
 
 def plan_run(
@@ -405,15 +535,30 @@ def plan_run(
     environment: dict[str, Any],
 ) -> RunPlan:
     """Load the data set (so a missing one stops the run before any cell starts), write or check config.json and
-    environment.json, and find the cells without a final record."""
+    environment.json, and find the cells without a final record. Refuses (before writing anything) a run with an
+    absurd length or one that cannot fit in memory. Needs `run_dir.locked()` held."""
     cells = matrix_cells(matrix)
-    for dtype in sorted({cell.train_spec.dtype for cell in cells}):
+    arrays = [
         cell_arrays(matrix.dataset, data_dir, Preprocessing(matrix.scaling, matrix.validation), dtype)
-    run_dir.prepare(run_config(matrix, cells, device=device, threads=threads, jobs=jobs))
-    changes = run_dir.write_environment(environment)
-    stored = run_dir.finished_records()
+        for dtype in sorted({cell.train_spec.dtype for cell in cells})
+    ]
+    warnings = check_lengths([(cell.variant, cell.train_spec) for cell in cells], len(arrays[0].x_train))
+    check_memory([(cell.model_spec, cell.train_spec) for cell in cells], arrays, jobs)
+    set_aside = run_dir.prepare(run_config(matrix, cells, device=device, threads=threads, jobs=jobs))
+    changes, environment_set_aside = run_dir.write_environment(environment)
+    stored, records_set_aside = run_dir.finished_records()
     todo = tuple(cell for cell in cells if stored.get(cell.key, {}).get("status") in (None, *RETRIED_STATUSES))
-    return RunPlan(run_dir, tuple(cells), todo, stored, data_dir, device, tuple(changes))
+    return RunPlan(
+        run_dir,
+        tuple(cells),
+        todo,
+        stored,
+        data_dir,
+        device,
+        tuple(changes),
+        tuple(set_aside + environment_set_aside + records_set_aside),
+        tuple(warnings),
+    )
 
 
 def execute_run(
@@ -451,20 +596,22 @@ def run_matrix(
     environment: dict[str, Any] | None = None,
     on_event: Callable[[CellEvent], None] = lambda event: None,
 ) -> RunResult:
-    """plan_run then execute_run: train every cell of `matrix` that has no final record in `run_dir`."""
-    plan = plan_run(
-        matrix,
-        run_dir,
-        data_dir=data_dir,
-        device=device,
-        threads=threads,
-        jobs=jobs,
-        environment=environment
-        or collect_environment(
-            threads=threads, jobs=jobs, threads_per_worker=executor.threads_per_worker, device=device
-        ),
-    )
-    return execute_run(plan, executor, on_event)
+    """plan_run then execute_run, holding the directory's lock: train every cell of `matrix` that has no final
+    record in `run_dir`."""
+    with run_dir.locked():
+        plan = plan_run(
+            matrix,
+            run_dir,
+            data_dir=data_dir,
+            device=device,
+            threads=threads,
+            jobs=jobs,
+            environment=environment
+            or collect_environment(
+                threads=threads, jobs=jobs, threads_per_worker=executor.threads_per_worker, device=device
+            ),
+        )
+        return execute_run(plan, executor, on_event)
 
 
 def _lost_record(job: CellJob, error: str) -> dict[str, Any]:

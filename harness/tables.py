@@ -18,6 +18,7 @@ import pandas as pd
 
 from harness.errors import FwcompareError
 from harness.frameworks import FRAMEWORKS
+from harness.names import clip_text
 from harness.variants import all_variants
 
 CELL_SCHEMA = 1
@@ -310,7 +311,7 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "framework": record["framework"],
         "seed": record["seed"],
         "status": status,
-        "message": record.get("message") or "",
+        "message": clip_text(str(record.get("message") or "")),
         "eval_split": record.get("eval_split") or "",
         "loss": model_spec.get("loss", ""),
         "epochs": (record.get("train_spec") or {}).get("epochs"),
@@ -322,8 +323,8 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "threads": timing.get("threads"),
         "device": timing.get("device"),
         "published_value": _number_or_nan(published.get("value")),
-        "published_source": published.get("source"),
-        "published_note": published.get("note") or "",
+        "published_source": clip_text(str(published["source"])) if published.get("source") is not None else None,
+        "published_note": clip_text(str(published.get("note") or "")),
         "published_metric": published.get("metric", "test_accuracy") if published else None,
         "published_illustrative": bool(published.get("illustrative", False)),
         "final_val_accuracy": _final_validation_accuracy(record, history),

@@ -340,12 +340,21 @@ def test_data_dir_from_the_environment_with_a_sub_folder_per_data_set(tmp_path, 
     assert not (tmp_path / "cache").exists()  # a data dir is read in place, never copied
 
 
-def test_a_data_dir_without_the_files_falls_through_to_the_next_source(tmp_path):
+def test_an_environment_data_dir_without_the_files_falls_through_to_the_next_source(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     write_idx_files(tmp_path / "system" / "tiny", TINY)
-    dataset = load_idx_dataset(INFO, make_sources(tmp_path, data_dir=tmp_path / "empty"))
+    monkeypatch.setenv("FWCOMPARE_DATA_DIR", str(tmp_path / "empty"))
+    dataset = load_idx_dataset(INFO, make_sources(tmp_path))
     assert_matches_tiny(dataset)
     assert dataset.source == f"system folder {tmp_path / 'system' / 'tiny'}"
+
+
+def test_an_explicit_data_dir_without_the_files_is_an_error_not_a_silent_fallback(tmp_path):
+    (tmp_path / "empty").mkdir()
+    write_idx_files(tmp_path / "system" / "tiny", TINY)
+    with pytest.raises(DataError, match=r"empty \(from --data-dir\) does not hold tiny: no IDX files") as raised:
+        load_idx_dataset(INFO, make_sources(tmp_path, data_dir=tmp_path / "empty"))
+    assert not isinstance(raised.value, DatasetUnavailableError)
 
 
 def damage_truncated_gzip(folder: Path) -> tuple[str, str]:

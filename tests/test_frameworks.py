@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 import pytest
 
@@ -26,9 +27,16 @@ def test_a_missing_framework_library_is_unavailable_with_the_install_command(mon
     monkeypatch.setattr(importlib, "import_module", failing_import("keras_impl.model", "tensorflow"))
     with pytest.raises(FrameworkUnavailableError, match=r"unavailable.*pip install tensorflow-cpu==2\.21"):
         frameworks.model_class("keras")
+
+
+def test_availability_is_looked_up_without_importing(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "tensorflow" else real_find_spec(name, *args)
+    )
     available = frameworks.available_frameworks()
-    assert available["keras"] is not None
-    assert available["numpy"] is None
+    assert "no module named 'tensorflow'" in available["keras"] and "pip install tensorflow-cpu" in available["keras"]
+    assert available["numpy"] is None and available["torch"] is None
 
 
 def test_an_import_error_inside_the_project_is_not_disguised_as_unavailable(monkeypatch):
