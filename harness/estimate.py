@@ -8,7 +8,6 @@ batch larger than the training set is allowed (it is full-batch training) but sa
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -139,7 +138,10 @@ def estimate_duration(
             for _ in range(TIMED_STEPS):
                 mlp.train_step(x, y, masks)
             step_seconds[setup] = (time.perf_counter() - start) / TIMED_STEPS
-        total += train.epochs * math.ceil(n_train / train.batch_size) * step_seconds[setup]
+        steps = train.epochs * train.steps_per_epoch(n_train)
+        if train.max_steps is not None:
+            steps = min(steps, train.max_steps)
+        total += steps * step_seconds[setup]
     return DurationEstimate(total / jobs, len(cells), sum(train.epochs for _, train in cells))
 
 
