@@ -84,8 +84,8 @@ CONVENTIONS: tuple[Convention, ...] = (
         topic="BatchNorm momentum meaning",
         torch="momentum=0.1 (default) means running = 0.9·running + 0.1·batch",
         keras="momentum=0.99 (default) means running = 0.99·running + 0.01·batch",
-        decision="BatchNormSpec.momentum has the Keras meaning (seed 001's 0.9); torch gets 1 − momentum, "
-        "Keras gets momentum, never either default",
+        decision="BatchNormSpec.momentum has the Keras meaning (default 0.9; seed 001 ran TF 1.x's 0.99); torch "
+        "gets 1 − momentum, Keras gets momentum, never either default",
         why="the same word names opposite weights: spec 0.9 is torch 0.1 and Keras 0.9, and Keras' default 0.99 "
         "is a different model",
         aligned=True,
@@ -95,7 +95,7 @@ CONVENTIONS: tuple[Convention, ...] = (
         topic="BatchNorm epsilon",
         torch="eps=1e-5 (default), inside the root: (x − μ)/√(σ² + eps)",
         keras="epsilon=1e-3 (default), inside the root",
-        decision="BatchNormSpec.eps is passed explicitly to both (seed 001 uses 1e-3)",
+        decision="BatchNormSpec.eps is passed explicitly to both (seed 001 ran TF 1.x's 1e-3)",
         why="same formula, different defaults: a 1e-5 vs 1e-3 eps changes every normalised activation",
         aligned=True,
     ),
@@ -212,10 +212,11 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         name="rounding-sensitive-trajectory",
         topic="Rounding amplified by training",
-        torch="its own summation orders (BLAS, reductions)",
-        keras="its own summation orders (oneDNN/Eigen, reductions)",
+        torch="its own summation orders and element-wise kernels (MKL/oneDNN GEMMs, SIMD tanh/exp)",
+        keras="its own summation orders and element-wise kernels (oneDNN/Eigen)",
         decision="after K steps, a difference up to 4× the reference's own rounding sensitivity (the reference "
-        "retrained with each batch's rows reversed: same mathematics, other rounding) is EXPLAINED with both sizes",
+        "retrained with each batch's rows reversed or rotated — same mathematics, other rounding — or with every "
+        "input moved by one unit in the last place) is EXPLAINED with both sizes",
         why="Adam/RMSprop/AdaGrad divide each gradient by its own running magnitude, so rounding noise in near-zero "
         "gradients becomes lr-sized steps; in float32 such tensors differ between any two correct implementations "
         "(the Dense bias before BatchNorm, whose true gradient is 0, is left out for this reason: harness.params)",

@@ -299,6 +299,14 @@ class ParityBatches:
                 masks[key] = per_batch.reshape(mask.shape)
         return ParityBatches(x, y, masks)
 
+    def with_training_inputs_nudged(self, steps: int, seed: int) -> ParityBatches:
+        """The same batches with every input of batches 0..steps−1 moved by one unit in the last place, up or down
+        at random (np.random.default_rng(seed)): a perturbation of exactly the size one rounding makes."""
+        x = self.x.copy()
+        upward = np.random.default_rng(seed).random(x[:steps].shape) < 0.5
+        x[:steps] = np.nextafter(x[:steps], np.where(upward, np.inf, -np.inf).astype(x.dtype))
+        return ParityBatches(x, self.y, self.masks)
+
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
         return self.rows(index, index + 1)
 
@@ -441,22 +449,23 @@ class _Case:
         """Σ over `forms` of max over the rounding twins of max|reference − twin|, for one after-steps tensor.
 
         A twin is the reference in that form trained on the same batches with each batch's rows in another order
-        (reversed; rotated by half a batch): the same mathematics, since every loss and BN statistic is a mean over
-        rows, with other rounding. So it measures how far rounding alone moves this tensor in K steps; the larger
-        of two twins keeps one lucky near-agreement (likely for a scalar such as a loss) from setting it.
+        (reversed; rotated by half a batch: the same mathematics, since every loss and BN statistic is a mean over
+        rows, with other summation rounding), or with every training input moved by one unit in the last place (a
+        change of exactly the size of one rounding, which reaches every product, as another library's GEMM and
+        element-wise kernels do). So it measures how far rounding alone moves this tensor in K steps; the largest
+        of three twins keeps one lucky near-agreement (likely for a scalar such as a loss) from setting it. The
+        nudged twin matters where a gradient element is near zero at a step: its value is then rounding noise,
+        which Adam's m/(√v + eps) turns into a step of up to lr.
         """
         total = 0.0
         for form in forms:
             if form not in self._twins:
                 b = self.batches.batch_size
                 orders = (np.arange(b)[::-1], np.roll(np.arange(b), b // 2))
+                variants = [self.batches.with_training_rows_permuted(self.steps, order) for order in orders]
+                variants.append(self.batches.with_training_inputs_nudged(self.steps, PARITY_SEED))
                 self._twins[form] = [
-                    trace_model(
-                        self.build(REFERENCE, form),
-                        self.batches.with_training_rows_permuted(self.steps, order),
-                        self.steps,
-                    )
-                    for order in orders
+                    trace_model(self.build(REFERENCE, form), batches, self.steps) for batches in variants
                 ]
             reference = self.trace(REFERENCE, form)[check]
             total += max(
