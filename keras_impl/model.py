@@ -3,7 +3,8 @@
 Input → [Dense → (BatchNormalization) → activation → (MaskDropout)] per hidden layer → Dense → logits, every
 layer, variable, loss and learning rate in train_spec.dtype without touching keras.config.floatx(): float64 runs
 and float32 runs can share one process. Runs only Keras' native forms (harness/conventions.py NATIVE_FORMS).
-No XLA: jit_compile=False everywhere, so a GPU computes what the CPU does (Keras' "auto" turns XLA on on GPUs).
+No XLA unless asked (MLP(execution="xla")): jit_compile=False by default, so a GPU computes what the CPU does
+(Keras' "auto" turns XLA on on GPUs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from reference.layers import missing_masks_error
 # Rows per evaluation batch: inference keeps no activations for a backward pass, so batches far larger than a
 # training batch fit easily and amortise Keras' per-step overhead; the result does not depend on it.
 EVAL_BATCH_SIZE = 2048
+EXECUTION_MODES = ("exact", "xla")
 
 
 class Network(keras.Model):
@@ -186,7 +188,13 @@ class MLP(FrameworkModel):
         *,
         device: str = "cpu",
         steps_per_epoch: int = 1,
+        execution: str = "exact",
     ) -> None:
+        """execution: "exact" (default) runs train_epoch as TensorFlow graphs without XLA; "xla" compiles its
+        batch loop with XLA (fused kernels, other rounding; measured by `fwcompare parity` and benchmarks/), which
+        costs a compile per model that pays back only over several epochs."""
+        if execution not in EXECUTION_MODES:
+            raise ValueError(f"execution={execution!r} is not valid; choose one of: {', '.join(EXECUTION_MODES)}")
         require_native(model_spec, train_spec, self.framework)
         self.tf_device = resolve_device(device)
         resolved = "cuda" if self.tf_device.startswith("/GPU") else "cpu"
@@ -204,7 +212,7 @@ class MLP(FrameworkModel):
             optimizer.build(self.network.trainable_variables)
         key_of = {id(variable): key for key, variable in self._trainable.items()}
         # One trace serves every epoch: the shapes of x, y and the batch layout are fixed for a fit.
-        self._batch_loop = tf.function(self.network.batch_loop, jit_compile=False, reduce_retracing=True)
+        self._batch_loop = tf.function(self.network.batch_loop, jit_compile=execution == "xla", reduce_retracing=True)
         # Canonical key of each gradient that Network.probe_loss_and_grads returns (Keras' variable order).
         self._gradient_keys = [key_of[id(variable)] for variable in self.network.trainable_variables]
 

@@ -185,9 +185,18 @@ FIT_SPEC = ModelSpec(
 FIT_ROWS, FIT_BATCH = 23, 5  # a partial last batch of 3
 
 
+class XlaMLP(MLP):
+    """The Keras MLP with its batch loop compiled by XLA."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, execution="xla", **kwargs)
+
+
+@pytest.mark.parametrize("model_cls", [MLP, XlaMLP], ids=["exact", "xla"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_train_epoch_equals_train_steps_on_the_same_batches(dtype: str) -> None:
-    """The timed path is the verified path: two epochs of train_epoch end where the same train_steps end."""
+def test_train_epoch_equals_train_steps_on_the_same_batches(dtype: str, model_cls: type[MLP]) -> None:
+    """The timed path is the verified path: two epochs of train_epoch end where the same train_steps end, in
+    both execution modes."""
     train_spec = TrainSpec(
         optimizer=OptimizerSpec("nesterov", lr=0.1, momentum=0.9),
         schedule=ScheduleSpec("linear", final_lr=0.02, granularity="step"),
@@ -197,7 +206,7 @@ def test_train_epoch_equals_train_steps_on_the_same_batches(dtype: str) -> None:
     )
     tolerance = TRAJECTORY[dtype]
     fast, stepped, steps = train_epochs_beside_train_steps(
-        MLP, FIT_SPEC, train_spec, FIT_ROWS, tolerance.rtol, tolerance.atol
+        model_cls, FIT_SPEC, train_spec, FIT_ROWS, tolerance.rtol, tolerance.atol
     )
     assert int(fast.network.optimizer.iterations) == int(stepped.network.optimizer.iterations) == 2 * steps
 
@@ -233,6 +242,11 @@ def test_evaluate_batches_larger_sets_like_one_pass() -> None:
     reference_loss, reference_accuracy = reference.evaluate(reference.upload(x, y))
     assert loss == pytest.approx(reference_loss, rel=TRAJECTORY["float64"].rtol)
     assert accuracy == reference_accuracy
+
+
+def test_unknown_execution_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="execution='jit' is not valid; choose one of: exact, xla"):
+        MLP(FIT_SPEC, TrainSpec(), {}, execution="jit")
 
 
 def test_train_epoch_without_masks_raises() -> None:
