@@ -3,7 +3,8 @@
 Input → [Dense → (BatchNormalization) → activation → (MaskDropout)] per hidden layer → Dense → logits, every
 layer, variable, loss and learning rate in train_spec.dtype without touching keras.config.floatx(): float64 runs
 and float32 runs can share one process. Runs only Keras' native forms (harness/conventions.py NATIVE_FORMS).
-No XLA: jit_compile=False everywhere, so a GPU computes what the CPU does (Keras' "auto" turns XLA on on GPUs).
+No XLA unless asked (MLP(execution="xla")): jit_compile=False by default, so a GPU computes what the CPU does
+(Keras' "auto" turns XLA on on GPUs).
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from reference.layers import missing_masks_error
 # Rows per evaluation batch: inference keeps no activations for a backward pass, so batches far larger than a
 # training batch fit easily and amortise Keras' per-step overhead; the result does not depend on it.
 EVAL_BATCH_SIZE = 2048
+EXECUTION_MODES = ("exact", "xla")
 
 
 class Network(keras.Model):
     """The Keras model. Inputs {"x": (n, input_size), "dropout{i}": (n, width) keep-masks} → logits (n, classes).
 
-    Masks are needed in training only, for the layers with a drop rate > 0. `train_step` / `test_step` are the
-    ones `fit` / `evaluate` run; the tf.functions below serve the per-tensor parity access and share their code.
+    Masks are needed in training only, for the layers with a drop rate > 0. Training runs apply_batch (one batch
+    per `step` call, or every full batch of an epoch in `batch_loop`); `test_step` is the one `evaluate` runs; the
+    tf.functions below serve the per-tensor parity access and share their code.
     """
 
     def __init__(self, spec: ModelSpec, dtype: str) -> None:
@@ -65,8 +68,7 @@ class Network(keras.Model):
             for i in range(len(spec.hidden_sizes))
             if spec.dropout_rate(i) > 0
         }
-        # Running means in the model dtype (keras.metrics.Mean would otherwise use floatx, float32).
-        self.train_loss = keras.metrics.Mean(name="train_loss", dtype=dtype)
+        # Running means in the model dtype for evaluate (keras.metrics.Mean would otherwise use floatx, float32).
         self.eval_loss = keras.metrics.Mean(name="eval_loss", dtype=dtype)
         self.eval_accuracy = keras.metrics.Mean(name="eval_accuracy", dtype=dtype)
         # Every layer is built above, from the spec's sizes; fit need not build the model from a first batch.
@@ -111,12 +113,6 @@ class Network(keras.Model):
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
-    def train_step(self, data):
-        inputs, labels = data
-        loss = self.apply_batch(inputs, labels)
-        self.train_loss.update_state(loss, sample_weight=ops.cast(ops.shape(labels)[0], self.dtype))
-        return {"train_loss": self.train_loss.result()}
-
     def test_step(self, data):
         inputs, labels = data
         logits = self(inputs, training=False)
@@ -154,6 +150,21 @@ class Network(keras.Model):
         """apply_batch compiled on its own: the same operations fit's train_step runs, one batch per call."""
         return self.apply_batch(inputs, labels)
 
+    def batch_loop(self, x, y, batch_rows, batch_masks: dict):
+        """apply_batch over every full batch in order; returns the sum of the batch losses (0-d, model dtype).
+
+        x (n, input_size), y (n,) the uploaded data; batch_rows (b, batch_size) int64 row indices per batch;
+        batch_masks {"dropout{i}": (b, batch_size, width)}. A tf.while_loop with fixed batch shapes, so one trace
+        serves every epoch and XLA (the fast mode) can compile it.
+        """
+        total = tf.zeros((), dtype=self.dtype)
+        for b in tf.range(tf.shape(batch_rows)[0]):
+            rows = batch_rows[b]
+            inputs = {"x": tf.gather(x, rows)}
+            inputs.update({key: mask[b] for key, mask in batch_masks.items()})
+            total += self.apply_batch(inputs, tf.gather(y, rows))
+        return total
+
 
 @dataclass(frozen=True)
 class UploadedData:
@@ -176,7 +187,13 @@ class MLP(FrameworkModel):
         *,
         device: str = "cpu",
         steps_per_epoch: int = 1,
+        execution: str = "exact",
     ) -> None:
+        """execution: "exact" (default) runs train_epoch as TensorFlow graphs without XLA; "xla" compiles its
+        batch loop with XLA (fused kernels, other rounding; measured by `fwcompare parity` and benchmarks/), which
+        costs a compile per model that pays back only over several epochs."""
+        if execution not in EXECUTION_MODES:
+            raise ValueError(f"execution={execution!r} is not valid; choose one of: {', '.join(EXECUTION_MODES)}")
         require_native(model_spec, train_spec, self.framework)
         self.tf_device = resolve_device(device)
         resolved = "cuda" if self.tf_device.startswith("/GPU") else "cpu"
@@ -189,24 +206,28 @@ class MLP(FrameworkModel):
             self.set_params(params)
             self.schedule = SpecLearningRate(train_spec, steps_per_epoch, self.dtype)
             optimizer = make_optimizer(train_spec.optimizer, self.schedule)
-            # One fit call runs a whole epoch inside one tf.function (a tf.while_loop over the batches), which
-            # removes Keras' per-step Python overhead; a partial last batch and shorter epochs are handled by Keras.
+            # evaluate() runs Keras' evaluate, many batches per tf.function call (steps_per_execution).
             self.network.compile(optimizer=optimizer, jit_compile=False, steps_per_execution=steps_per_epoch)
             optimizer.build(self.network.trainable_variables)
         key_of = {id(variable): key for key, variable in self._trainable.items()}
+        # One trace serves every epoch: the shapes of x, y and the batch layout are fixed for a fit.
+        self._batch_loop = tf.function(self.network.batch_loop, jit_compile=execution == "xla", reduce_retracing=True)
         # Canonical key of each gradient that Network.probe_loss_and_grads returns (Keras' variable order).
         self._gradient_keys = [key_of[id(variable)] for variable in self.network.trainable_variables]
 
     # --- conversions at the NumPy boundary ---
 
-    def _keep_masks(self, masks: Masks) -> dict[str, tf.Tensor]:
+    def _keep_masks_arrays(self, masks: Masks) -> dict[str, np.ndarray]:
         """The keep-masks (n, width) every dropout layer needs in training; raises ValueError if one is missing."""
         keep = {}
         for key in self.network.dropout_layers:
             if masks is None or key not in masks:
                 raise missing_masks_error(key)
-            keep[key] = tf.convert_to_tensor(masks[key])
+            keep[key] = np.asarray(masks[key])
         return keep
+
+    def _keep_masks(self, masks: Masks) -> dict[str, tf.Tensor]:
+        return {key: tf.convert_to_tensor(mask) for key, mask in self._keep_masks_arrays(masks).items()}
 
     def _inputs(self, x: np.ndarray, masks: Masks, training: bool) -> dict:
         """The network's input dict: x in the model dtype, plus the keep-masks in training."""
@@ -258,24 +279,32 @@ class MLP(FrameworkModel):
             return UploadedData(tf.constant(np.asarray(x, dtype=self.dtype)), self._labels(y))
 
     def train_epoch(self, data: UploadedData, order: np.ndarray, dropout_masks: Masks = None) -> float:
-        """Keras `fit` for one epoch over batches gathered in `order` (a tf.data pipeline, shuffle off).
+        """The epoch's full batches in one compiled call (Network.batch_loop), then a partial last batch through
+        Network.step: apply_batch on the same batches as `fit` would, without its per-epoch tf.data pipeline.
 
-        Not fit(x[order], ...) on NumPy arrays: Keras casts NumPy float arrays to floatx(), float32, which would
-        silently turn a float64 run into float32 input. A tf.data.Dataset reaches the model as it is.
+        Not `fit`: a new tf.data pipeline per epoch kept each epoch's captured mask tensors alive (memory grew by
+        the masks' size every epoch), and Keras casts NumPy float arrays to floatx(), which would silently turn a
+        float64 run into float32 input. Shapes are the same every epoch, so nothing is traced again.
         """
+        order = np.asarray(order, dtype=np.int64)
+        keep = self._keep_masks_arrays(dropout_masks)
+        batch_size = self.train_spec.batch_size
+        full = len(order) // batch_size
+        end = full * batch_size
         with tf.device(self.tf_device):
-            order_t = tf.convert_to_tensor(np.asarray(order, dtype=np.int64))
-            masks = self._keep_masks(dropout_masks)
-
-            def gather(positions):
-                rows = tf.gather(order_t, positions)
+            total = self._batch_loop(
+                data.x,
+                data.y,
+                tf.constant(order[:end].reshape(full, batch_size)),
+                {key: tf.constant(mask[:end].reshape(full, batch_size, -1)) for key, mask in keep.items()},
+            )
+            weighted = float(total) * batch_size
+            if end < len(order):
+                rows = order[end:]
                 inputs = {"x": tf.gather(data.x, rows)}
-                inputs.update({key: tf.gather(mask, positions) for key, mask in masks.items()})
-                return inputs, tf.gather(data.y, rows)
-
-            batches = tf.data.Dataset.range(len(order)).batch(self.train_spec.batch_size).map(gather)
-            history = self.network.fit(batches, epochs=1, verbose=0, shuffle=False)
-        return float(history.history["train_loss"][-1])
+                inputs.update({key: tf.constant(mask[end:]) for key, mask in keep.items()})
+                weighted += float(self.network.step(inputs, tf.gather(data.y, rows))) * (len(order) - end)
+        return weighted / len(order)
 
     def evaluate(self, data: UploadedData) -> tuple[float, float]:
         with tf.device(self.tf_device):

@@ -1,0 +1,1 @@
+"""Speed and memory measurements of fwcompare's training paths (`python -m benchmarks`; see README.md here)."""

@@ -1,0 +1,49 @@
+"""`python -m benchmarks` in its quickest form on tiny data: it runs every path and writes a complete JSON.
+No timing is asserted (speed goals live in benchmarks/README.md, measured on a quiet machine)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.gemm import epoch_gemm_flops
+from benchmarks.suite import main
+
+
+def test_epoch_gemm_flops_counts_forward_and_both_backward_products() -> None:
+    # 784-256-256-10 on 60,000 rows: forward and ∂W for every layer, ∂x for all but the first.
+    per_sample = 2 * 2 * (784 * 256 + 256 * 256 + 256 * 10) + 2 * (256 * 256 + 256 * 10)
+    assert epoch_gemm_flops((784, 256, 256, 10), 60_000) == per_sample * 60_000
+    assert round(epoch_gemm_flops((784, 256, 256, 10), 60_000) / 1e9, 1) == 72.7
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_path(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["--quick", "--rows", "300", "--gemm-seconds", "0.01", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    paths = {row["path"] for row in report["summary"]}
+    assert paths == {
+        "numpy fwcompare",
+        "numpy fwcompare float64",
+        "torch fwcompare",
+        "keras fwcompare",
+        "keras fwcompare (xla)",
+        "numpy hand loop",
+        "torch hand loop",
+        "keras hand loop (tf.function step)",
+        "keras jit step (XLA)",
+        "keras model.fit defaults",
+    }
+    assert report["epoch_gemm_flops"] == epoch_gemm_flops((784, 256, 256, 10), 300)
+    assert {(r["library"], r["dtype"]) for r in report["gemm_rates"]} == {
+        (library, dtype) for library in ("numpy", "torch", "tensorflow") for dtype in ("float32", "float64")
+    }
+    for timing in report["timings"]:
+        assert len(timing["epochs_s"]) == len(timing["loads"]) == 1
+        assert {"others_share", "load1_start", "contended"} <= set(timing["loads"][0])
+    assert [row["framework"] for row in report["harness_overhead"]] == ["numpy", "torch", "keras"]
+    printed = capsys.readouterr().out
+    assert "× limit" in printed and "× hand loop" in printed and str(out) in printed
