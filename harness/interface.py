@@ -143,9 +143,10 @@ class FrameworkModel(ABC):
         """Train for train_spec.epochs (or max_steps) on (x (n, d), y (n,)), epoch orders and dropout masks from
         the seed.
 
-        With `validation`, evaluates after every epoch; early stopping (if enabled) looks at the validation loss
-        every `eval_every` epochs and stops after `patience` looks without improvement, restoring the best
-        weights if asked. Raises DivergedError on a non-finite training loss.
+        With `validation`, evaluates after every epoch (with early stopping: every `eval_every` epochs and the
+        last); early stopping (if enabled) looks at the validation loss every `eval_every` epochs and stops after
+        `patience` looks without improvement, restoring the best weights if asked. Raises DivergedError on a
+        non-finite training loss.
         """
         spec = self.train_spec
         stopping = spec.early_stopping
@@ -178,7 +179,10 @@ class FrameworkModel(ABC):
                     f"training loss became {record.train_loss} in epoch {epoch + 1}; "
                     "lower the learning rate or check the initialisation"
                 )
-            if val_data is not None:
+            # With early stopping, only the epochs it looks at are evaluated, as seed 000's Trainer does (an
+            # evaluation of a 10,000-row test set can cost as much as a training epoch).
+            looks = not stopping.enabled or (epoch + 1) % stopping.eval_every == 0 or epoch == spec.epochs - 1
+            if val_data is not None and looks:
                 start = time.perf_counter()
                 record.val_loss, record.val_accuracy = self.evaluate(val_data)
                 record.eval_time_s = time.perf_counter() - start
