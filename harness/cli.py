@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import cli_data, cli_list, cli_parity, cli_report, cli_run
+from harness import cli_data, cli_list, cli_parity, cli_report, cli_reproduction, cli_run
 from harness.errors import FwcompareError
 from harness.specs import SpecError
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the same MLPs in NumPy, PyTorch and Keras; check parity; compare accuracy and speed.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in (cli_run, cli_parity, cli_report, cli_list, cli_data):
+    for module in (cli_run, cli_parity, cli_report, cli_reproduction, cli_list, cli_data):
         module.add_parser(subparsers)
     return parser
 
