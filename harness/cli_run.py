@@ -69,9 +69,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Imported here: pandas and matplotlib take about half a second, which a refused command should not cost.
-    from harness.report import build_report
-
     # Everything that can be refused is checked before a framework is imported (make_executor imports them).
     matrix = get_matrix(args.matrix).narrowed(
         frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
@@ -124,6 +121,9 @@ def _run(args: argparse.Namespace) -> int:
             result = execute_run(plan, executor, progress)
         finally:
             progress.close()
+        # Imported here: pandas and matplotlib take about half a second, which a refused command should not cost.
+        from harness.report import build_report
+
         report = build_report(out)
     failed = result.not_ok()
     if args.json:
