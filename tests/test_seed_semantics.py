@@ -130,3 +130,13 @@ def test_with_replacement_orders_repeat_rows_and_stay_reproducible() -> None:
     assert len(np.unique(order)) < 700  # about 1 − 1/e of the rows are drawn at least once
     np.testing.assert_array_equal(order, epoch_order(1000, 3, 0, "with_replacement"))
     assert sorted(epoch_order(1000, 3, 0)) == list(range(1000))
+
+
+def test_with_early_stopping_only_the_epochs_it_looks_at_are_evaluated() -> None:
+    spec = ModelSpec(6, (5,), 3)
+    stopping = EarlyStoppingSpec(enabled=True, eval_every=3, patience=5, restore_best=False)
+    train_spec = TrainSpec(optimizer=OptimizerSpec("sgd", lr=0.01), batch_size=8, epochs=7, early_stopping=stopping)
+    x, y, _ = batch(spec, 24, seed=1)
+    history = _model("numpy", spec, train_spec, steps_per_epoch=3).fit(x, y, validation=(x, y)).history
+    evaluated = [record.epoch for record in history if record.val_loss is not None]
+    assert evaluated == [2, 5, 6]  # epochs 3 and 6 (1-based) for stopping, and the last one
