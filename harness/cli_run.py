@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from datetime import datetime
@@ -19,6 +20,7 @@ from harness.cli_args import comma_names, positive_int
 from harness.datasets import DATASETS
 from harness.environment import collect_environment
 from harness.executor import available_cores, make_executor
+from harness.load import machine_is_busy
 from harness.matrices import MATRICES, get_matrix
 from harness.report import build_report
 from harness.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
@@ -91,6 +93,12 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"fwcompare run: warning: resuming on a different environment ({', '.join(plan.environment_changes)} "
             "changed); environment.json describes the first start",
+            file=sys.stderr,
+        )
+    if machine_is_busy():
+        print(
+            f"fwcompare run: warning: the load average ({os.getloadavg()[0]:.1f}) exceeds the {os.cpu_count()} cores; "
+            "epochs timed while other processes run are flagged as contended and their times are not comparable",
             file=sys.stderr,
         )
     progress = CellProgress(len(plan.todo))
