@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from datetime import datetime
@@ -21,6 +22,7 @@ from harness.environment import collect_environment
 from harness.estimate import estimate_duration
 from harness.executor import available_cores, make_executor, threads_per_worker
 from harness.frameworks import check_device
+from harness.load import machine_is_busy
 from harness.matrices import MATRICES, get_matrix
 from harness.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
 
@@ -115,6 +117,11 @@ def _run(args: argparse.Namespace) -> int:
             _say(
                 f"warning: resuming on a different environment ({', '.join(plan.environment_changes)} changed); "
                 "environment.json describes the first start"
+            )
+        if machine_is_busy():
+            _say(
+                f"warning: the load average ({os.getloadavg()[0]:.1f}) exceeds the {os.cpu_count()} cores; epochs "
+                "timed while other processes run are flagged as contended and their times are not comparable"
             )
         progress = CellProgress(len(plan.todo))
         try:

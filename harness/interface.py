@@ -19,6 +19,7 @@ import numpy as np
 
 from harness.batching import dropout_masks, epoch_order
 from harness.errors import DivergedError
+from harness.load import LoadMeter
 from harness.specs import ModelSpec, TrainSpec
 
 Params = dict[str, np.ndarray]
@@ -36,6 +37,10 @@ class EpochRecord:
     val_loss: float | None = None
     val_accuracy: float | None = None
     eval_time_s: float | None = None
+    others_cpu_share: float | None = None
+    """Share of all cores' time other processes took during the training epoch (harness.load)."""
+    contended: bool | None = None
+    """True when others_cpu_share (or hypervisor steal) exceeded harness.load.CONTENDED_SHARE: not comparable."""
 
 
 @dataclass
@@ -165,14 +170,18 @@ class FrameworkModel(ABC):
             masks = dropout_masks(self.model_spec, n, spec.seed, epoch)
             masks = None if masks is None else {key: mask[:rows] for key, mask in masks.items()}
             self.synchronize()
-            start = time.perf_counter()
-            train_loss = self.train_epoch(train_data, order, masks)
-            self.synchronize()
+            with LoadMeter() as load:
+                start = time.perf_counter()
+                train_loss = self.train_epoch(train_data, order, masks)
+                self.synchronize()
+                train_time_s = time.perf_counter() - start
             record = EpochRecord(
                 epoch=epoch,
                 train_loss=float(train_loss),
-                train_time_s=time.perf_counter() - start,
+                train_time_s=train_time_s,
                 lr=self.learning_rate(epoch * self.steps_per_epoch + max(0, -(-rows // spec.batch_size) - 1)),
+                others_cpu_share=load.sample.others_share,
+                contended=load.sample.contended,
             )
             if not np.isfinite(record.train_loss):
                 raise DivergedError(

@@ -9,8 +9,9 @@ cell and a rerun with the same --out trains only the rest.
 A record: schema, key, variant, framework, seed, dataset, status (ok | diverged | failed | unavailable), message,
 model_spec and train_spec (the native specs actually run), published, eval_split (the set the per-epoch val_*
 numbers measure), history (EpochRecord dicts), result (test_loss, test_accuracy, epochs_run, stopped_early,
-best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s, threads,
-device), started_at, finished_at. Non-finite numbers are stored as null.
+best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s,
+contended_epochs (epochs timed while other processes used the CPU, harness.load), threads, device), started_at,
+finished_at. Non-finite numbers are stored as null.
 """
 
 from __future__ import annotations
@@ -277,6 +278,7 @@ def _timing(history: list[EpochRecord], build_s: float, n_train: int, threads: i
         "steady_epoch_median_s": steady_median,
         "eval_median_s": statistics.median(evals) if evals else None,
         "samples_per_s": n_train / epoch_s if epoch_s > 0 else None,
+        "contended_epochs": sum(bool(epoch.contended) for epoch in history),
         "threads": threads,
         "device": device,
     }

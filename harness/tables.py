@@ -141,6 +141,7 @@ def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
         **aggregations,
         steady_epoch_min_s=("steady_epoch_median_s", "min"),
         steady_epoch_max_s=("steady_epoch_median_s", "max"),
+        contended_epochs=("contended_epochs", lambda counts: counts.sum(min_count=1)),
         threads=("threads", _distinct),
         device=("device", _distinct),
     )
@@ -322,6 +323,8 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         **{name: _number_or_nan(timing.get(name)) for name in TIMING_FIELDS},
         "threads": timing.get("threads"),
         "device": timing.get("device"),
+        # Records written before load was measured have no count.
+        "contended_epochs": _number_or_nan(timing.get("contended_epochs")),
         "published_value": _number_or_nan(published.get("value")),
         "published_source": clip_text(str(published["source"])) if published.get("source") is not None else None,
         "published_note": clip_text(str(published.get("note") or "")),
@@ -486,6 +489,9 @@ def timing_display(table: pd.DataFrame) -> pd.DataFrame:
             "seeds": table["n_seeds"],
             **{title: table[column].map(_seconds) for title, column in seconds.items()},
             "samples/s": table["samples_per_s"].map(lambda value: MISSING if pd.isna(value) else f"{value:,.0f}"),
+            "contended epochs": table["contended_epochs"].map(
+                lambda value: MISSING if pd.isna(value) else f"{value:.0f}"
+            ),
             "threads": table["threads"].map(_text),
             "device": table["device"].map(_text),
         }

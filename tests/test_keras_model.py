@@ -259,7 +259,7 @@ def test_train_epoch_without_masks_raises() -> None:
 # --- memory over many epochs ---
 
 DROPOUT_NET = ModelSpec(784, (512, 512), 10, dropout=(0.2, 0.2))
-MEMORY_ROWS, MEMORY_EPOCHS, WARM_EPOCHS = 2048, 12, 4
+MEMORY_ROWS, MEMORY_EPOCHS, WARM_EPOCHS = 2000, 12, 4  # 2000 = 15 full batches of 128 + 80
 
 
 def resident_bytes() -> int:
@@ -274,7 +274,7 @@ def resident_bytes() -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the resident set size from /proc")
 def test_training_with_dropout_keeps_memory_flat_over_epochs() -> None:
     """Fit with dropout and evaluation for many epochs: once warm, the resident set must not grow by an epoch's
-    keep-masks per epoch (the Keras path once kept every epoch's masks alive)."""
+    keep-masks per epoch (the Keras path once kept every epoch's masks alive), and nothing is traced again."""
     train_spec = TrainSpec(batch_size=128, epochs=MEMORY_EPOCHS, dtype="float32")
     x, y, _ = batch(DROPOUT_NET, MEMORY_ROWS, seed=9)
     steps = len(batch_slices(MEMORY_ROWS, train_spec.batch_size))
@@ -288,3 +288,6 @@ def test_training_with_dropout_keeps_memory_flat_over_epochs() -> None:
     assert growth < masks_per_epoch, (
         f"resident set grew {growth / 2**20:.1f} MiB over {MEMORY_EPOCHS - WARM_EPOCHS} epochs"
     )
+    # One trace of the epoch loop serves every epoch (full batches) and one of the step (the partial last batch).
+    assert model._batch_loop.experimental_get_tracing_count() == 1
+    assert model.network.step.experimental_get_tracing_count() == 1

@@ -9,7 +9,9 @@
 
 The learning rate is written into the param group before every step (set_learning_rate); with momentum, torch
 applies the new lr to the whole buffer, which is the torch form of the reference (harness/conventions.py).
-No weight decay: L2 is part of the loss.
+No weight decay: L2 is part of the loss. SGD, Adagrad and Adam run torch's fused kernels (one kernel per step
+for all parameters instead of several per parameter; the same update rule, within parity's rounding rules);
+RMSprop has none.
 """
 
 from __future__ import annotations
@@ -35,19 +37,26 @@ def make_optimizer(spec: OptimizerSpec, params: Iterable[torch.Tensor]) -> torch
     """The torch.optim optimiser of `spec` over `params`, every hyperparameter passed explicitly."""
     params = list(params)
     if spec.name == "sgd":
-        return torch.optim.SGD(params, lr=spec.lr, momentum=0.0)
+        return torch.optim.SGD(params, lr=spec.lr, momentum=0.0, fused=True)
     if spec.name in ("momentum", "nesterov"):
         return torch.optim.SGD(
-            params, lr=spec.lr, momentum=spec.momentum, dampening=0.0, nesterov=spec.name == "nesterov"
+            params, lr=spec.lr, momentum=spec.momentum, dampening=0.0, nesterov=spec.name == "nesterov", fused=True
         )
     if spec.name == "adagrad":
         return torch.optim.Adagrad(
-            params, lr=spec.lr, lr_decay=0.0, initial_accumulator_value=spec.initial_accumulator, eps=spec.eps
+            params,
+            lr=spec.lr,
+            lr_decay=0.0,
+            initial_accumulator_value=spec.initial_accumulator,
+            eps=spec.eps,
+            fused=True,
         )
     if spec.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=spec.lr, alpha=spec.rho, eps=spec.eps, momentum=0.0, centered=False)
     if spec.name == "adam":
-        return torch.optim.Adam(params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, amsgrad=False)
+        return torch.optim.Adam(
+            params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, amsgrad=False, fused=True
+        )
     raise ValueError(f"unknown optimizer {spec.name!r}; see harness.specs.OPTIMIZERS")
 
 
