@@ -46,7 +46,9 @@ def evaluation_loss(spec: ModelSpec, logits, labels, kernels: list):
     n = ops.cast(ops.shape(logits)[0], logits.dtype)
     targets = ops.one_hot(labels, spec.output_size, dtype=logits.dtype)
     low, high = clipped_softmax_bounds(keras.backend.standardize_dtype(logits.dtype))
-    p = ops.clip(ops.softmax(logits, axis=-1), ops.cast(np.float64(low), logits.dtype), ops.cast(high, logits.dtype))
+    p = ops.clip(
+        ops.softmax(logits, axis=-1), ops.cast(np.float64(low), logits.dtype), ops.cast(np.float64(high), logits.dtype)
+    )
     loss = ops.sum(-targets * ops.log(p) - (1 - targets) * ops.log(1 - p)) / n
     if spec.l2 > 0:
         loss = loss + l2_penalty(spec.l2, kernels)
