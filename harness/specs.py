@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear", "relu_linear_gradient")
 OUTPUTS = ("linear", "sigmoid", "softmax")
 LOSSES = ("softmax_ce", "mse", "binary_ce", "mse_normalized")
 EVAL_LOSSES = ("training", "clipped_softmax_bce")
@@ -122,6 +122,8 @@ class ModelSpec:
     dropout: drop probability per hidden layer (empty tuple = no dropout). dropout_style 'inverted' scales kept
     units by 1/(1−p) in training; 'keep_prob' (seed 000) multiplies by the mask in training and
     by (1−p) at inference. The output activation is applied inside the loss; `forward` returns logits.
+    activation 'relu_linear_gradient' is seed 000's ReLU: max(z, 0) forward, but its backward mask
+    `output >= 0` is true everywhere, so the gradient passes as if the activation were linear.
     l2: the loss gets l2·Σ‖W‖² over kernels (no ½, as Keras' L2 regulariser), biases and BN excluded.
     loss 'mse_normalized' is seed 000's MeanSquaredError(normalize=True): Σ_k (out_k/Σ_j out_j − onehot_k)²,
     whose gradient 2·(out/Σout − onehot)/n is applied to the raw outputs (none flows through the division).

@@ -255,7 +255,12 @@ LINCOLN_VARIANTS: tuple[Variant, ...] = (
         loss="mse_normalized",
     ),
     _lincoln_variant("000-c", "784-89 tanh-10 linear, softmax CE, SGD 0.1"),
-    _lincoln_variant("000-d", "784-89 relu-10 linear, softmax CE, SGD 0.1", activation="relu"),
+    _lincoln_variant(
+        "000-d",
+        "784-89 relu-10 linear, softmax CE, SGD 0.1; lincoln's ReLU passes the gradient everywhere (its mask "
+        "`output >= 0` is always true)",
+        activation="relu_linear_gradient",
+    ),
     _lincoln_variant(
         "000-e",
         "784-89 sigmoid-10 linear, softmax CE, SGDMomentum 0.1 m 0.9, evaluated every epoch",

@@ -57,10 +57,18 @@ def leaky_relu(alpha: float) -> Callable:
     return activation
 
 
+def relu_linear_gradient(z):
+    """max(z, 0) forward, the identity backward: seed 000's ReLU (its gradient mask `output >= 0` is always
+    true)."""
+    return z + ops.stop_gradient(ops.relu(z) - z)
+
+
 def hidden_activation(spec: ModelSpec) -> Callable:
     """The element-wise hidden activation of `spec` (harness.specs.ACTIVATIONS) as a function of a tensor."""
     if spec.activation == "leaky_relu":
         return leaky_relu(spec.leaky_relu_alpha)
+    if spec.activation == "relu_linear_gradient":
+        return relu_linear_gradient
     return {
         "sigmoid": keras.activations.sigmoid,
         "tanh": keras.activations.tanh,

@@ -32,7 +32,7 @@ def activate(name: str, z: np.ndarray, alpha: float = 0.01) -> np.ndarray:
         return sigmoid(z)
     if name == "tanh":
         return np.tanh(z)
-    if name == "relu":
+    if name in ("relu", "relu_linear_gradient"):
         return np.maximum(z, 0)
     if name == "leaky_relu":
         return np.where(z > 0, z, z * alpha)
@@ -51,7 +51,7 @@ def activation_backward(name: str, z: np.ndarray, a: np.ndarray, grad: np.ndarra
         return np.where(z > 0, grad, 0)
     if name == "leaky_relu":
         return np.where(z > 0, grad, grad * alpha)
-    if name == "linear":
+    if name in ("linear", "relu_linear_gradient"):
         return grad
     raise ValueError(f"unknown activation {name!r}; see harness.specs.ACTIVATIONS")
 

@@ -13,6 +13,7 @@ from harness.batching import epoch_order
 from harness.conventions import native_specs
 from harness.frameworks import available_frameworks, model_class
 from harness.specs import EarlyStoppingSpec, InitSpec, ModelSpec, OptimizerSpec, TrainSpec
+from reference.activations import activate, activation_backward
 from reference.initializers import initial_params
 from reference.losses import data_loss, data_loss_and_grad, evaluation_loss
 from tests.framework_cases import MODEL_VARIANTS, batch
@@ -145,3 +146,12 @@ def test_with_early_stopping_only_the_epochs_it_looks_at_are_evaluated() -> None
     history = _model("numpy", spec, train_spec, steps_per_epoch=3).fit(x, y, validation=(x, y)).history
     evaluated = [record.epoch for record in history if record.val_loss is not None]
     assert evaluated == [2, 5, 6]  # epochs 3 and 6 (1-based) for stopping, and the last one
+
+
+def test_lincolns_relu_passes_the_gradient_where_the_unit_is_off() -> None:
+    """lincoln's ReLU backward multiplies by `output >= 0`, which max(z, 0) always is."""
+    z = np.array([[-2.0, -0.5, 0.0, 1.5]])
+    grad = np.array([[1.0, 2.0, 3.0, 4.0]])
+    np.testing.assert_array_equal(activate("relu_linear_gradient", z), [[0.0, 0.0, 0.0, 1.5]])
+    np.testing.assert_array_equal(activation_backward("relu_linear_gradient", z, np.maximum(z, 0), grad), grad)
+    np.testing.assert_array_equal(activation_backward("relu", z, np.maximum(z, 0), grad), [[0.0, 0.0, 0.0, 4.0]])

@@ -21,6 +21,9 @@ def activate(name: str, z: torch.Tensor, alpha: float = 0.01) -> torch.Tensor:
         return functional.leaky_relu(z, alpha)
     if name == "linear":
         return z
+    if name == "relu_linear_gradient":
+        # max(z, 0) forward, the identity backward: seed 000's ReLU (its gradient mask is always true)
+        return z + (torch.relu(z) - z).detach()
     raise ValueError(f"unknown activation {name!r}; see harness.specs.ACTIVATIONS")
 
 
