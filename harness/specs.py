@@ -186,6 +186,12 @@ class ModelSpec:
         return (self.input_size, *self.hidden_sizes, self.output_size)
 
     @property
+    def exact_gradient(self) -> bool:
+        """False for seed 000's options whose backward pass is by design not the derivative of the loss
+        (relu_linear_gradient, mse_normalized): a finite-difference check does not apply to them."""
+        return self.activation != "relu_linear_gradient" and self.loss != "mse_normalized"
+
+    @property
     def has_dropout(self) -> bool:
         return any(p > 0 for p in self.dropout)
 

@@ -155,3 +155,9 @@ def test_lincolns_relu_passes_the_gradient_where_the_unit_is_off() -> None:
     np.testing.assert_array_equal(activate("relu_linear_gradient", z), [[0.0, 0.0, 0.0, 1.5]])
     np.testing.assert_array_equal(activation_backward("relu_linear_gradient", z, np.maximum(z, 0), grad), grad)
     np.testing.assert_array_equal(activation_backward("relu", z, np.maximum(z, 0), grad), [[0.0, 0.0, 0.0, 4.0]])
+
+
+def test_only_seed_000s_deliberate_backward_rules_are_not_exact_gradients() -> None:
+    assert ModelSpec(4, (3,), 2).exact_gradient
+    assert not ModelSpec(4, (3,), 2, activation="relu_linear_gradient").exact_gradient
+    assert not ModelSpec(4, (3,), 2, output="sigmoid", loss="mse_normalized").exact_gradient
