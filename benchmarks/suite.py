@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.epoch_time import training_arrays
 from benchmarks.gemm import PEAK_SIZE, blas_kernels, epoch_gemm_flops, gemm_rates
 from benchmarks.hand_loops import HAND_LOOPS, fits_hand_loops
 from benchmarks.memory import current_mib, peak_mib, reset_peak
@@ -41,6 +40,19 @@ LIBRARY_OF = {"numpy": "numpy", "torch": "torch", "keras": "tensorflow"}
 # The hand loop each framework's fwcompare path is compared with (Keras' XLA mode: the XLA step).
 HAND_LOOP_OF = {"numpy": "numpy hand loop", "torch": "torch hand loop", "keras": "keras hand loop (tf.function step)"}
 RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def training_arrays(args: argparse.Namespace, input_size: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """x (n, input_size) float32 and y (n,) int64: the real training set, or seeded uniform noise."""
+    if args.dataset:
+        from harness.datasets import load_dataset
+        from harness.preprocess import prepare_arrays
+
+        arrays = prepare_arrays(load_dataset(args.dataset, args.data_dir), "unit", "none", "float32")
+        return arrays.x_train, arrays.y_train
+    rng = np.random.default_rng(0)
+    x = rng.random((args.rows, input_size), dtype=np.float32)
+    return x, rng.integers(0, classes, args.rows)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
