@@ -80,6 +80,8 @@ def _run(args: argparse.Namespace) -> int:
             f"warning: --threads {args.threads} is more than the {available_cores()} cores available here; the extra "
             "threads compete for them and slow every framework (the count is recorded in environment.json)"
         )
+    if args.data_dir is not None and not DATASETS[matrix.dataset].is_idx:
+        _say(f"warning: --data-dir {args.data_dir} is not used: {matrix.dataset} comes bundled with scikit-learn")
     check_device(args.device, matrix.frameworks)
     out = args.out or Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{matrix.name}"
     run_dir = RunDirectory(out)

@@ -199,6 +199,12 @@ def test_an_empty_explicit_data_dir_is_an_error(tmp_path, capsys):
     assert "does not hold mnist" in _one_line(capsys.readouterr().err)
 
 
+def test_a_data_dir_that_a_bundled_data_set_does_not_use_is_said(tmp_path, capsys):
+    argv = [*DIGITS_RUN, "--variants", "relu-he", "--threads", "1", "--data-dir", str(tmp_path)]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    assert f"--data-dir {tmp_path} is not used: digits comes bundled with scikit-learn" in capsys.readouterr().err
+
+
 def test_a_long_run_prints_its_estimated_duration_first(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli_run, "LONG_RUN_S", 0.0)
     assert main([*DIGITS_RUN, "--variants", "relu-he", "--threads", "1", "--out", str(tmp_path / "run")]) == 0
