@@ -205,7 +205,7 @@ def _rows(variants: Iterable[Variant]) -> tuple[Row, ...]:
     return tuple(Row(variant) for variant in variants)
 
 
-# --- the reproduction matrices, one per seed document (shared/seeds/SUMMARY.md) -----------------------------------
+# --- the reproduction matrices, one per seed document (results/REPRODUCTION_AUDIT.md) ---------------------------
 
 LINCOLN_MOMENTUM_NOTE = (
     "numpy and keras run lincoln's velocity form v = μ·v + lr·g, p −= v (the Keras form); torch runs its own "

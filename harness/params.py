@@ -1,4 +1,4 @@
-"""The canonical parameter layout shared by every framework (DESIGN.md §4).
+"""The canonical parameter layout shared by every framework (README, "Parity": one parameter dict loads everywhere).
 
 Keys, for hidden layer i (0-based) and output layer L = len(hidden_sizes):
     dense{i}.W (fan_in, fan_out)   dense{i}.b (fan_out,)   no bias when batch norm follows (see has_bias)

@@ -1,5 +1,5 @@
 """The parity engine: per-tensor comparison of the NumPy reference, PyTorch and Keras on the same weights, batches
-and dropout masks (DESIGN.md §6).
+and dropout masks (README, "Parity").
 
 For one variant and dtype (a "case"), every model starts from reference.initializers.initial_params and sees the
 same synthetic batches. Each model yields a trace: its activations per layer (training mode with the injected

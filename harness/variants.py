@@ -178,7 +178,7 @@ INIT_VARIANTS: tuple[Variant, ...] = tuple(
     )
 )
 
-# --- Reproduction variants: the exact setups of the seed documents (shared/seeds/SUMMARY.md) -------------------
+# --- Reproduction variants: the exact setups of the seed documents (results/REPRODUCTION_AUDIT.md) -------------------
 
 # Seed 000 ("lincoln", Weidman's Deep Learning from Scratch): 784-89-10, batch 60, seed 20190119, SGD without a
 # batch-size-dependent loss scale (lincoln's losses are means over the batch, as ours).

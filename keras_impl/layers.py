@@ -1,8 +1,8 @@
 """What the Keras MLP needs beyond keras.layers: dropout with an injected keep-mask, and the hidden activations.
 
 Shapes: h, keep (n, width). Every constant is cast to the layer's dtype before it meets a tensor, because Keras
-(TF backend) may otherwise round a Python float through float32 in a float64 model
-(shared/framework-semantics.md §0).
+(TF backend) may otherwise round a Python float through float32 in a float64 model (the conventions table,
+"Keras hyperparameters in float64 runs").
 """
 
 from __future__ import annotations

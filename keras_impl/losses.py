@@ -1,8 +1,8 @@
-"""The losses of COMMON.md written with keras.ops, in the dtype of the logits, plus the L2 term.
+"""The losses of harness.specs.LOSSES written with keras.ops, in the dtype of the logits, plus the L2 term.
 
 Keras' own Loss classes are not used: they compute in keras.config.floatx() (float32 by default) even for float64
-tensors, and their reductions differ per class (shared/framework-semantics.md §0, §5). Shapes: logits (n, classes),
-labels (n,) int class indices; every loss is a batch mean of a per-sample sum over outputs:
+tensors, and their reductions differ per class (conventions table, "Loss computation dtype"). Shapes: logits
+(n, classes), labels (n,) int class indices; every loss is a batch mean of a per-sample sum over outputs:
     softmax_ce  −log softmax(z)[y]
     mse         Σ_k (out_k − onehot_k)²,  out = output activation of z
     binary_ce   Σ_k max(z,0) − z·t + log(1 + e^−|z|)  (−[t·log σ + (1−t)·log(1−σ)] without overflow)

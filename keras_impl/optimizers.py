@@ -1,7 +1,7 @@
 """keras.optimizers built from an OptimizerSpec (Keras' native update rules), with the spec's learning-rate schedule.
 
 Every hyperparameter is handed over as np.float64: Keras casts a Python float to a tensor through float32 in a
-float64 model (shared/framework-semantics.md §0: momentum 0.9 becomes 0.8999999761581421), np.float64 keeps it.
+float64 model (momentum 0.9 becomes 0.8999999761581421; conventions table), np.float64 keeps it.
 """
 
 from __future__ import annotations
