@@ -9,6 +9,7 @@ orders, timing, evaluation, early stopping, history) is written once here; each 
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -179,7 +180,7 @@ class FrameworkModel(ABC):
                 epoch=epoch,
                 train_loss=float(train_loss),
                 train_time_s=train_time_s,
-                lr=self.learning_rate(epoch * self.steps_per_epoch + max(0, -(-rows // spec.batch_size) - 1)),
+                lr=self.learning_rate(epoch * self.steps_per_epoch + math.ceil(rows / spec.batch_size) - 1),
                 others_cpu_share=load.sample.others_share,
                 contended=load.sample.contended,
             )
