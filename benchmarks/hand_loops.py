@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness.specs import ModelSpec, TrainSpec
+from harness.core.specs import ModelSpec, TrainSpec
 
 Epoch = Callable[[np.ndarray], None]
 

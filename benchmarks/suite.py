@@ -4,7 +4,7 @@ Measures, in this order: each library's peak float32/float64 GEMM rate and the e
 limit); then, per batch size, one warm-up epoch per path and `--rounds` timed epochs round-robin (the order
 rotates each round, every path trains the same epoch order); then the harness overhead (FrameworkModel.fit's
 recorded epoch time and wall time vs the bare train_epoch). Every timed epoch records the machine load around it
-(harness.load) and the process's peak resident memory during it. Prints Markdown tables and writes JSON.
+(harness.core.load) and the process's peak resident memory during it. Prints Markdown tables and writes JSON.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ import pandas as pd
 from benchmarks.gemm import PEAK_SIZE, blas_kernels, epoch_gemm_flops, gemm_rates
 from benchmarks.hand_loops import HAND_LOOPS, fits_hand_loops
 from benchmarks.memory import current_mib, peak_mib, reset_peak
-from harness.batching import epoch_order
-from harness.conventions import native_specs
-from harness.executor import configure_threads
-from harness.frameworks import model_class
-from harness.load import LoadMeter, machine_is_busy
-from harness.variants import get_variant
+from harness.catalog.variants import get_variant
+from harness.core.batching import epoch_order
+from harness.core.conventions import native_specs
+from harness.core.frameworks import model_class
+from harness.core.load import LoadMeter, machine_is_busy
+from harness.run.executor import configure_threads
 from reference.initializers import initial_params
 
 LIBRARY_OF = {"numpy": "numpy", "torch": "torch", "keras": "tensorflow"}
@@ -45,8 +45,8 @@ RESULTS_DIR = Path(__file__).parent / "results"
 def training_arrays(args: argparse.Namespace, input_size: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """x (n, input_size) float32 and y (n,) int64: the real training set, or seeded uniform noise."""
     if args.dataset:
-        from harness.datasets import load_dataset
-        from harness.preprocess import prepare_arrays
+        from harness.data.datasets import load_dataset
+        from harness.data.preprocess import prepare_arrays
 
         arrays = prepare_arrays(load_dataset(args.dataset, args.data_dir), "unit", "none", "float32")
         return arrays.x_train, arrays.y_train

@@ -1,1 +1,13 @@
-"""harness."""
+"""The framework-neutral harness, in layers that import only downward:
+
+    cli      the `fwcompare` command line
+    report   tables, plots and the report of a run directory; the reproduction summary
+    run      the runner (matrix → cells → records), executors, environment, run lock, estimates
+    parity   the parity suite: every variant through every pair of frameworks, tensor by tensor
+    catalog  the named variants and matrices (data, and the TOML loader for users' matrices)
+    data     data sets: sources, IDX files, preprocessing
+    core     the contract: specs, the FrameworkModel interface, params layout, batching and masks, schedules,
+             conventions, tolerances, errors, the framework registry
+
+Framework packages (reference, torch_impl, keras_impl) import only `harness.core`.
+"""

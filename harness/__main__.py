@@ -1,5 +1,5 @@
 """`python -m harness ...` is the fwcompare CLI."""
 
-from harness.cli import main
+from harness.cli.main import main
 
 raise SystemExit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from harness.errors import FwcompareError
+from harness.core.errors import FwcompareError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

@@ -13,8 +13,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from harness.specs import ModelSpec
-from reference.layers import missing_masks_error
+from harness.core.batching import missing_masks_error
+from harness.core.specs import ModelSpec
 
 
 class MaskDropout(keras.layers.Layer):
@@ -64,7 +64,7 @@ def relu_linear_gradient(z):
 
 
 def hidden_activation(spec: ModelSpec) -> Callable:
-    """The element-wise hidden activation of `spec` (harness.specs.ACTIVATIONS) as a function of a tensor."""
+    """The element-wise hidden activation of `spec` (harness.core.specs.ACTIVATIONS) as a function of a tensor."""
     if spec.activation == "leaky_relu":
         return leaky_relu(spec.leaky_relu_alpha)
     if spec.activation == "relu_linear_gradient":
@@ -78,7 +78,7 @@ def hidden_activation(spec: ModelSpec) -> Callable:
 
 
 def output_activation(name: str, logits):
-    """The output activation `name` (harness.specs.OUTPUTS) of logits (n, classes)."""
+    """The output activation `name` (harness.core.specs.OUTPUTS) of logits (n, classes)."""
     if name == "sigmoid":
         return ops.sigmoid(logits)
     if name == "softmax":

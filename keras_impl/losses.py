@@ -1,4 +1,4 @@
-"""The losses of harness.specs.LOSSES written with keras.ops, in the dtype of the logits, plus the L2 term.
+"""The losses of harness.core.specs.LOSSES written with keras.ops, in the dtype of the logits, plus the L2 term.
 
 Keras' own Loss classes are not used: they compute in keras.config.floatx() (float32 by default) even for float64
 tensors, and their reductions differ per class (conventions table, "Loss computation dtype"). Shapes: logits
@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from harness.specs import ModelSpec, clipped_softmax_bounds
+from harness.core.specs import ModelSpec, clipped_softmax_bounds
 from keras_impl.layers import output_activation
 
 

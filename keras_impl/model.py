@@ -1,8 +1,8 @@
-"""The Keras 3 (TensorFlow backend) MLP: harness.interface.FrameworkModel for framework 'keras'.
+"""The Keras 3 (TensorFlow backend) MLP: harness.core.interface.FrameworkModel for framework 'keras'.
 
 Input → [Dense → (BatchNormalization) → activation → (MaskDropout)] per hidden layer → Dense → logits, every
 layer, variable, loss and learning rate in train_spec.dtype without touching keras.config.floatx(): float64 runs
-and float32 runs can share one process. Runs only Keras' native forms (harness/conventions.py NATIVE_FORMS).
+and float32 runs can share one process. Runs only Keras' native forms (harness/core/conventions.py NATIVE_FORMS).
 No XLA unless asked (MLP(execution="xla")): jit_compile=False by default, so a GPU computes what the CPU does
 (Keras' "auto" turns XLA on on GPUs).
 """
@@ -16,16 +16,16 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from harness.conventions import require_native
-from harness.interface import FrameworkModel, Masks, Params
-from harness.params import has_bias, is_trainable
-from harness.specs import ModelSpec, TrainSpec
+from harness.core.batching import missing_masks_error
+from harness.core.conventions import require_native
+from harness.core.interface import FrameworkModel, Masks, Params
+from harness.core.params import has_bias, is_trainable
+from harness.core.specs import ModelSpec, TrainSpec
 from keras_impl.device import resolve_device
 from keras_impl.layers import MaskDropout, hidden_activation
 from keras_impl.losses import evaluation_loss, total_loss
 from keras_impl.optimizers import SpecLearningRate, make_optimizer, slot_values
 from keras_impl.params import canonical_variables, export_params, load_params
-from reference.layers import missing_masks_error
 
 # Rows per evaluation batch: inference keeps no activations for a backward pass, so batches far larger than a
 # training batch fit easily and amortise Keras' per-step overhead; the result does not depend on it.

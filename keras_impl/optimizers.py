@@ -10,11 +10,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from harness.specs import OptimizerSpec, TrainSpec
+from harness.core.specs import OptimizerSpec, TrainSpec
 
 
 class SpecLearningRate(keras.optimizers.schedules.LearningRateSchedule):
-    """reference.schedules.learning_rate(train_spec, step, steps_per_epoch) as a Keras schedule in `dtype`.
+    """harness.core.schedules.learning_rate(train_spec, step, steps_per_epoch) as a Keras schedule in `dtype`.
 
     Keras evaluates it at optimizer.iterations, the 0-based index of the step about to be taken, which is the
     step the reference function is defined on. Built-in Keras schedules return float32, so this one computes in

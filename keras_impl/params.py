@@ -1,4 +1,4 @@
-"""The adapter between the canonical parameter dict (harness/params.py) and the Keras variables of the MLP.
+"""The adapter between the canonical parameter dict (harness/core/params.py) and the Keras variables of the MLP.
 
 Keras Dense keeps its kernel as (fan_in, fan_out), the canonical layout, so nothing is transposed. BN running
 statistics are BatchNormalization's moving_mean / moving_variance (non-trainable variables).
@@ -9,9 +9,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from harness.interface import Params
-from harness.params import check_params
-from harness.specs import ModelSpec
+from harness.core.interface import Params
+from harness.core.params import check_params
+from harness.core.specs import ModelSpec
 
 # canonical BN name -> BatchNormalization attribute
 BN_VARIABLES = {"gamma": "gamma", "beta": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
@@ -20,7 +20,7 @@ BN_VARIABLES = {"gamma": "gamma", "beta": "beta", "running_mean": "moving_mean",
 def canonical_variables(
     spec: ModelSpec, dense_layers: list[keras.layers.Dense], bn_layers: list[keras.layers.BatchNormalization]
 ) -> dict[str, keras.Variable]:
-    """Every canonical key (harness.params.param_shapes order) with the Keras variable that holds it."""
+    """Every canonical key (harness.core.params.param_shapes order) with the Keras variable that holds it."""
     variables: dict[str, keras.Variable] = {}
     for i, dense in enumerate(dense_layers):
         variables[f"dense{i}.W"] = dense.kernel

@@ -1,2 +1,2 @@
-"""The from-scratch NumPy reference: MLP layers, losses, initialisers, optimisers (torch and Keras forms) and
-learning-rate schedules, built from harness specs. Never imports torch, TensorFlow or Keras."""
+"""The from-scratch NumPy reference: MLP layers, losses, initialisers and optimisers (torch and Keras forms),
+built from the specs in harness.core. Never imports torch, TensorFlow or Keras."""

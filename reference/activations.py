@@ -27,7 +27,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def activate(name: str, z: np.ndarray, alpha: float = 0.01) -> np.ndarray:
-    """Hidden activation `name` (harness.specs.ACTIVATIONS) of pre-activation z; alpha is leaky_relu's slope."""
+    """Hidden activation `name` (harness.core.specs.ACTIVATIONS) of pre-activation z; alpha is leaky_relu's slope."""
     if name == "sigmoid":
         return sigmoid(z)
     if name == "tanh":
@@ -38,7 +38,7 @@ def activate(name: str, z: np.ndarray, alpha: float = 0.01) -> np.ndarray:
         return np.where(z > 0, z, z * alpha)
     if name == "linear":
         return z
-    raise ValueError(f"unknown activation {name!r}; see harness.specs.ACTIVATIONS")
+    raise ValueError(f"unknown activation {name!r}; see harness.core.specs.ACTIVATIONS")
 
 
 def activation_backward(name: str, z: np.ndarray, a: np.ndarray, grad: np.ndarray, alpha: float = 0.01) -> np.ndarray:
@@ -53,18 +53,18 @@ def activation_backward(name: str, z: np.ndarray, a: np.ndarray, grad: np.ndarra
         return np.where(z > 0, grad, grad * alpha)
     if name in ("linear", "relu_linear_gradient"):
         return grad
-    raise ValueError(f"unknown activation {name!r}; see harness.specs.ACTIVATIONS")
+    raise ValueError(f"unknown activation {name!r}; see harness.core.specs.ACTIVATIONS")
 
 
 def output_activation(name: str, z: np.ndarray) -> np.ndarray:
-    """The output activation `name` (harness.specs.OUTPUTS) of logits z (n, classes)."""
+    """The output activation `name` (harness.core.specs.OUTPUTS) of logits z (n, classes)."""
     if name == "linear":
         return z
     if name == "sigmoid":
         return sigmoid(z)
     if name == "softmax":
         return softmax(z)
-    raise ValueError(f"unknown output {name!r}; see harness.specs.OUTPUTS")
+    raise ValueError(f"unknown output {name!r}; see harness.core.specs.OUTPUTS")
 
 
 def output_backward(name: str, out: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -75,4 +75,4 @@ def output_backward(name: str, out: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return grad * (out * (1 - out))
     if name == "softmax":
         return out * (grad - (grad * out).sum(axis=-1, keepdims=True))
-    raise ValueError(f"unknown output {name!r}; see harness.specs.OUTPUTS")
+    raise ValueError(f"unknown output {name!r}; see harness.core.specs.OUTPUTS")

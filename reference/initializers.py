@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from harness.params import param_shapes
-from harness.specs import DTYPES, InitSpec, ModelSpec
+from harness.core.params import param_shapes
+from harness.core.specs import DTYPES, InitSpec, ModelSpec
 
 # Standard deviation of N(0, 1) truncated to [-2, 2]; dividing σ by it keeps the variance after truncation (Keras).
 TRUNCATED_STD_FACTOR = 0.87962566103423978
@@ -55,7 +55,7 @@ def draw(init: InitSpec, shape: tuple[int, ...], fan_in: int, fan_out: int, rng:
 
 
 def initial_params(model_spec: ModelSpec, seed: int, dtype: str = "float32") -> dict[str, np.ndarray]:
-    """The canonical parameter dict of harness/params.py for `model_spec`, drawn from `seed`, cast to `dtype`.
+    """The canonical parameter dict of harness/core/params.py for `model_spec`, drawn from `seed`, cast to `dtype`.
 
     dense{i}.W (fan_in, fan_out) from the spec's initialiser; dense{i}.b (fan_out,) zeros or drawn like the
     kernel (InitSpec.bias); BN gamma 1, beta 0, running_mean 0, running_var 1.

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.specs import BatchNormSpec
-
-MASKS_SOURCE = "harness.batching.dropout_masks"
+from harness.core.specs import BatchNormSpec
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -109,11 +107,3 @@ def dropout_scale(mask: np.ndarray, rate: float, style: str, dtype: np.dtype) ->
 def dropout_inference(h: np.ndarray, rate: float, style: str) -> np.ndarray:
     """Inference-mode dropout: identity (inverted) or h·(1 − p) (keep_prob: training did not rescale)."""
     return h if style == "inverted" else h * (1 - rate)
-
-
-def missing_masks_error(key: str) -> ValueError:
-    """The error for training with dropout and no mask for `key`."""
-    return ValueError(
-        f"training with dropout needs an injected keep-mask for {key!r}; masks come from {MASKS_SOURCE}"
-        "(spec, n_rows, seed, epoch), sliced per batch with harness.batching.slice_masks"
-    )

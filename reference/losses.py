@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.specs import clipped_softmax_bounds
+from harness.core.specs import clipped_softmax_bounds
 from reference.activations import log_softmax, output_activation, output_backward, sigmoid, softmax
 
 
@@ -39,7 +39,7 @@ def data_loss(loss: str, output: str, logits: np.ndarray, labels: np.ndarray) ->
         return per_unit.sum() / n
     if loss == "mse_normalized":
         return np.square(normalized_outputs(output, logits) - targets).sum() / n
-    raise ValueError(f"unknown loss {loss!r}; see harness.specs.LOSSES")
+    raise ValueError(f"unknown loss {loss!r}; see harness.core.specs.LOSSES")
 
 
 def normalized_outputs(output: str, logits: np.ndarray) -> np.ndarray:
@@ -58,7 +58,7 @@ def evaluation_loss(spec_eval_loss: str, loss: str, output: str, logits: np.ndar
         low, high = clipped_softmax_bounds(logits.dtype.name)
         p = np.clip(softmax(logits), low, high)
         return float((-targets * np.log(p) - (1 - targets) * np.log(1 - p)).sum() / n)
-    raise ValueError(f"unknown eval_loss {spec_eval_loss!r}; see harness.specs.EVAL_LOSSES")
+    raise ValueError(f"unknown eval_loss {spec_eval_loss!r}; see harness.core.specs.EVAL_LOSSES")
 
 
 def data_loss_and_grad(loss: str, output: str, logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
@@ -76,7 +76,7 @@ def data_loss_and_grad(loss: str, output: str, logits: np.ndarray, labels: np.nd
     if loss == "mse_normalized":
         out = output_activation(output, logits)
         return value, output_backward(output, out, (normalized_outputs(output, logits) - targets) * (2 / n))
-    raise ValueError(f"unknown loss {loss!r}; see harness.specs.LOSSES")
+    raise ValueError(f"unknown loss {loss!r}; see harness.core.specs.LOSSES")
 
 
 def kernel_keys(params: dict[str, np.ndarray]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The from-scratch NumPy MLP: harness.interface.FrameworkModel for framework 'numpy'.
+"""The from-scratch NumPy MLP: harness.core.interface.FrameworkModel for framework 'numpy'.
 
 Input → [Dense → (BN) → activation → (dropout)] per hidden layer → Dense → logits; the output activation is
 applied inside the loss. Parameters, activations, gradients and optimiser state are all in train_spec.dtype.
@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.batching import batch_slices, slice_masks
-from harness.interface import FrameworkModel, Masks, Params
-from harness.params import check_params, has_bias, is_trainable, param_shapes
-from harness.specs import ModelSpec, TrainSpec
+from harness.core.batching import batch_slices, missing_masks_error, slice_masks
+from harness.core.interface import FrameworkModel, Masks, Params
+from harness.core.params import check_params, has_bias, is_trainable, param_shapes
+from harness.core.schedules import learning_rate
+from harness.core.specs import ModelSpec, TrainSpec
 from reference.activations import activate, activation_backward
 from reference.layers import (
     BatchStats,
@@ -25,12 +26,10 @@ from reference.layers import (
     dense_backward,
     dropout_inference,
     dropout_scale,
-    missing_masks_error,
     updated_running_stats,
 )
 from reference.losses import data_loss_and_grad, evaluation_loss, l2_grads, l2_penalty
 from reference.optimizers import Optimizer
-from reference.schedules import learning_rate
 
 EVAL_CHUNK_ROWS = 8192
 
@@ -202,7 +201,7 @@ class MLP(FrameworkModel):
             raise ValueError(
                 f"an epoch here has {len(batches)} batches but the model was built with "
                 f"steps_per_epoch={self.steps_per_epoch}, so the learning-rate schedule would run on the wrong "
-                "clock; build the model with steps_per_epoch=len(harness.batching.batch_slices(n, batch_size))"
+                "clock; build the model with steps_per_epoch=len(harness.core.batching.batch_slices(n, batch_size))"
             )
         total, count = 0.0, 0
         for rows in batches:

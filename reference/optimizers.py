@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from harness.specs import OptimizerSpec
+from harness.core.specs import OptimizerSpec
 
 Arrays = dict[str, np.ndarray]
 

@@ -25,6 +25,6 @@ def one_thread_per_library():
     not apply; the in-process runner tests run with --threads 1, so the session is set to that from the start
     (whatever order the tests run in). One thread also keeps a shared 2-core machine from being oversubscribed.
     """
-    from harness.executor import configure_threads
+    from harness.run.executor import configure_threads
 
     configure_threads(1, ["torch", "keras"])

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from harness.batching import batch_slices, dropout_masks, epoch_order, slice_masks
-from harness.conventions import native_specs
-from harness.interface import FrameworkModel
-from harness.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
-from harness.tolerances import SINGLE_PASS
+from harness.core.batching import batch_slices, dropout_masks, epoch_order, slice_masks
+from harness.core.conventions import native_specs
+from harness.core.interface import FrameworkModel
+from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
+from harness.core.tolerances import SINGLE_PASS
 from reference.initializers import initial_params
 from reference.model import MLP as ReferenceMLP
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli_run
-from harness.cli import main
-from harness.executor import available_cores
-from harness.names import MAX_TEXT_LENGTH
+from harness.cli import run as cli_run
+from harness.cli.main import main
+from harness.core.names import MAX_TEXT_LENGTH
+from harness.run.executor import available_cores
 
 DIGITS_RUN = ["run", "--dataset", "digits", "--epochs", "1", "--seeds", "1", "--frameworks", "numpy"]
 FRAMEWORK_MODULES = ("torch", "tensorflow", "keras")
@@ -26,7 +26,7 @@ TIMEOUT_S = 120
 # Runs the CLI as `fwcompare` would and reports the exit code and which framework modules it loaded.
 PROBE = textwrap.dedent("""
     import json, sys
-    from harness.cli import main
+    from harness.cli.main import main
     try:
         code = main(sys.argv[1:])
     except SystemExit as stop:
@@ -84,7 +84,7 @@ def test_refusals_come_before_any_framework_is_imported(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 def test_tensorflow_loads_without_its_start_up_log():
     script = (
-        "import os; from harness.frameworks import import_tensorflow; import_tensorflow(); "
+        "import os; from harness.core.frameworks import import_tensorflow; import_tensorflow(); "
         "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     )
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}

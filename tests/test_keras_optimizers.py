@@ -1,4 +1,4 @@
-"""keras_impl.optimizers: the learning-rate schedule against reference.schedules, and the optimiser it builds."""
+"""keras_impl.optimizers: the learning-rate schedule against harness.core.schedules, and the optimiser it builds."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from harness.specs import OptimizerSpec, ScheduleSpec, TrainSpec
+from harness.core.schedules import learning_rate
+from harness.core.specs import OptimizerSpec, ScheduleSpec, TrainSpec
 from keras_impl.optimizers import SpecLearningRate, make_optimizer
-from reference.schedules import learning_rate
 
 STEPS_PER_EPOCH, EPOCHS = 7, 8  # 56 planned steps; the checks run to 70, past the end of training
 SCHEDULES = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.conventions import native_specs
-from harness.errors import ParamMismatchError
-from harness.params import param_shapes
-from harness.specs import BatchNormSpec, ModelSpec, TrainSpec
+from harness.core.conventions import native_specs
+from harness.core.errors import ParamMismatchError
+from harness.core.params import param_shapes
+from harness.core.specs import BatchNormSpec, ModelSpec, TrainSpec
 from keras_impl.model import MLP
 from reference.initializers import initial_params
 

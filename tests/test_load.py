@@ -1,4 +1,4 @@
-"""harness.load: other processes' CPU time over a timed interval is seen and flagged."""
+"""harness.core.load: other processes' CPU time over a timed interval is seen and flagged."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness.load import CONTENDED_SHARE, LoadMeter
+from harness.core.load import CONTENDED_SHARE, LoadMeter
 
 BURN = "import time\nend = time.perf_counter() + 1.0\nwhile time.perf_counter() < end: pass\n"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrices import MATRICES, MatrixFileError, get_matrix, load_matrix_file
-from harness.runner import matrix_cells
-from harness.variants import LINCOLN_SEED, get_variant
+from harness.catalog.matrices import MATRICES, MatrixFileError, get_matrix, load_matrix_file
+from harness.catalog.variants import LINCOLN_SEED, get_variant
+from harness.run.runner import matrix_cells
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "matrix.toml"
 

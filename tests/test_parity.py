@@ -1,7 +1,7 @@
 """Parity of every parity variant × framework pair × dtype through the engine, and the engine's own contract.
 
 Each (variant, dtype) case runs once per session (all pairs together) and the parametrized tests read its rows.
-A row passes when it is OK, or EXPLAINED by conventions the case really has (harness.conventions.form_differences)
+A row passes when it is OK, or EXPLAINED by conventions the case really has (harness.core.conventions.form_differences)
 or by rounding after the steps; the engine only marks EXPLAINED what the reference reproduces.
 """
 
@@ -13,11 +13,14 @@ from dataclasses import replace
 
 import pytest
 
-from harness.cli import main
-from harness.conventions import CONVENTIONS_BY_NAME, form_differences
-from harness.errors import FrameworkUnavailableError
-from harness.frameworks import FRAMEWORKS, model_class
-from harness.parity import (
+from harness.catalog.variants import DEFAULT_VARIANTS
+from harness.cli.main import main
+from harness.core.conventions import CONVENTIONS_BY_NAME, form_differences
+from harness.core.errors import FrameworkUnavailableError
+from harness.core.frameworks import FRAMEWORKS, model_class
+from harness.core.schedules import learning_rate
+from harness.core.specs import DTYPES, OPTIMIZERS, SCHEDULE_GRANULARITIES, SCHEDULES
+from harness.parity.suite import (
     CHECKS,
     DEFAULT_STEPS,
     EXPLAINED,
@@ -34,9 +37,6 @@ from harness.parity import (
     run_case,
     run_parity,
 )
-from harness.specs import DTYPES, OPTIMIZERS, SCHEDULE_GRANULARITIES, SCHEDULES
-from harness.variants import DEFAULT_VARIANTS
-from reference.schedules import learning_rate
 
 Reference = model_class("numpy")
 PAIR_NAMES = [f"{a}-vs-{b}" for a, b in PAIRS] + [f"{f}-epoch-vs-step" for f in FRAMEWORKS]
@@ -198,7 +198,7 @@ def test_report_json_has_the_parity_json_format(monkeypatch):
             raise FrameworkUnavailableError("framework 'keras' is unavailable here (test)")
         return Reference
 
-    monkeypatch.setattr("harness.parity.model_class", unavailable_keras)
+    monkeypatch.setattr("harness.parity.suite.model_class", unavailable_keras)
     report = run_parity(["relu-he-sgd"], ["numpy", "torch", "keras"], ["float64"], DEFAULT_STEPS, "cpu")
     assert set(report.unavailable) == {"keras"}
     assert {r.pair for r in report.rows} == {"numpy-vs-torch", "numpy-epoch-vs-step", "torch-epoch-vs-step"}
@@ -240,7 +240,7 @@ def test_a_failing_model_is_a_not_ok_row_and_the_other_pairs_still_run():
 @pytest.fixture
 def cli_without_thread_setup(monkeypatch):
     """The CLI as is, except that it leaves this test process's thread settings alone."""
-    monkeypatch.setattr("harness.cli_parity.configure_threads", lambda threads, frameworks: None)
+    monkeypatch.setattr("harness.cli.parity.configure_threads", lambda threads, frameworks: None)
 
 
 def test_cli_parity_writes_parity_json_and_exits_0(cli_without_thread_setup, tmp_path, capsys):
@@ -260,7 +260,9 @@ def test_cli_parity_exits_1_and_names_the_first_diverging_layer(cli_without_thre
         def __init__(self, model_spec, train_spec, params, **kwargs):
             super().__init__(replace(model_spec, activation="tanh"), train_spec, params, **kwargs)
 
-    monkeypatch.setattr("harness.parity.model_class", lambda name: WrongActivation if name == "torch" else Reference)
+    monkeypatch.setattr(
+        "harness.parity.suite.model_class", lambda name: WrongActivation if name == "torch" else Reference
+    )
     argv = [
         "parity",
         "--variants",

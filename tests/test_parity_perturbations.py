@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness.errors import FrameworkUnavailableError
-from harness.frameworks import model_class
-from harness.parity import EXPLAINED, NOT_OK, OK, PARITY_VARIANTS, ParityReport, ParityRow, run_case
+from harness.core.errors import FrameworkUnavailableError
+from harness.core.frameworks import model_class
+from harness.parity.suite import EXPLAINED, NOT_OK, OK, PARITY_VARIANTS, ParityReport, ParityRow, run_case
 
 Reference = model_class("numpy")
 

@@ -14,10 +14,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness.batching import dropout_masks
-from harness.params import is_trainable
-from harness.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
-from harness.variants import all_variants
+from harness.catalog.variants import all_variants
+from harness.core.batching import dropout_masks
+from harness.core.params import is_trainable
+from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
 from reference.activations import activate, activation_backward
 from reference.initializers import initial_params
 from reference.layers import batch_norm_backward, batch_norm_train, dense, dense_backward, dropout_scale

@@ -1,4 +1,4 @@
-"""Each initialiser's empirical mean, std and bounds against its formula (harness/specs.py InitSpec).
+"""Each initialiser's empirical mean, std and bounds against its formula (harness/core/specs.py InitSpec).
 
 A 400×300 kernel gives 120 000 draws: the sample std is within 1.5% of σ (its standard error is ~0.2%) and the
 mean within 5 standard errors of 0.
@@ -11,8 +11,8 @@ from math import sqrt
 import numpy as np
 import pytest
 
-from harness.params import param_shapes
-from harness.specs import BatchNormSpec, InitSpec, ModelSpec
+from harness.core.params import param_shapes
+from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec
 from reference.initializers import TRUNCATED_STD_FACTOR, initial_params
 
 FAN_IN, FAN_OUT = 400, 300

@@ -17,9 +17,9 @@ import sys
 for name in {FORBIDDEN!r}:
     sys.modules[name] = None  # any import of it now raises ImportError
 import reference, reference.activations, reference.initializers, reference.layers, reference.losses
-import reference.model, reference.optimizers, reference.schedules
-from harness.frameworks import model_class
-from harness.specs import ModelSpec, TrainSpec
+import reference.model, reference.optimizers, harness.core.schedules
+from harness.core.frameworks import model_class
+from harness.core.specs import ModelSpec, TrainSpec
 from reference.initializers import initial_params
 spec = ModelSpec(4, (3,), 2)
 model = model_class("numpy")(spec, TrainSpec(), initial_params(spec, 0))
@@ -46,6 +46,6 @@ def imported_roots(path: Path) -> set[str]:
 
 def test_no_reference_module_imports_a_framework() -> None:
     files = sorted(REFERENCE_DIR.glob("*.py"))
-    assert len(files) >= 8, f"expected the reference modules in {REFERENCE_DIR}"
+    assert len(files) >= 7, f"expected the reference modules in {REFERENCE_DIR}"
     offenders = {f.name: sorted(imported_roots(f) & set(FORBIDDEN)) for f in files}
     assert not {name: roots for name, roots in offenders.items() if roots}

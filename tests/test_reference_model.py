@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from harness.batching import batch_slices, dropout_masks, slice_masks
-from harness.errors import DivergedError, ParamMismatchError
-from harness.specs import (
+from harness.core.batching import batch_slices, dropout_masks, slice_masks
+from harness.core.errors import DivergedError, ParamMismatchError
+from harness.core.specs import (
     OPTIMIZERS,
     BatchNormSpec,
     EarlyStoppingSpec,
@@ -116,7 +116,7 @@ def test_dropout_arithmetic_in_training_and_inference(style: str) -> None:
 def test_training_with_dropout_and_no_masks_is_an_error() -> None:
     model = build(replace(SPEC, dropout=(0.5, 0.5)))
     x, y = batch()
-    with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
+    with pytest.raises(ValueError, match=r"harness\.core\.batching\.dropout_masks"):
         model.train_step(x, y)
 
 

@@ -11,7 +11,7 @@ from math import sqrt
 import numpy as np
 import pytest
 
-from harness.specs import OPTIMIZER_FORMS, OPTIMIZERS, OptimizerSpec
+from harness.core.specs import OPTIMIZER_FORMS, OPTIMIZERS, OptimizerSpec
 from reference.optimizers import Optimizer
 
 P0 = [1.0, -2.0]

@@ -1,4 +1,4 @@
-"""Each schedule kind × granularity against values worked out by hand (harness/specs.py ScheduleSpec).
+"""Each schedule kind × granularity against values worked out by hand (harness/core/specs.py ScheduleSpec).
 
 Setting: lr 0.1, final_lr 0.001, 3 epochs of 4 steps (12 steps in all), step schedules with step_size 2 and
 gamma 0.5. Epoch granularity: step 5 is in epoch 1, so t = 1/2. Step granularity: t = 5/11.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.specs import OptimizerSpec, ScheduleSpec, TrainSpec
-from reference.schedules import learning_rate
+from harness.core.schedules import learning_rate
+from harness.core.specs import OptimizerSpec, ScheduleSpec, TrainSpec
 
 STEPS_PER_EPOCH = 4
 

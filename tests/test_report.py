@@ -1,6 +1,7 @@
 """The report builder on a small synthetic run directory: 2 variants × 2 frameworks × 2 seeds, one failed cell,
-a published number and a parity.json. The records are test data written here in the COMMON.md schema (not a
-published result); every expected value is computed in the test from those inputs, independently of harness.tables.
+a published number and a parity.json. The records are test data written here in the run-record schema (not a
+published result); every expected value is computed in the test from those inputs, independently of
+harness.report.tables.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import matplotlib.image
 import pandas as pd
 import pytest
 
-from harness.cli import main
-from harness.report import build_report
-from harness.tables import RunRecordError, reproduction_verdict
+from harness.cli.main import main
+from harness.report.build import build_report
+from harness.report.tables import RunRecordError, reproduction_verdict
 
 VARIANTS = ("relu-he", "tanh-xavier")
 FRAMEWORKS = ("numpy", "torch")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import build_report
+from harness.report.build import build_report
 from tests.test_report import write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.cli import main
+from harness.cli.main import main
 from tests.test_report import write_run
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.names import BadNameError
-from harness.runner import RunDirectory
+from harness.cli.main import main
+from harness.core.names import BadNameError
+from harness.run.runner import RunDirectory
 
 VARIANTS = ("relu-he", "tanh-xavier")
 RUN_FLAGS = ["--dataset", "digits", "--epochs", "1", "--seeds", "1", "--frameworks", "numpy", "--threads", "1"]
@@ -35,7 +35,7 @@ def _hold_lock(out: Path, *, then: str) -> subprocess.Popen:
     """A process that takes out's lock, prints 'locked', then runs `then` (Python) and exits."""
     script = textwrap.dedent(f"""
         import sys, time
-        from harness.runner import RunDirectory
+        from harness.run.runner import RunDirectory
         with RunDirectory({str(out)!r}).locked():
             print("locked", flush=True)
             {then}

@@ -9,15 +9,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import harness.frameworks
-import harness.runner
-from harness import cli
-from harness.executor import InProcessExecutor
-from harness.frameworks import model_class
-from harness.matrices import Matrix, Row
-from harness.runner import RunDirectory, run_matrix
-from harness.specs import OptimizerSpec
-from harness.variants import get_variant
+import harness.core.frameworks
+import harness.run.runner
+from harness.catalog.matrices import Matrix, Row
+from harness.catalog.variants import get_variant
+from harness.cli import main as cli
+from harness.core.frameworks import model_class
+from harness.core.specs import OptimizerSpec
+from harness.run.executor import InProcessExecutor
+from harness.run.runner import RunDirectory, run_matrix
 
 DIVERGING = replace(
     get_variant("relu-he"),
@@ -43,7 +43,7 @@ def _matrix(variants, frameworks, *, epochs=2, seeds=(3,)) -> Matrix:
     )
 
 
-def _run(matrix: Matrix, out) -> harness.runner.RunResult:
+def _run(matrix: Matrix, out) -> harness.run.runner.RunResult:
     return run_matrix(matrix, RunDirectory(out), InProcessExecutor(1, matrix.frameworks), data_dir=None)
 
 
@@ -61,7 +61,7 @@ def test_every_framework_sees_the_same_batch_order_and_dropout_masks(tmp_path, m
 
         return Recording
 
-    monkeypatch.setattr(harness.runner, "model_class", recording_model_class)
+    monkeypatch.setattr(harness.run.runner, "model_class", recording_model_class)
     # Plain SGD: its update rule is the same in every framework's native form (Adam's is not: conventions.py).
     dropout = get_variant("relu-he-dropout")
     sgd_dropout = replace(dropout, train=replace(dropout.train, optimizer=OptimizerSpec("sgd", lr=0.1)))
@@ -138,7 +138,7 @@ def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp
 
         return Breaking
 
-    monkeypatch.setattr(harness.runner, "model_class", torch_breaks)
+    monkeypatch.setattr(harness.run.runner, "model_class", torch_breaks)
     out = tmp_path / "run"
     code = cli.main(["run", "--matrix", str(matrix_file), "--out", str(out), "--threads", "1"])
     assert code == 1
@@ -158,7 +158,7 @@ def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp
 
 
 def test_an_unavailable_framework_is_recorded_as_such_and_the_others_run(tmp_path, monkeypatch):
-    monkeypatch.setitem(harness.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
+    monkeypatch.setitem(harness.core.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
     result = _run(_matrix([get_variant("relu-xavier")], ["numpy", "keras"], epochs=1), tmp_path / "run")
     statuses = {r["framework"]: r for r in result.records.values()}
     assert statuses["numpy"]["status"] == "ok"
@@ -171,7 +171,7 @@ def test_a_rerun_retries_failed_and_unavailable_cells_but_keeps_ok_and_diverged_
     out = tmp_path / "run"
     matrix = _matrix([get_variant("relu-xavier"), DIVERGING], ["numpy", "keras"], epochs=1)
     with monkeypatch.context() as patch:
-        patch.setitem(harness.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
+        patch.setitem(harness.core.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
         first = _run(matrix, out)
     assert sorted(r["status"] for r in first.records.values()) == ["diverged", "ok", "unavailable", "unavailable"]
     second = _run(matrix, out)

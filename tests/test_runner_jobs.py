@@ -8,10 +8,10 @@ uses.
 
 from __future__ import annotations
 
-from harness.executor import InProcessExecutor, LocalPoolExecutor
-from harness.matrices import Matrix, Row
-from harness.runner import RunDirectory, run_matrix
-from harness.variants import get_variant
+from harness.catalog.matrices import Matrix, Row
+from harness.catalog.variants import get_variant
+from harness.run.executor import InProcessExecutor, LocalPoolExecutor
+from harness.run.runner import RunDirectory, run_matrix
 
 MATRIX = Matrix(
     "jobs",

@@ -9,10 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness.batching import epoch_order
-from harness.conventions import native_specs
-from harness.frameworks import available_frameworks, model_class
-from harness.specs import EarlyStoppingSpec, InitSpec, ModelSpec, OptimizerSpec, TrainSpec
+from harness.core.batching import epoch_order
+from harness.core.conventions import native_specs
+from harness.core.frameworks import available_frameworks, model_class
+from harness.core.specs import EarlyStoppingSpec, InitSpec, ModelSpec, OptimizerSpec, TrainSpec
 from reference.activations import activate, activation_backward
 from reference.initializers import initial_params
 from reference.losses import data_loss, data_loss_and_grad, evaluation_loss

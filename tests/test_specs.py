@@ -8,10 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from harness.batching import batch_slices, dropout_masks, epoch_order
-from harness.errors import ParamMismatchError
-from harness.params import check_params, param_shapes, trainable_keys
-from harness.specs import (
+from harness.catalog.variants import all_variants, get_variant
+from harness.core.batching import batch_slices, dropout_masks, epoch_order
+from harness.core.errors import ParamMismatchError
+from harness.core.params import check_params, param_shapes, trainable_keys
+from harness.core.specs import (
     BatchNormSpec,
     InitSpec,
     ModelSpec,
@@ -23,7 +24,6 @@ from harness.specs import (
     spec_key,
     spec_to_dict,
 )
-from harness.variants import all_variants, get_variant
 
 SMALL = ModelSpec(input_size=4, hidden_sizes=(3, 2), output_size=2, batch_norm=BatchNormSpec(), dropout=(0.5, 0.0))
 
@@ -61,7 +61,7 @@ def test_specs_round_trip_through_dicts_and_keep_their_key():
 
 
 def test_spec_key_is_independent_of_the_interpreter_hash_seed():
-    code = "from harness.specs import ModelSpec, spec_key; print(spec_key(ModelSpec(4, (3,), 2)))"
+    code = "from harness.core.specs import ModelSpec, spec_key; print(spec_key(ModelSpec(4, (3,), 2)))"
     keys = {
         subprocess.run(
             [sys.executable, "-c", code], env={"PYTHONHASHSEED": seed}, capture_output=True, text=True, check=True

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.batching import dropout_masks, epoch_order
-from harness.conventions import native_specs
-from harness.specs import BatchNormSpec, ModelSpec, OptimizerSpec, TrainSpec
+from harness.core.batching import dropout_masks, epoch_order
+from harness.core.conventions import native_specs
+from harness.core.specs import BatchNormSpec, ModelSpec, OptimizerSpec, TrainSpec
 from reference.initializers import initial_params
 from torch_impl.device import DeviceUnavailableError, deterministic_mode, resolve_device
 from torch_impl.model import MLP

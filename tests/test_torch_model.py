@@ -22,8 +22,8 @@ from framework_cases import (
     train_epochs_beside_train_steps,
 )
 
-from harness.batching import batch_slices
-from harness.specs import ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
+from harness.core.batching import batch_slices
+from harness.core.specs import ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from reference.layers import dropout_scale
 from reference.model import MLP as ReferenceMLP
 from torch_impl.layers import dropout_train
@@ -134,7 +134,7 @@ def test_training_with_dropout_and_no_masks_raises() -> None:
     spec = MODEL_VARIANTS["leaky-relu-inverted-dropout"]
     model, _ = make_pair(spec, TrainSpec(dtype="float64"))
     x, y, _ = batch(spec, BATCH, seed=8)
-    with pytest.raises(ValueError, match=r"harness\.batching\.dropout_masks"):
+    with pytest.raises(ValueError, match=r"harness\.core\.batching\.dropout_masks"):
         model.loss_and_grads(x, y)
     assert model.activations(x, False)["dropout1"].shape == (BATCH, 8)
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.errors import ParamMismatchError
-from harness.params import param_shapes, trainable_keys
-from harness.specs import BatchNormSpec, ModelSpec, TrainSpec
+from harness.core.errors import ParamMismatchError
+from harness.core.params import param_shapes, trainable_keys
+from harness.core.specs import BatchNormSpec, ModelSpec, TrainSpec
 from torch_impl.layers import MLPNetwork
 from torch_impl.model import MLP
 from torch_impl.params import canonical_tensors, export_params, load_params

@@ -10,7 +10,7 @@ from torch.nn import functional
 
 
 def activate(name: str, z: torch.Tensor, alpha: float = 0.01) -> torch.Tensor:
-    """Hidden activation `name` (harness.specs.ACTIVATIONS) of pre-activation z; alpha is leaky_relu's slope."""
+    """Hidden activation `name` (harness.core.specs.ACTIVATIONS) of pre-activation z; alpha is leaky_relu's slope."""
     if name == "sigmoid":
         return torch.sigmoid(z)
     if name == "tanh":
@@ -24,15 +24,15 @@ def activate(name: str, z: torch.Tensor, alpha: float = 0.01) -> torch.Tensor:
     if name == "relu_linear_gradient":
         # max(z, 0) forward, the identity backward: seed 000's ReLU (its gradient mask is always true)
         return z + (torch.relu(z) - z).detach()
-    raise ValueError(f"unknown activation {name!r}; see harness.specs.ACTIVATIONS")
+    raise ValueError(f"unknown activation {name!r}; see harness.core.specs.ACTIVATIONS")
 
 
 def output_activation(name: str, z: torch.Tensor) -> torch.Tensor:
-    """The output activation `name` (harness.specs.OUTPUTS) of logits z (n, classes)."""
+    """The output activation `name` (harness.core.specs.OUTPUTS) of logits z (n, classes)."""
     if name == "linear":
         return z
     if name == "sigmoid":
         return torch.sigmoid(z)
     if name == "softmax":
         return torch.softmax(z, dim=-1)
-    raise ValueError(f"unknown output {name!r}; see harness.specs.OUTPUTS")
+    raise ValueError(f"unknown output {name!r}; see harness.core.specs.OUTPUTS")

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import torch
 
-from harness.errors import FwcompareError
+from harness.core.errors import FwcompareError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

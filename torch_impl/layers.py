@@ -12,9 +12,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from harness.params import has_bias
-from harness.specs import ModelSpec
-from reference.layers import missing_masks_error
+from harness.core.batching import missing_masks_error
+from harness.core.params import has_bias
+from harness.core.specs import ModelSpec
 from torch_impl.activations import activate
 
 TensorDict = dict[str, torch.Tensor]
@@ -77,7 +77,7 @@ class MLPNetwork(nn.Module):
         """Logits (n, output_size) of x (n, input_size).
 
         update_stats: whether a training-mode pass updates the BN running statistics. record: if given, filled
-        with every layer's output under the activation keys of harness.interface (dense{i}, bn{i}, act{i},
+        with every layer's output under the activation keys of harness.core.interface (dense{i}, bn{i}, act{i},
         dropout{i}, logits).
         """
         spec = self.spec

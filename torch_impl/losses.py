@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import torch
 
-from harness.specs import ModelSpec, clipped_softmax_bounds
+from harness.core.specs import ModelSpec, clipped_softmax_bounds
 from torch_impl.activations import output_activation
 
 
@@ -41,7 +41,7 @@ def per_sample_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor)
         # Value of the normalised outputs, gradient of the raw ones: seed 000 differentiates as if out were used.
         normalized = out + (out / out.sum(dim=1, keepdim=True) - out).detach()
         return torch.square(normalized - targets).sum(dim=1)
-    raise ValueError(f"unknown loss {spec.loss!r}; see harness.specs.LOSSES")
+    raise ValueError(f"unknown loss {spec.loss!r}; see harness.core.specs.LOSSES")
 
 
 def per_sample_eval_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -53,7 +53,7 @@ def per_sample_eval_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Te
         low, high = clipped_softmax_bounds(str(logits.dtype).removeprefix("torch."))
         p = torch.clamp(torch.softmax(logits, dim=1), low, high)
         return (-targets * torch.log(p) - (1 - targets) * torch.log(1 - p)).sum(dim=1)
-    raise ValueError(f"unknown eval_loss {spec.eval_loss!r}; see harness.specs.EVAL_LOSSES")
+    raise ValueError(f"unknown eval_loss {spec.eval_loss!r}; see harness.core.specs.EVAL_LOSSES")
 
 
 def l2_penalty(spec: ModelSpec, kernels: Iterable[torch.Tensor]) -> torch.Tensor | float:

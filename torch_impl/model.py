@@ -1,4 +1,4 @@
-"""The PyTorch MLP: harness.interface.FrameworkModel for framework 'torch'.
+"""The PyTorch MLP: harness.core.interface.FrameworkModel for framework 'torch'.
 
 Runs torch's native forms only (torch.optim update rules, unbiased BN running variance); the module is built in
 train_spec.dtype on the resolved device, without touching torch's global default dtype. The fast path keeps data,
@@ -12,10 +12,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from harness.batching import batch_slices, slice_masks
-from harness.conventions import require_native
-from harness.interface import FrameworkModel, Masks, Params
-from harness.specs import ModelSpec, TrainSpec
+from harness.core.batching import batch_slices, slice_masks
+from harness.core.conventions import require_native
+from harness.core.interface import FrameworkModel, Masks, Params
+from harness.core.specs import ModelSpec, TrainSpec
 from torch_impl.device import resolve_device
 from torch_impl.layers import MLPNetwork, TensorDict
 from torch_impl.losses import batch_loss, l2_penalty, per_sample_eval_loss

@@ -8,7 +8,7 @@
     adam       Adam(lr, betas=(β₁, β₂), eps)            p −= lr/(1−β₁ᵗ)·m/(√v/√(1−β₂ᵗ) + eps)
 
 The learning rate is written into the param group before every step (set_learning_rate); with momentum, torch
-applies the new lr to the whole buffer, which is the torch form of the reference (harness/conventions.py).
+applies the new lr to the whole buffer, which is the torch form of the reference (harness/core/conventions.py).
 No weight decay: L2 is part of the loss. SGD, Adagrad and Adam run torch's fused kernels (one kernel per step
 for all parameters instead of several per parameter; the same update rule, within parity's rounding rules);
 RMSprop has none.
@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import torch
 
-from harness.specs import OptimizerSpec
+from harness.core.specs import OptimizerSpec
 
 # optimizer name -> {canonical slot name: the key torch keeps that quantity under in optimizer.state[param]}
 TORCH_SLOTS: dict[str, dict[str, str]] = {
@@ -57,7 +57,7 @@ def make_optimizer(spec: OptimizerSpec, params: Iterable[torch.Tensor]) -> torch
         return torch.optim.Adam(
             params, lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=spec.eps, amsgrad=False, fused=True
         )
-    raise ValueError(f"unknown optimizer {spec.name!r}; see harness.specs.OPTIMIZERS")
+    raise ValueError(f"unknown optimizer {spec.name!r}; see harness.core.specs.OPTIMIZERS")
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -1,4 +1,4 @@
-"""The adapter between the canonical parameter dict (harness/params.py) and an MLPNetwork's tensors.
+"""The adapter between the canonical parameter dict (harness/core/params.py) and an MLPNetwork's tensors.
 
 Canonical kernels dense{i}.W are (fan_in, fan_out); nn.Linear stores weight (fan_out, fan_in), so W crosses
 transposed. bn{i}.gamma/beta are BatchNorm1d's weight/bias; running_mean/running_var are its buffers.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.params import check_params, is_trainable
+from harness.core.params import check_params, is_trainable
 from torch_impl.layers import MLPNetwork
 
 # canonical BN name -> BatchNorm1d attribute
@@ -17,7 +17,7 @@ _BN_ATTRIBUTES = {"gamma": "weight", "beta": "bias", "running_mean": "running_me
 
 
 def canonical_tensors(network: MLPNetwork) -> dict[str, torch.Tensor]:
-    """Every canonical key (harness.params.param_shapes order) with the tensor holding it, in torch's layout."""
+    """Every canonical key (harness.core.params.param_shapes order) with the tensor holding it, in torch's layout."""
     tensors: dict[str, torch.Tensor] = {}
     for i, layer in enumerate(network.dense):
         tensors[f"dense{i}.W"] = layer.weight
@@ -45,7 +45,7 @@ def to_canonical(key: str, tensor: torch.Tensor) -> np.ndarray:
 def load_params(network: MLPNetwork, params: dict[str, np.ndarray]) -> None:
     """Copy a canonical dict into `network` (cast to its dtype), after checking keys and shapes.
 
-    Raises ParamMismatchError (harness.params.check_params) before anything is copied. num_batches_tracked is
+    Raises ParamMismatchError (harness.core.params.check_params) before anything is copied. num_batches_tracked is
     reset to 0: the canonical dict does not carry it, and with a momentum set torch never reads it.
     """
     check_params(network.spec, params)

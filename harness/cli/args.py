@@ -1,0 +1,40 @@
+"""Argument types shared by the fwcompare subcommands; each rejects bad text with a message argparse prints."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.core.names import BadNameError, check_name
+from harness.run.estimate import MAX_EPOCHS
+
+
+def comma_names(text: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c']; at least one name, each in harness.core.names' character set."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one name, separated by commas")
+    try:
+        return [check_name("name", name) for name in names]
+    except BadNameError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def positive_int(text: str) -> int:
+    """A whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def epoch_count(text: str) -> int:
+    """A whole number of epochs, 1 to harness.run.estimate.MAX_EPOCHS."""
+    value = positive_int(text)
+    if value > MAX_EPOCHS:
+        raise argparse.ArgumentTypeError(
+            f"{value:,} epochs is more than the {MAX_EPOCHS:,} allowed; give a realistic length"
+        )
+    return value

@@ -1,0 +1,34 @@
+"""The `fwcompare` command line. Each subcommand lives in its own module exposing `add_parser(subparsers)`;
+errors raised on purpose (FwcompareError) become one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from harness.cli import data, listing, parity, report, reproduction, run
+from harness.core.errors import FwcompareError
+from harness.core.specs import SpecError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fwcompare",
+        description="Train the same MLPs in NumPy, PyTorch and Keras; check parity; compare accuracy and speed.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module in (run, parity, report, reproduction, listing, data):
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (FwcompareError, SpecError) as error:
+        print(f"fwcompare {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fwcompare {args.command}: interrupted; finished cells are kept", file=sys.stderr)
+        return 130

@@ -1,0 +1,214 @@
+"""`fwcompare parity`: per-tensor parity of the NumPy reference, PyTorch and Keras (harness/parity/suite.py).
+
+Prints a test log (one line per check, or per tensor with --verbose; every tensor that is not OK always), the first
+diverging layer of each failure, and summary tables. Exit status: 0 when every tensor is OK or EXPLAINED, 1 on any
+NOT OK, 2 for a usage error (unknown variant or framework).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from harness.cli.args import comma_names, positive_int
+from harness.core.errors import UnknownNameError
+from harness.core.frameworks import FRAMEWORKS, check_device
+from harness.core.specs import DTYPES
+from harness.parity.suite import (
+    DEFAULT_STEPS,
+    EXPLAINED,
+    MAX_STEPS,
+    NOT_OK,
+    OK,
+    PARITY_STEPS_PER_EPOCH,
+    PARITY_VARIANTS,
+    ParityReport,
+    ParityRow,
+    check_steps,
+    explained_by,
+    parity_variants,
+    run_parity,
+)
+from harness.run.executor import configure_threads
+from harness.run.runner import write_json_atomic
+
+DEVICES = ("auto", "cpu", "cuda")
+_SEVERITY = {OK: 0, EXPLAINED: 1, NOT_OK: 2}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "parity",
+        help="per-tensor parity of NumPy, PyTorch and Keras on the same weights and batches; exit 1 on any NOT OK",
+        description="Start every framework from the same canonical weights, batches and dropout masks; compare each "
+        "layer's activations, the loss and every gradient, then parameters, optimiser state and loss after K steps, "
+        "pair by pair (numpy-vs-torch, numpy-vs-keras, torch-vs-keras), and each framework's timed train_epoch "
+        "path against its train_step. Differences the frameworks' own forms explain are reported as EXPLAINED.",
+    )
+    parser.add_argument(
+        "--variants",
+        type=comma_names,
+        metavar="A,B",
+        help="variant names (default: the default matrix, every optimiser and every schedule kind × granularity: "
+        f"{len(PARITY_VARIANTS)} variants)",
+    )
+    parser.add_argument(
+        "--frameworks",
+        type=comma_names,
+        default=list(FRAMEWORKS),
+        metavar="A,B",
+        help="frameworks to compare pairwise (default: numpy,torch,keras)",
+    )
+    parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")
+    parser.add_argument(
+        "--steps",
+        type=_steps,
+        default=DEFAULT_STEPS,
+        metavar="K",
+        help=f"optimiser steps, a multiple of {PARITY_STEPS_PER_EPOCH}, at most {MAX_STEPS} (default {DEFAULT_STEPS})",
+    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument("--json", action="store_true", help="print parity.json on stdout (the log goes to stderr)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/parity.json")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log every tensor, not one line per check and failures"
+    )
+    parser.set_defaults(handler=_parity)
+
+
+def _steps(text: str) -> int:
+    steps = positive_int(text)
+    try:
+        check_steps(steps)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return steps
+
+
+def _parity(args: argparse.Namespace) -> int:
+    log = sys.stderr if args.json else sys.stdout
+    dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
+    unknown = [name for name in args.frameworks if name not in FRAMEWORKS]
+    if unknown:
+        raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")
+    parity_variants(args.variants)  # an unknown variant is refused before any framework loads
+    check_device(args.device, args.frameworks)
+    # TensorFlow takes its thread counts only before it starts; the engine limits NumPy and torch itself.
+    configure_threads(1, args.frameworks)
+
+    def print_case(rows: list[ParityRow]) -> None:
+        for line in log_lines(rows, verbose=args.verbose):
+            print(line, file=log, flush=True)
+
+    report = run_parity(args.variants, args.frameworks, dtypes, args.steps, args.device, on_rows=print_case)
+    for framework, reason in report.unavailable.items():
+        print(f"UNAVAILABLE {framework}: its pairs were skipped ({reason})", file=log)
+    document = report.to_json()
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(args.out / "parity.json", document)
+        print(f"wrote {args.out / 'parity.json'}", file=log)
+    print(summary_text(report), file=log)
+    if args.json:
+        print(json.dumps(document, indent=1))
+    return 1 if report.failed else 0
+
+
+def format_row(row: ParityRow, tensors: int = 1) -> str:
+    """One log line: status, pair, variant, dtype, check, tensor, max abs/rel diff, tolerance, note if not OK."""
+    tensor = row.tensor if tensors == 1 else f"{row.tensor} (worst of {tensors})"
+    line = (
+        f"{row.status:<9} {row.pair:<22} {row.variant:<36} {row.dtype:<7} {row.check:<30} {tensor:<34} "
+        f"abs {row.max_abs_diff:.1e}  rel {row.max_rel_diff:.1e}  tol rtol {row.rtol:.0e} atol {row.atol:.0e}"
+    )
+    return line if row.status == OK else f"{line}  | {row.note}"
+
+
+def log_lines(rows: list[ParityRow], verbose: bool = False) -> list[str]:
+    """The log of one case: every row when verbose; else per (pair, check) its worst row, plus each NOT OK row."""
+    if verbose:
+        return [format_row(row) for row in rows]
+    groups: dict[tuple[str, str], list[ParityRow]] = {}
+    for row in rows:
+        groups.setdefault((row.pair, row.check), []).append(row)
+    lines = []
+    for group in groups.values():
+        worst = max(group, key=lambda r: (_SEVERITY[r.status], r.max_rel_diff))
+        lines.append(format_row(worst, len(group)))
+        lines += [format_row(r) for r in group if r.status == NOT_OK and r is not worst]
+    return lines
+
+
+def summary_text(report: ParityReport) -> str:
+    """Summary tables: per pair × dtype counts and the worst OK differences; the explained differences by
+    convention; the first diverging layer of each failing case; the verdict."""
+    summary = report.summary()
+    parts = []
+    table = [
+        [
+            s["pair"],
+            s["dtype"],
+            s["variants"],
+            s["tensors"],
+            s[OK],
+            s[EXPLAINED],
+            s[NOT_OK],
+            f"{s['max_abs_diff_ok']:.1e}",
+            f"{s['max_rel_diff_ok']:.1e}",
+        ]
+        for s in summary["by_pair_dtype"]
+    ]
+    headers = [
+        "pair",
+        "dtype",
+        "variants",
+        "tensors",
+        OK,
+        EXPLAINED,
+        NOT_OK,
+        "max abs (OK)",
+        "max rel (OK, rtol-bound)",
+    ]
+    parts.append(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
+    explained_rows = [r for r in report.rows if r.status == EXPLAINED]
+    if explained_rows:
+        by_reason: dict[tuple[str, str, str], list[ParityRow]] = {}
+        for row in explained_rows:
+            by_reason.setdefault((row.pair, row.dtype, ", ".join(explained_by(row))), []).append(row)
+        explained = [
+            [
+                pair,
+                dtype,
+                reason,
+                len({r.variant for r in rows}),
+                len(rows),
+                f"{max(r.max_abs_diff for r in rows):.1e}",
+            ]
+            for (pair, dtype, reason), rows in by_reason.items()
+        ]
+        parts.append(
+            "explained differences (the reference reproduces each: in both forms, or retrained on reordered rows):\n"
+            + tabulate(
+                explained,
+                headers=["pair", "dtype", "explained by", "variants", "tensors", "max abs diff"],
+                tablefmt="simple",
+                disable_numparse=True,
+            )
+        )
+    divergences = [
+        f"FIRST DIVERGENCE {d['pair']} {d['variant']} {d['dtype']}: {d['tensor']} ({d['check']})"
+        for d in summary["first_divergences"]
+    ]
+    if divergences:
+        parts.append("\n".join(divergences))
+    counts = summary["counts"]
+    verdict = "FAILED" if report.failed else "PASSED"
+    parts.append(
+        f"parity {verdict}: {counts[OK]} OK, {counts[EXPLAINED]} EXPLAINED, {counts[NOT_OK]} NOT OK "
+        f"({report.steps} steps, device {report.device})"
+    )
+    return "\n\n".join(parts)

@@ -1,0 +1,212 @@
+"""`fwcompare run`: train a comparison matrix (named or from a TOML file), resumably, then build its report.
+
+Exit status: 0 when every cell of the matrix is ok, 1 when any cell diverged, failed or had no framework (they
+are listed on stderr), 2 for a usage or setup error (unknown name, missing data, a run directory of another run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from tqdm import tqdm
+
+from harness.catalog.matrices import MATRICES, get_matrix
+from harness.cli.args import comma_names, epoch_count, positive_int
+from harness.core.frameworks import check_device
+from harness.core.load import machine_is_busy
+from harness.data.datasets import DATASETS
+from harness.run.environment import collect_environment
+from harness.run.estimate import estimate_duration
+from harness.run.executor import available_cores, make_executor, threads_per_worker
+from harness.run.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
+
+DEVICES = ("auto", "cpu", "cuda")
+LONG_RUN_S = 60.0
+"""A run expected to take longer than this prints its estimated duration before it starts."""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="train a comparison matrix in every framework and write a run directory with its report",
+        description="Train every cell (variant × framework × seed) of a matrix through the shared training loop, "
+        "writing one record per finished cell; rerunning with the same --out trains only the cells without a "
+        "record (and retries failed/unavailable ones). Ends with report.md and a summary table.",
+    )
+    parser.add_argument(
+        "--matrix",
+        default="default",
+        metavar="NAME|PATH",
+        help=f"a named matrix ({', '.join(MATRICES)}) or a TOML file (see examples/matrix.toml); default: default",
+    )
+    parser.add_argument("--dataset", choices=tuple(DATASETS), help="train on this data set instead of the matrix's")
+    parser.add_argument("--data-dir", help="folder with the data set's files (tried before the cache)")
+    parser.add_argument(
+        "--frameworks", type=comma_names, metavar="A,B", help="only these frameworks (numpy,torch,keras)"
+    )
+    parser.add_argument("--variants", type=comma_names, metavar="A,B", help="only these variants (any registered name)")
+    parser.add_argument("--seeds", type=positive_int, metavar="N", help="N seeds counting up from the matrix's first")
+    parser.add_argument("--epochs", type=epoch_count, metavar="N", help="train every cell for N epochs")
+    parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=available_cores(),
+        metavar="N",
+        help="threads for NumPy's BLAS, PyTorch and TensorFlow alike, split between --jobs (default: all cores)",
+    )
+    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="cells run at once in N processes")
+    parser.add_argument(
+        "--wait", action="store_true", help="if another run holds --out, wait for it to finish instead of stopping"
+    )
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary instead of a table")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Everything that can be refused is checked before a framework is imported (make_executor imports them).
+    matrix = get_matrix(args.matrix).narrowed(
+        frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
+    )
+    if args.threads > available_cores():
+        _say(
+            f"warning: --threads {args.threads} is more than the {available_cores()} cores available here; the extra "
+            "threads compete for them and slow every framework (the count is recorded in environment.json)"
+        )
+    if args.data_dir is not None and not DATASETS[matrix.dataset].is_idx:
+        _say(f"warning: --data-dir {args.data_dir} is not used: {matrix.dataset} comes bundled with scikit-learn")
+    check_device(args.device, matrix.frameworks)
+    out = args.out or Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{matrix.name}"
+    run_dir = RunDirectory(out)
+    with run_dir.locked(wait=args.wait, on_wait=_say):
+        environment = collect_environment(
+            threads=args.threads,
+            jobs=args.jobs,
+            threads_per_worker=threads_per_worker(args.jobs, args.threads),
+            device=args.device,
+        )
+        plan = plan_run(
+            matrix,
+            run_dir,
+            data_dir=args.data_dir,
+            device=args.device,
+            threads=args.threads,
+            jobs=args.jobs,
+            environment=environment,
+        )
+        for line in (*plan.set_aside, *plan.warnings):
+            _say(f"warning: {line}")
+        duration = estimate_duration(
+            [(cell.model_spec, cell.train_spec) for cell in plan.todo], plan.arrays(), args.jobs
+        )
+        if duration.seconds > LONG_RUN_S:
+            _say(duration.describe())
+        executor = make_executor(args.jobs, args.threads, matrix.frameworks)
+        done = len(plan.cells) - len(plan.todo)
+        _say(
+            f"matrix {matrix.name!r}, {len(plan.cells)} cells"
+            + (f" ({done} already finished)" if done else "")
+            + f" → {out}"
+        )
+        if plan.environment_changes:
+            _say(
+                f"warning: resuming on a different environment ({', '.join(plan.environment_changes)} changed); "
+                "environment.json describes the first start"
+            )
+        if machine_is_busy():
+            _say(
+                f"warning: the load average ({os.getloadavg()[0]:.1f}) exceeds the {os.cpu_count()} cores; epochs "
+                "timed while other processes run are flagged as contended and their times are not comparable"
+            )
+        progress = CellProgress(len(plan.todo))
+        try:
+            result = execute_run(plan, executor, progress)
+        finally:
+            progress.close()
+        # Imported here: pandas and matplotlib take about half a second, which a refused command should not cost.
+        from harness.report.build import build_report
+
+        report = build_report(out)
+    failed = result.not_ok()
+    if args.json:
+        print(json.dumps(_json_summary(result, report.summary.to_dict(orient="records")), indent=2))
+    else:
+        print(report.summary.to_markdown(index=False, tablefmt="simple", disable_numparse=True))
+        counts = ", ".join(f"{n} {status}" for status, n in iter_statuses(result.records))
+        print(f"\ncells: {counts} ({len(result.trained)} trained now, {len(result.skipped)} already finished)")
+        print(f"report: {out / 'report.md'}")
+    if failed:
+        _say(f"{len(failed)} of {len(result.records)} cells did not succeed:")
+        for record in failed:
+            print(f"  {record['key']}: {record['status']}: {record['message']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _say(line: str) -> None:
+    print(f"fwcompare run: {line}", file=sys.stderr, flush=True)
+
+
+def _json_summary(result: RunResult, summary_rows: list[dict]) -> dict:
+    return {
+        "run_dir": str(result.run_dir),
+        "report": str(result.run_dir / "report.md"),
+        "cells": dict(iter_statuses(result.records)),
+        "trained": len(result.trained),
+        "skipped": len(result.skipped),
+        "not_ok": [
+            {"key": record["key"], "status": record["status"], "message": record["message"]}
+            for record in result.not_ok()
+        ],
+        "summary": summary_rows,
+    }
+
+
+class CellProgress:
+    """A tqdm bar per running cell (epoch, loss, accuracy) and one line per finished cell, on stderr.
+
+    Called from a listener thread when cells run in worker processes, hence the lock.
+    """
+
+    def __init__(self, total_cells: int) -> None:
+        self.total_cells = total_cells
+        self.finished = 0
+        self.bars: dict[str, tqdm] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, event: CellEvent) -> None:
+        with self.lock:
+            if event.kind == "start":
+                # disable=None: no bars when stderr is not a terminal (logs, CI); the per-cell lines remain.
+                self.bars[event.key] = tqdm(
+                    total=event.total_epochs, desc=event.label, unit="epoch", leave=False, file=sys.stderr, disable=None
+                )
+            elif event.kind == "epoch":
+                bar = self.bars[event.key]
+                bar.update(1)
+                postfix = {"loss": f"{event.train_loss:.4f}"}
+                if event.val_accuracy is not None:
+                    postfix["acc"] = f"{event.val_accuracy:.4f}"
+                bar.set_postfix(postfix)
+            elif event.kind == "end":
+                self.bars.pop(event.key).close()
+                self.finished += 1
+                outcome = (
+                    f"test accuracy {event.test_accuracy:.4f}"
+                    if event.status == "ok"
+                    else f"{event.status}: {event.message}"
+                )
+                tqdm.write(f"[{self.finished}/{self.total_cells}] {event.label}: {outcome}", file=sys.stderr)
+
+    def close(self) -> None:
+        with self.lock:
+            for bar in self.bars.values():
+                bar.close()
+            self.bars.clear()

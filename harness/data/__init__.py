@@ -1,0 +1,1 @@
+"""Data sets: registry and verified sources, the IDX reader, preprocessing."""

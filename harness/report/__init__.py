@@ -1,0 +1,1 @@
+"""Tables, plots and the report of a run directory; the reproduction summary across run directories."""

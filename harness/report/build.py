@@ -1,0 +1,321 @@
+"""The run report: tables (CSV + Markdown) and plots (PNG) rebuilt from a run directory's stored records, and
+report.md / report.html that put them together with the run's configuration and environment. report.html embeds
+its plots, so it stands alone.
+
+`build_report(run_dir)` is what `fwcompare run` calls at the end of every run and what `fwcompare report RUN_DIR`
+calls on its own; it only reads the records and (re)writes tables/, plots/, report.md and report.html.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.core.names import clip_text
+from harness.report import plots, tables
+
+TITLE = "fwcompare report"
+VALUE_WIDTH = 200
+"""Lists in config.json/environment.json (cell keys, specs of every row) are cut to this many characters in the
+report; the JSON files hold them whole."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: a heading, an explanatory paragraph, tables (caption → text table) and plots
+    (caption → path relative to the run directory)."""
+
+    heading: str
+    text: str
+    tables: dict[str, pd.DataFrame]
+    plots: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    """What build_report wrote. summary: one row per dataset × variant × framework with accuracy and epoch time,
+    as text (the table `fwcompare report` prints); status_counts: {status: number of cells}."""
+
+    run_dir: Path
+    files: list[Path]
+    summary: pd.DataFrame
+    status_counts: dict[str, int]
+
+
+def build_report(run_dir: Path | str) -> BuiltReport:
+    """Load every record of `run_dir` (raising RunRecordError, and writing nothing, if any cannot be read), then
+    write tables/*.csv|md, plots/*.png, report.md and report.html into it."""
+    records = tables.load_run(run_dir)
+    run_dir = records.run_dir
+    cells = records.cells
+    frameworks = list(dict.fromkeys(cells["framework"]))
+    accuracy = tables.accuracy_table(cells)
+    timing = tables.timing_table(cells)
+    # name -> (numbers for the CSV, text for the Markdown/HTML), all computed before anything is written
+    computed = {
+        "accuracy": (accuracy, tables.accuracy_display(accuracy)),
+        "timing": (timing, tables.timing_display(timing)),
+    }
+    reproduction = tables.reproduction_table(cells)
+    if reproduction is not None:
+        computed["reproduction"] = (reproduction, tables.reproduction_display(reproduction, frameworks))
+    if records.parity is not None:
+        parity = tables.parity_table(records.parity)
+        computed["parity"] = (parity, tables.parity_display(parity))
+    status = tables.status_table(cells)
+    computed["status"] = (status, tables.status_display(status))
+
+    written: list[Path] = []
+    (run_dir / "tables").mkdir(exist_ok=True)
+    for name, (numbers, text) in computed.items():
+        numbers.to_csv(run_dir / "tables" / f"{name}.csv", index=False)
+        (run_dir / "tables" / f"{name}.md").write_text(_markdown(text) + "\n", encoding="utf-8")
+        written += [run_dir / "tables" / f"{name}.csv", run_dir / "tables" / f"{name}.md"]
+    table_texts = {name: text for name, (_, text) in computed.items()}
+
+    plot_paths = _write_plots(records, accuracy, timing)
+    written += [run_dir / path for section in plot_paths.values() for path in section.values()]
+    sections = _sections(records, table_texts, plot_paths)
+    (run_dir / "report.md").write_text(_report_markdown(run_dir, sections), encoding="utf-8")
+    (run_dir / "report.html").write_text(_report_html(run_dir, sections), encoding="utf-8")
+    written.extend([run_dir / "report.md", run_dir / "report.html"])
+    return BuiltReport(
+        run_dir=run_dir,
+        files=written,
+        summary=summary_table(accuracy, timing),
+        status_counts=tables.status_counts(cells),
+    )
+
+
+def summary_table(accuracy: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+    """The short text table printed at the end of a command: per dataset × variant × framework, test accuracy
+    mean ± std over ok seeds, and the median first-epoch and steady-state epoch times."""
+    accuracy_text = tables.accuracy_display(accuracy)
+    timing_text = tables.timing_display(timing)
+    return pd.concat(
+        [
+            accuracy_text[["dataset", "variant", "framework", "test accuracy % (mean ± std)", "seeds", "excluded"]],
+            timing_text[["first epoch incl. compile (s)", "steady epoch, median (s)"]],
+        ],
+        axis=1,
+    )
+
+
+def _write_plots(records: tables.RunRecords, accuracy: pd.DataFrame, timing: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Draw every plot; returns {section heading: {caption: path relative to the run directory}} ({} when no cell
+    finished ok)."""
+    if accuracy["n_seeds"].sum() == 0:
+        return {}
+    plots.plot_accuracy_bars(accuracy, records.run_dir / "plots" / "accuracy.png")
+    plots.plot_timing_bars(timing, records.run_dir / "plots" / "timing.png")
+    curves: dict[str, str] = {}
+    for (dataset, variant), runs in records.curves.groupby(["dataset", "variant"], sort=False):
+        name = plots.curves_filename(dataset, variant)
+        plots.plot_learning_curves(runs, dataset, variant, records.run_dir / "plots" / name)
+        curves[f"Learning curves: {variant} ({dataset})"] = f"plots/{name}"
+    return {
+        "Accuracy": {"Final test accuracy": "plots/accuracy.png"},
+        "Timing": {"Training time per epoch": "plots/timing.png"},
+        "Learning curves": curves,
+    }
+
+
+def _sections(
+    records: tables.RunRecords, table_texts: dict[str, pd.DataFrame], plot_paths: dict[str, dict[str, str]]
+) -> list[Section]:
+    counts = tables.status_counts(records.cells)
+    excluded = sum(n for status, n in counts.items() if status != "ok")
+    sections = [
+        Section("Run", "What ran, as stored in the cell records.", {"run": _run_summary(records)}, {}),
+        Section(
+            "Accuracy",
+            "Final test accuracy of each variant × framework: mean ± sample standard deviation (ddof 1) over seeds, "
+            "in %. Only cells with status ok count; "
+            f"{excluded} cell(s) with another status are left out (column 'excluded'; see Status).",
+            {"accuracy": table_texts["accuracy"]},
+            plot_paths.get("Accuracy", {}),
+        ),
+        Section(
+            "Timing",
+            "Medians over the ok seeds of each cell's timings: model build, the first epoch (compile/trace "
+            "included), the median of the later epochs (steady state; none with 1 epoch), the median evaluation "
+            "pass, and training samples per second.",
+            {"timing": table_texts["timing"]},
+            plot_paths.get("Timing", {}),
+        ),
+        Section(
+            "Learning curves",
+            "Per variant: training loss and the per-epoch evaluation accuracy (on the split each record names) "
+            "by epoch; lines are means over seeds, bands span the seeds' min to max."
+            if plot_paths
+            else "No cell finished with status ok, so there is nothing to plot.",
+            {},
+            plot_paths.get("Learning curves", {}),
+        ),
+    ]
+    if "reproduction" in table_texts:
+        sections.append(
+            Section(
+                "Reproduction",
+                "The published accuracy of each reproduced experiment beside each framework's mean ± std over "
+                "seeds of the same metric (final test accuracy, or final validation accuracy where the metric "
+                "column says so), the difference (framework mean − published) in percentage points and in "
+                "standard deviations, and the verdict: reproduced when the mean is within "
+                f"{100 * tables.REPRODUCED_WITHIN_POINTS:.1f} points or {tables.REPRODUCED_WITHIN_STDS:g} standard "
+                "deviations of the published number; illustrative numbers (no reproducible source) are never "
+                "counted either way. 'epochs run' lists how many epochs each seed trained (early stopping).",
+                {"reproduction": table_texts["reproduction"]},
+                {},
+            )
+        )
+    if "parity" in table_texts:
+        parity = records.parity
+        failures = parity[parity["status"] == "NOT OK"].drop(columns=["status"], errors="ignore")
+        sections.append(
+            Section(
+                "Parity",
+                "Per framework pair and dtype: how many per-tensor checks agree within tolerance (OK), disagree "
+                "(NOT OK) or differ by a documented framework convention (EXPLAINED), and the largest relative "
+                "difference seen.",
+                {"parity": table_texts["parity"], **({"NOT OK rows": failures} if not failures.empty else {})},
+                {},
+            )
+        )
+    sections += [
+        Section("Status", "Every cell record with its status and message.", {"status": table_texts["status"]}, {}),
+        Section(
+            "Environment",
+            "From environment.json." if records.environment else "environment.json was not written for this run.",
+            {"environment": _key_values(records.environment)} if records.environment else {},
+            {},
+        ),
+        Section(
+            "Configuration",
+            "From config.json." if records.config else "config.json was not written for this run.",
+            {"configuration": _key_values(records.config)} if records.config else {},
+            {},
+        ),
+    ]
+    return sections
+
+
+def _run_summary(records: tables.RunRecords) -> pd.DataFrame:
+    """Two columns (item, value): matrix, datasets, variants, frameworks, seeds, epochs, threads, device, cells.
+    The run directory's path is left out: like environment.json, a report may be published."""
+    cells = records.cells
+    counts = tables.status_counts(cells)
+    items = {
+        "matrix": _matrix_name(records.config),
+        "dataset": _joined(cells["dataset"]),
+        "variants": f"{cells['variant'].nunique()}: {_joined(cells['variant'])}",
+        "frameworks": _joined(cells["framework"]),
+        "seeds": _joined(sorted(cells["seed"])),
+        "epochs": _joined(cells["epochs"].dropna().astype(int)),
+        "threads": _joined(cells["threads"].dropna()),
+        "device": _joined(cells["device"].dropna()),
+        "cells": ", ".join(f"{n} {status}" for status, n in counts.items()),
+    }
+    return pd.DataFrame({"item": list(items), "value": [str(value) for value in items.values()]})
+
+
+def _matrix_name(config: dict[str, Any]) -> str:
+    """The matrix name and description from config.json's "matrix" (an object, as the runner writes it, or a
+    name)."""
+    matrix = config.get("matrix")
+    if isinstance(matrix, dict):
+        return clip_text(" — ".join(str(matrix[key]) for key in ("name", "description") if matrix.get(key)))
+    return clip_text(str(matrix)) if matrix else "not recorded"
+
+
+def _key_values(data: dict[str, Any]) -> pd.DataFrame:
+    """A nested JSON object as two columns: key (dotted path) and value as text. Strings are kept whole up to
+    harness.core.names.MAX_TEXT_LENGTH; lists are joined ('; ' between entries, objects as key=value) and cut to
+    VALUE_WIDTH characters."""
+    flat = pd.json_normalize(data, sep=".").to_dict(orient="records")[0]
+    return pd.DataFrame({"key": list(flat), "value": [_value_text(value) for value in flat.values()]})
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return clip_text(value)
+    if value is None:
+        return tables.MISSING
+    if isinstance(value, list):
+        entries = [
+            " ".join(f"{key}={item}" for key, item in entry.items()) if isinstance(entry, dict) else str(entry)
+            for entry in value
+        ]
+        text = ("; " if any(isinstance(entry, dict) for entry in value) else ", ").join(entries)
+        if len(text) > VALUE_WIDTH:
+            return text[:VALUE_WIDTH] + f"… ({len(value)} entries)"
+        return text
+    return json.dumps(value)
+
+
+def _joined(values: Any) -> str:
+    return ", ".join(str(value) for value in dict.fromkeys(values)) or "not recorded"
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    return table.to_markdown(index=False, disable_numparse=True)
+
+
+def _report_markdown(run_dir: Path, sections: list[Section]) -> str:
+    parts = [f"# {TITLE}: {run_dir.name}"]
+    for section in sections:
+        parts += [f"## {section.heading}", section.text]
+        for caption, table in section.tables.items():
+            if len(section.tables) > 1:
+                parts.append(f"**{caption}**")
+            parts.append(_markdown(table))
+        parts += [f"![{caption}]({path})" for caption, path in section.plots.items()]
+    return "\n\n".join(parts) + "\n"
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1400px; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }}
+th {{ background: #f0f0f0; }}
+tr:nth-child(even) td {{ background: #fafafa; }}
+img {{ max-width: 100%; margin: 0.5em 0 1.5em; display: block; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+{body}
+</body>
+</html>
+"""
+
+
+def _report_html(run_dir: Path, sections: list[Section]) -> str:
+    body = []
+    for section in sections:
+        body += [f"<h2>{html.escape(section.heading)}</h2>", f"<p>{html.escape(section.text)}</p>"]
+        for caption, table in section.tables.items():
+            if len(section.tables) > 1:
+                body.append(f"<h3>{html.escape(caption)}</h3>")
+            body.append(table.to_html(index=False, border=0, na_rep=tables.MISSING))
+        body += [
+            f'<figure><img src="{_data_uri(run_dir / path)}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            for caption, path in section.plots.items()
+        ]
+    return HTML_PAGE.format(title=html.escape(f"{TITLE}: {run_dir.name}"), body="\n".join(body))
+
+
+def _data_uri(png: Path) -> str:
+    """The PNG embedded as a data: URI, so report.html is one self-contained file to mail or attach to CI."""
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")

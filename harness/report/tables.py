@@ -1,0 +1,557 @@
+"""A run directory's stored results as pandas tables: the cell records loaded and checked, and the report's
+accuracy, timing, reproduction, parity and status tables computed from them.
+
+Statistics over seeds use only cells whose status is "ok"; every other cell is counted in `n_excluded` and listed
+with its message in the status table. Standard deviations are sample standard deviations (ddof=1), so one seed
+gives no std (NaN).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.catalog.variants import all_variants
+from harness.core.errors import FwcompareError
+from harness.core.frameworks import FRAMEWORKS
+from harness.core.names import clip_text
+
+CELL_SCHEMA = 1
+CELL_STATUSES = ("ok", "diverged", "failed", "unavailable")
+PARITY_STATUSES = ("OK", "NOT OK", "EXPLAINED")
+PUBLISHED_METRICS = ("test_accuracy", "validation_accuracy")
+"""What a published number measures: the final test accuracy, or the final validation accuracy (last epoch's, or
+the restored best epoch's) for cells whose per-epoch evaluation is on a validation split."""
+GROUP = ["dataset", "variant", "framework"]
+"""The columns one row of the accuracy and timing tables stands for (one mean over seeds)."""
+
+TIMING_FIELDS = ("build_s", "first_epoch_s", "steady_epoch_median_s", "eval_median_s", "samples_per_s")
+HISTORY_FIELDS = ("train_loss", "train_time_s", "lr", "val_loss", "val_accuracy", "eval_time_s")
+PARITY_FIELDS = (
+    "pair",
+    "variant",
+    "dtype",
+    "check",
+    "tensor",
+    "max_abs_diff",
+    "max_rel_diff",
+    "rtol",
+    "atol",
+    "status",
+)
+
+
+class RunRecordError(FwcompareError):
+    """A run directory or one of its records is missing or cannot be read."""
+
+
+@dataclass(frozen=True)
+class RunRecords:
+    """Everything stored in a run directory, checked and loaded.
+
+    cells: one row per cell record (identity, status, result, timing, published number, spec summary).
+    curves: one row per (ok cell, epoch) with the epoch's losses, accuracy and times; epoch is 1-based.
+    parity: one row per parity.json row, or None when the run has no parity.json.
+    """
+
+    run_dir: Path
+    config: dict[str, Any]
+    environment: dict[str, Any]
+    cells: pd.DataFrame
+    curves: pd.DataFrame
+    parity: pd.DataFrame | None
+
+
+def load_run(run_dir: Path | str) -> RunRecords:
+    """Read config.json, environment.json (both optional), every cells/*.json and parity.json (optional).
+
+    Every record is checked before anything is returned; all unreadable records are named in one error, and no
+    file in the run directory is changed.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunRecordError(
+            f"run directory {run_dir} does not exist; pass the folder that `fwcompare run` wrote "
+            "(its --out, by default results/runs/<timestamp>-<matrix>)"
+        )
+    cell_paths = sorted((run_dir / "cells").glob("*.json"))
+    if not cell_paths:
+        raise RunRecordError(
+            f"no cell records in {run_dir / 'cells'}; is {run_dir} a run directory? "
+            f"Run `fwcompare run --out {run_dir}` to produce them"
+        )
+    rows, histories, problems = [], [], []
+    for path in cell_paths:
+        try:
+            row, history = _parse_cell(_read_json(path))
+        except RunRecordError as error:
+            problems.append(f"{path}: {error}")
+            continue
+        rows.append({**row, "file": path.name})
+        histories.append(history)
+    if problems:
+        raise RunRecordError(
+            f"{len(problems)} of {len(cell_paths)} cell records cannot be read: " + "; ".join(problems) + ". "
+            f"Move the named file(s) out of {run_dir / 'cells'} and rerun `fwcompare run` with --out {run_dir} "
+            "to redo those cells (the other records are kept)"
+        )
+    config = _read_optional_json(run_dir / "config.json")
+    variant_order = _matrix_variants(config)
+    integers = {"threads": "Int64", "epochs": "Int64", "epochs_run": "Int64"}
+    cells = _in_report_order(pd.DataFrame(rows).astype(integers), variant_order)
+    _require_unique_cells(cells, run_dir)
+    curves = _in_report_order(_curves_frame(rows, histories), variant_order)
+    return RunRecords(
+        run_dir=run_dir,
+        config=config,
+        environment=_read_optional_json(run_dir / "environment.json"),
+        cells=cells,
+        curves=curves,
+        parity=_load_parity(run_dir / "parity.json"),
+    )
+
+
+def accuracy_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset × variant × framework: final test accuracy (fraction) mean/std/min/max over ok seeds, final
+    test loss mean, n_seeds (ok cells counted) and n_excluded (cells of any other status)."""
+    ok = cells[cells["status"] == "ok"]
+    stats = ok.groupby(GROUP, sort=False).agg(
+        n_seeds=("seed", "size"),
+        test_accuracy_mean=("test_accuracy", "mean"),
+        test_accuracy_std=("test_accuracy", "std"),
+        test_accuracy_min=("test_accuracy", "min"),
+        test_accuracy_max=("test_accuracy", "max"),
+        test_loss_mean=("test_loss", "mean"),
+    )
+    return _with_every_group(cells, stats, "n_seeds")
+
+
+def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset × variant × framework, over ok seeds: the median of each stored timing (seconds; samples/s),
+    the min and max steady-state epoch time, and the threads and device used (distinct values joined)."""
+    ok = cells[cells["status"] == "ok"]
+    aggregations = {name: (name, "median") for name in TIMING_FIELDS}
+    stats = ok.groupby(GROUP, sort=False).agg(
+        n_seeds=("seed", "size"),
+        **aggregations,
+        steady_epoch_min_s=("steady_epoch_median_s", "min"),
+        steady_epoch_max_s=("steady_epoch_median_s", "max"),
+        contended_epochs=("contended_epochs", lambda counts: counts.sum(min_count=1)),
+        threads=("threads", _distinct),
+        device=("device", _distinct),
+    )
+    return _with_every_group(cells, stats, "n_seeds")
+
+
+REPRODUCED_WITHIN_POINTS = 0.003
+"""A mean within 0.3 percentage points of the published number reproduces it, whatever the spread over seeds."""
+REPRODUCED_WITHIN_STDS = 2.0
+"""... as does a mean within this many standard deviations over seeds (a one-run number is one draw of that
+spread)."""
+VERDICTS = ("reproduced", "not reproduced", "illustrative", "not run")
+
+
+def reproduction_verdict(published: float, mean: float, std: float, n: int, illustrative: bool) -> str:
+    """One of VERDICTS for a framework's mean ± std over n seeds against a published accuracy."""
+    if illustrative:
+        return "illustrative"
+    if n == 0 or pd.isna(mean):
+        return "not run"
+    gap = abs(mean - published)
+    within_spread = n > 1 and not pd.isna(std) and gap <= REPRODUCED_WITHIN_STDS * std
+    return "reproduced" if gap <= REPRODUCED_WITHIN_POINTS or within_spread else "not reproduced"
+
+
+def reproduction_table(cells: pd.DataFrame) -> pd.DataFrame | None:
+    """One row per dataset × variant that carries a published number: the number, the metric it is
+    (PUBLISHED_METRICS), its source and note, whether it is illustrative, and per framework f the columns f_mean,
+    f_std, f_n (ok seeds), f_minus_published, f_gap_in_std (the difference in units of f_std), f_verdict
+    (reproduction_verdict) and f_epochs_run (how many epochs each seed trained, e.g. '20×4, 30'). Accuracies are
+    fractions. None when no cell carries a published number."""
+    published = cells.dropna(subset=["published_value"])
+    if published.empty:
+        return None
+    table = published.groupby(["dataset", "variant"], sort=False).agg(
+        source=("published_source", "first"),
+        metric=("published_metric", "first"),
+        published_accuracy=("published_value", "first"),
+        illustrative=("published_illustrative", "first"),
+        note=("published_note", "first"),
+    )
+    ok = published[published["status"] == "ok"]
+    measured = ok["test_accuracy"].where(ok["published_metric"] == "test_accuracy", ok["final_val_accuracy"])
+    frameworks = list(cells["framework"].unique())
+    stats = ok.assign(measured=measured).groupby(GROUP)["measured"].agg(["mean", "std", "size"]).unstack("framework")
+    stats = stats.reindex(index=table.index, columns=pd.MultiIndex.from_product([["mean", "std", "size"], frameworks]))
+    for framework in frameworks:
+        table[f"{framework}_mean"] = stats[("mean", framework)]
+        table[f"{framework}_std"] = stats[("std", framework)]
+        table[f"{framework}_n"] = stats[("size", framework)].fillna(0).astype(int)
+        table[f"{framework}_minus_published"] = table[f"{framework}_mean"] - table["published_accuracy"]
+        table[f"{framework}_gap_in_std"] = table[f"{framework}_minus_published"] / table[f"{framework}_std"]
+        table[f"{framework}_verdict"] = [
+            reproduction_verdict(row.published_accuracy, row.mean, row.std, row.n, bool(row.illustrative))
+            for row in table.assign(
+                mean=table[f"{framework}_mean"], std=table[f"{framework}_std"], n=table[f"{framework}_n"]
+            ).itertuples()
+        ]
+        epochs = ok[ok["framework"] == framework].groupby(["dataset", "variant"], sort=False)["epochs_run"]
+        table[f"{framework}_epochs_run"] = epochs.agg(_counted).reindex(table.index).astype(object).fillna(MISSING)
+    return table.reset_index()
+
+
+def _counted(values: pd.Series) -> str:
+    """'20×4, 30' for the values 20, 20, 30, 20, 20 (ascending)."""
+    counts = values.value_counts().sort_index()
+    return ", ".join(str(value) if count == 1 else f"{value}×{count}" for value, count in counts.items())
+
+
+def parity_table(parity: pd.DataFrame) -> pd.DataFrame:
+    """Per pair × dtype: the number of rows with each parity status, and the worst (largest; NaN counts as
+    worst) max relative difference with the variant/check/tensor where it occurred."""
+    groups = pd.MultiIndex.from_frame(parity[["pair", "dtype"]].drop_duplicates())
+    counts = pd.crosstab([parity["pair"], parity["dtype"]], parity["status"])
+    counts = counts.reindex(index=groups, columns=list(PARITY_STATUSES), fill_value=0)
+    counts.columns.name = None
+    worst = (
+        parity.sort_values("max_rel_diff", ascending=False, na_position="first", kind="stable")
+        .groupby(["pair", "dtype"], sort=False)
+        .first()
+    )
+    counts["worst_max_rel_diff"] = worst["max_rel_diff"]
+    counts["worst_at"] = worst[["variant", "check", "tensor"]].astype(str).agg(" / ".join, axis=1)
+    return counts.reset_index()
+
+
+def status_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Every cell: identity, status, epochs run and message, in report order."""
+    columns = [*GROUP, "seed", "status", "epochs_run", "message", "file"]
+    return cells[columns].reset_index(drop=True)
+
+
+def status_counts(cells: pd.DataFrame) -> dict[str, int]:
+    """{status: number of cells} for the statuses present, in CELL_STATUSES order."""
+    counts = cells["status"].value_counts()
+    return {status: int(counts[status]) for status in CELL_STATUSES if status in counts}
+
+
+# --- reading and checking records ------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RunRecordError(f"not valid JSON ({error}); the file is truncated or corrupt") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunRecordError(f"cannot be read ({error})") from error
+
+
+def _read_optional_json(path: Path) -> dict[str, Any]:
+    """The object in `path`, or {} when the file does not exist."""
+    if not path.exists():
+        return {}
+    try:
+        data = _read_json(path)
+    except RunRecordError as error:
+        raise RunRecordError(f"{path}: {error}; rerun `fwcompare run --out {path.parent}` to rewrite it") from error
+    if not isinstance(data, dict):
+        raise RunRecordError(f"{path} holds a {type(data).__name__}, not a JSON object; rerun `fwcompare run`")
+    return data
+
+
+def _matrix_variants(config: dict[str, Any]) -> list[str]:
+    """The variant names in the order config.json's matrix rows list them ([] when it has none)."""
+    matrix = config.get("matrix")
+    rows = matrix.get("rows") if isinstance(matrix, dict) else None
+    if not isinstance(rows, list):
+        return []
+    return [row["variant"] for row in rows if isinstance(row, dict) and isinstance(row.get("variant"), str)]
+
+
+def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One flat row of the cells table and the record's epoch history (list of dicts) from a cell record."""
+    if not isinstance(record, dict):
+        raise RunRecordError(f"holds a {type(record).__name__}, not a JSON object")
+    if record.get("schema") != CELL_SCHEMA:
+        raise RunRecordError(f"has schema {record.get('schema')!r}; this fwcompare reads schema {CELL_SCHEMA}")
+    _require_fields(record, ("key", "variant", "framework", "seed", "dataset", "status"), "")
+    if isinstance(record["seed"], bool) or not isinstance(record["seed"], int):
+        raise RunRecordError(f"has seed={record['seed']!r}; a seed is an integer")
+    status = record["status"]
+    if status not in CELL_STATUSES:
+        raise RunRecordError(f"has status {status!r}; valid statuses: {', '.join(CELL_STATUSES)}")
+    result = record.get("result") or {}
+    timing = record.get("timing") or {}
+    history = record.get("history") or []
+    if status == "ok":
+        _require_fields(result, ("test_accuracy", "test_loss", "epochs_run"), "result.")
+        _require_fields(timing, (*TIMING_FIELDS, "threads", "device"), "timing.")
+        _require_numbers(result, ("test_accuracy", "test_loss"), "result.")
+        _require_numbers(timing, ("build_s", "first_epoch_s", "samples_per_s"), "timing.")
+    if not isinstance(history, list) or not all(isinstance(epoch, dict) and "epoch" in epoch for epoch in history):
+        raise RunRecordError("has a 'history' that is not a list of epoch records with an 'epoch' field")
+    published = record.get("published") or {}
+    if published:
+        _require_fields(published, ("value", "source"), "published.")
+        _require_numbers(published, ("value",), "published.")
+        if published.get("metric", "test_accuracy") not in PUBLISHED_METRICS:
+            raise RunRecordError(
+                f"has published.metric={published['metric']!r}; valid metrics: {', '.join(PUBLISHED_METRICS)}"
+            )
+    model_spec = record.get("model_spec") or {}
+    row = {
+        "key": record["key"],
+        "dataset": record["dataset"],
+        "variant": record["variant"],
+        "framework": record["framework"],
+        "seed": record["seed"],
+        "status": status,
+        "message": clip_text(str(record.get("message") or "")),
+        "eval_split": record.get("eval_split") or "",
+        "loss": model_spec.get("loss", ""),
+        "epochs": (record.get("train_spec") or {}).get("epochs"),
+        "test_accuracy": _number_or_nan(result.get("test_accuracy")),
+        "test_loss": _number_or_nan(result.get("test_loss")),
+        "epochs_run": result.get("epochs_run", len(history)),
+        "stopped_early": result.get("stopped_early"),
+        **{name: _number_or_nan(timing.get(name)) for name in TIMING_FIELDS},
+        "threads": timing.get("threads"),
+        "device": timing.get("device"),
+        # Records written before load was measured have no count.
+        "contended_epochs": _number_or_nan(timing.get("contended_epochs")),
+        "published_value": _number_or_nan(published.get("value")),
+        "published_source": clip_text(str(published["source"])) if published.get("source") is not None else None,
+        "published_note": clip_text(str(published.get("note") or "")),
+        "published_metric": published.get("metric", "test_accuracy") if published else None,
+        "published_illustrative": bool(published.get("illustrative", False)),
+        "final_val_accuracy": _final_validation_accuracy(record, history),
+    }
+    return row, history
+
+
+def _final_validation_accuracy(record: dict[str, Any], history: list[dict[str, Any]]) -> float:
+    """The validation accuracy of the weights the cell ended with: the best evaluated epoch's when early stopping
+    restored it, else the last epoch's; NaN when the per-epoch evaluation was not on a validation split."""
+    if record.get("eval_split") != "validation" or not history:
+        return math.nan
+    stopping = (record.get("train_spec") or {}).get("early_stopping") or {}
+    best_epoch = (record.get("result") or {}).get("best_epoch")
+    restored = stopping.get("enabled") and stopping.get("restore_best") and best_epoch is not None
+    epoch = next((e for e in history if e["epoch"] == best_epoch), history[-1]) if restored else history[-1]
+    return _number_or_nan(epoch.get("val_accuracy"))
+
+
+def _require_fields(record: dict[str, Any], names: tuple[str, ...], prefix: str) -> None:
+    missing = [prefix + name for name in names if name not in record]
+    if missing:
+        raise RunRecordError(f"lacks field(s) {', '.join(missing)}")
+
+
+def _require_numbers(record: dict[str, Any], names: tuple[str, ...], prefix: str) -> None:
+    wrong = [
+        f"{prefix}{name}={record[name]!r}"
+        for name in names
+        if isinstance(record[name], bool) or not isinstance(record[name], int | float)
+    ]
+    if wrong:
+        raise RunRecordError(f"has non-numeric {', '.join(wrong)}")
+
+
+def _number_or_nan(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _load_parity(path: Path) -> pd.DataFrame | None:
+    if not path.exists():
+        return None
+    data = _read_optional_json(path)
+    rows = data.get("rows")
+    fix = "rerun `fwcompare parity` to rewrite it, or move it out of the run directory"
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise RunRecordError(f"{path} has no 'rows' list of objects; {fix}")
+    missing = sorted({name for row in rows for name in PARITY_FIELDS if name not in row})
+    if missing:
+        raise RunRecordError(f"{path}: rows lack field(s) {', '.join(missing)}; {fix}")
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(PARITY_FIELDS))
+    unknown = sorted(set(frame["status"]) - set(PARITY_STATUSES))
+    if unknown:
+        raise RunRecordError(f"{path}: unknown status(es) {unknown}; valid: {', '.join(PARITY_STATUSES)}; {fix}")
+    frame["max_rel_diff"] = pd.to_numeric(frame["max_rel_diff"], errors="coerce")
+    return frame
+
+
+def _curves_frame(rows: list[dict[str, Any]], histories: list[list[dict[str, Any]]]) -> pd.DataFrame:
+    """One row per epoch of every ok cell; `epoch` made 1-based (EpochRecord.epoch counts from 0)."""
+    identity = ("key", *GROUP, "seed", "eval_split", "loss")
+    epochs = [
+        {
+            **{name: row[name] for name in identity},
+            "epoch": int(epoch["epoch"]) + 1,
+            **{name: _number_or_nan(epoch.get(name)) for name in HISTORY_FIELDS},
+        }
+        for row, history in zip(rows, histories, strict=True)
+        if row["status"] == "ok"
+        for epoch in history
+    ]
+    return pd.DataFrame(epochs, columns=[*identity, "epoch", *HISTORY_FIELDS])
+
+
+def _in_report_order(cells: pd.DataFrame, variant_order: list[str]) -> pd.DataFrame:
+    """Cells (or curves) sorted by dataset, then variant (in `variant_order`, then registry order, then
+    alphabetically), then framework in registry order, then seed (then epoch, for curves)."""
+    variant_rank = {name: rank for rank, name in enumerate(dict.fromkeys([*variant_order, *all_variants()]))}
+    framework_rank = {name: rank for rank, name in enumerate(FRAMEWORKS)}
+
+    def rank(column: pd.Series) -> pd.Series:
+        if column.name == "variant":
+            return column.map(lambda name: (variant_rank.get(name, len(variant_rank)), name))
+        if column.name == "framework":
+            return column.map(lambda name: (framework_rank.get(name, len(framework_rank)), name))
+        return column
+
+    order = [column for column in ("dataset", "variant", "framework", "seed", "epoch") if column in cells]
+    return cells.sort_values(order, key=rank, kind="stable").reset_index(drop=True)
+
+
+def _require_unique_cells(cells: pd.DataFrame, run_dir: Path) -> None:
+    duplicated = cells[cells.duplicated([*GROUP, "seed"], keep=False)]
+    if not duplicated.empty:
+        raise RunRecordError(
+            f"{run_dir / 'cells'} holds several records for the same dataset/variant/framework/seed: "
+            f"{', '.join(duplicated['file'])}; they come from different runs written to one --out. Move the "
+            "records of the run you do not want out of the folder"
+        )
+
+
+def _with_every_group(cells: pd.DataFrame, stats: pd.DataFrame, count_column: str) -> pd.DataFrame:
+    """`stats` (indexed by GROUP, ok cells only) reindexed to every group present in `cells`, with count 0 where a
+    group has no ok cell, and n_excluded: that group's cells of any other status."""
+    groups = pd.MultiIndex.from_frame(cells[GROUP].drop_duplicates())
+    table = stats.reindex(groups)
+    table[count_column] = table[count_column].fillna(0).astype(int)
+    excluded = cells[cells["status"] != "ok"].groupby(GROUP).size()
+    table["n_excluded"] = excluded.reindex(groups, fill_value=0).astype(int).to_numpy()
+    return table.reset_index()
+
+
+def _distinct(values: pd.Series) -> str:
+    return ", ".join(str(value) for value in dict.fromkeys(values))
+
+
+# --- human-readable forms (the .md and .html tables) -------------------------------------------------------------
+
+MISSING = "–"
+
+
+def accuracy_display(table: pd.DataFrame) -> pd.DataFrame:
+    """accuracy_table as text: accuracies in %, mean ± std over seeds."""
+    return pd.DataFrame(
+        {
+            "dataset": table["dataset"],
+            "variant": table["variant"],
+            "framework": table["framework"],
+            "test accuracy % (mean ± std)": [
+                _mean_std_percent(mean, std, n)
+                for mean, std, n in zip(
+                    table["test_accuracy_mean"], table["test_accuracy_std"], table["n_seeds"], strict=True
+                )
+            ],
+            "min–max %": [
+                MISSING if pd.isna(low) else f"{100 * low:.2f}–{100 * high:.2f}"
+                for low, high in zip(table["test_accuracy_min"], table["test_accuracy_max"], strict=True)
+            ],
+            "seeds": table["n_seeds"],
+            "excluded": table["n_excluded"],
+            "test loss (mean)": table["test_loss_mean"].map(lambda value: _fixed(value, 4)),
+        }
+    )
+
+
+def timing_display(table: pd.DataFrame) -> pd.DataFrame:
+    """timing_table as text: seconds to 3 significant digits, samples/s as whole numbers."""
+    seconds = {
+        "build (s)": "build_s",
+        "first epoch incl. compile (s)": "first_epoch_s",
+        "steady epoch, median (s)": "steady_epoch_median_s",
+        "eval, median (s)": "eval_median_s",
+    }
+    return pd.DataFrame(
+        {
+            "dataset": table["dataset"],
+            "variant": table["variant"],
+            "framework": table["framework"],
+            "seeds": table["n_seeds"],
+            **{title: table[column].map(_seconds) for title, column in seconds.items()},
+            "samples/s": table["samples_per_s"].map(lambda value: MISSING if pd.isna(value) else f"{value:,.0f}"),
+            "contended epochs": table["contended_epochs"].map(
+                lambda value: MISSING if pd.isna(value) else f"{value:.0f}"
+            ),
+            "threads": table["threads"].map(_text),
+            "device": table["device"].map(_text),
+        }
+    )
+
+
+def reproduction_display(table: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
+    """reproduction_table as text: the published accuracy, then per framework its mean ± std, the difference from
+    the published number in percentage points and in standard deviations, the verdict and the epochs each seed
+    ran."""
+    columns: dict[str, Any] = {
+        "dataset": table["dataset"],
+        "variant": table["variant"],
+        "source": table["source"],
+        "metric": table["metric"].str.replace("_", " "),
+        "published %": table["published_accuracy"].map(lambda value: f"{100 * value:.2f}"),
+    }
+    for framework in frameworks:
+        columns[f"{framework} % (mean ± std)"] = [
+            _mean_std_percent(mean, std, n)
+            for mean, std, n in zip(
+                table[f"{framework}_mean"], table[f"{framework}_std"], table[f"{framework}_n"], strict=True
+            )
+        ]
+        columns[f"{framework} − published (pp)"] = table[f"{framework}_minus_published"].map(
+            lambda value: MISSING if pd.isna(value) else f"{100 * value:+.2f}"
+        )
+        columns[f"{framework} gap (std)"] = table[f"{framework}_gap_in_std"].map(lambda value: _fixed(value, 1))
+        columns[f"{framework} verdict"] = table[f"{framework}_verdict"]
+        columns[f"{framework} epochs run"] = table[f"{framework}_epochs_run"]
+    columns["note"] = table["note"]
+    return pd.DataFrame(columns)
+
+
+def parity_display(table: pd.DataFrame) -> pd.DataFrame:
+    """parity_table as text: the worst relative difference in scientific notation."""
+    return table.assign(worst_max_rel_diff=table["worst_max_rel_diff"].map(lambda value: f"{value:.2e}")).rename(
+        columns={"worst_max_rel_diff": "worst max rel diff", "worst_at": "worst at (variant / check / tensor)"}
+    )
+
+
+def status_display(table: pd.DataFrame) -> pd.DataFrame:
+    return table.rename(columns={"epochs_run": "epochs run", "file": "record"})
+
+
+def _mean_std_percent(mean: float, std: float, n: int) -> str:
+    if n == 0:
+        return "no ok cell"
+    if n == 1:
+        return f"{100 * mean:.2f} (1 seed, no std)"
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def _text(value: Any) -> str:
+    return MISSING if pd.isna(value) else str(value)
+
+
+def _seconds(value: float) -> str:
+    return MISSING if pd.isna(value) else f"{value:.3g}"
+
+
+def _fixed(value: float, digits: int) -> str:
+    return MISSING if pd.isna(value) else f"{value:.{digits}f}"

@@ -1,0 +1,193 @@
+"""Executors run independent cell jobs and hand back their results; the runner never knows where a job ran.
+
+`InProcessExecutor` runs jobs one after another in this process; `LocalPoolExecutor` runs them in a pool of
+spawned processes with the thread budget split between workers, so the machine is not oversubscribed. Running on a
+distributed engine (e.g. Ray) is one more `Executor` subclass with the same `run`.
+
+A task is a picklable top-level function `task(job, on_event) -> result` that catches its own errors; an
+executor reports as an Outcome's `error` only what broke outside the task (a worker process that died).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import multiprocessing
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.core.errors import FwcompareError
+from harness.core.frameworks import import_tensorflow
+
+Task = Callable[[Any, Callable[[Any], None]], Any]
+EventSink = Callable[[Any], None]
+
+# Environment variables read by BLAS/OpenMP libraries and TensorFlow when they load, for libraries not loaded yet.
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished job: the task's result, or (result None) why the executor could not get one."""
+
+    job: Any
+    result: Any
+    error: str | None = None
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def configure_threads(threads: int, frameworks: Iterable[str]) -> None:
+    """Limit this process to `threads` threads in NumPy's BLAS, PyTorch and TensorFlow alike.
+
+    TensorFlow takes its thread counts only before it initialises, so this must run before any Keras model is
+    built; frameworks that are not installed are skipped here (their cells are recorded as unavailable later).
+    """
+    if threads < 1:
+        raise FwcompareError(f"--threads {threads}: give at least 1 thread")
+    frameworks = set(frameworks)
+    os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
+    # OMP_WAIT_POLICY is left to the user (and recorded in environment.json): NumPy's OpenBLAS and torch's OpenMP
+    # share the cores of one process, and on an idle 2-core machine (784-256-256-10 epoch, 2 threads) libgomp's
+    # default bounded spin gave numpy 0.94 s / torch 1.41 s, PASSIVE 0.87 s / 2.55 s, ACTIVE 2.74 s / 1.34 s:
+    # forcing either policy favours one framework. On a machine other processes keep busy, PASSIVE avoids spinning.
+    if "torch" in frameworks:
+        _configure_torch(threads)
+    if "keras" in frameworks:
+        _configure_tensorflow(threads)
+    # After the framework imports, so the OpenMP/BLAS libraries they load are limited too.
+    import threadpoolctl
+
+    threadpoolctl.threadpool_limits(limits=threads)
+
+
+def _configure_torch(threads: int) -> None:
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != threads:
+        # Settable once per process, before any inter-op work; a later call keeps the first setting.
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(threads)
+
+
+def _configure_tensorflow(threads: int) -> None:
+    try:
+        tf = import_tensorflow()
+    except ImportError:
+        return
+    threading_config = tf.config.threading
+    current = (threading_config.get_intra_op_parallelism_threads(), threading_config.get_inter_op_parallelism_threads())
+    if current == (threads, threads):
+        return
+    try:
+        threading_config.set_intra_op_parallelism_threads(threads)
+        threading_config.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as error:
+        raise FwcompareError(
+            f"TensorFlow already runs with {current[0]} intra-op / {current[1]} inter-op threads and cannot change "
+            f"to {threads} in this process ({error}); start a new process (a new `fwcompare run`) to change --threads"
+        ) from error
+
+
+class Executor(ABC):
+    """Runs jobs through a task and yields each Outcome as soon as it is finished (in any order)."""
+
+    threads_per_worker: int
+    """Threads each job gets; recorded with every result."""
+
+    @abstractmethod
+    def run(self, task: Task, jobs: Sequence[Any], on_event: EventSink) -> Iterator[Outcome]:
+        """Run `task(job, on_event)` for every job; `on_event` receives the task's progress events here."""
+
+
+class InProcessExecutor(Executor):
+    """Jobs one after another in this process, with `threads` threads for each (set when it is made)."""
+
+    def __init__(self, threads: int, frameworks: Iterable[str]) -> None:
+        self.threads_per_worker = threads
+        configure_threads(threads, frameworks)
+
+    def run(self, task: Task, jobs: Sequence[Any], on_event: EventSink) -> Iterator[Outcome]:
+        for job in jobs:
+            yield Outcome(job, task(job, on_event))
+
+
+class LocalPoolExecutor(Executor):
+    """Jobs in `workers` spawned processes, each limited to threads // workers threads (at least 1).
+
+    Workers are spawned, not forked: a fork of a process whose TensorFlow or OpenMP runtime has started threads can
+    deadlock. Progress events travel back through a manager queue and reach `on_event` on a thread of this process.
+    """
+
+    def __init__(self, workers: int, threads: int, frameworks: Iterable[str]) -> None:
+        if workers < 1:
+            raise FwcompareError(f"--jobs {workers}: give at least 1 worker process")
+        self.workers = workers
+        self.threads_per_worker = threads_per_worker(workers, threads)
+        self.frameworks = tuple(frameworks)
+
+    def run(self, task: Task, jobs: Sequence[Any], on_event: EventSink) -> Iterator[Outcome]:
+        if not jobs:
+            return
+        context = multiprocessing.get_context("spawn")
+        with context.Manager() as manager:
+            events = manager.Queue()
+            listener = threading.Thread(target=_forward_events, args=(events, on_event), daemon=True)
+            listener.start()
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(self.workers, len(jobs)),
+                mp_context=context,
+                initializer=configure_threads,
+                initargs=(self.threads_per_worker, self.frameworks),
+            )
+            try:
+                futures = {pool.submit(_run_task, task, job, events): job for job in jobs}
+                for future in concurrent.futures.as_completed(futures):
+                    job = futures[future]
+                    try:
+                        yield Outcome(job, future.result())
+                    except concurrent.futures.process.BrokenProcessPool as error:
+                        yield Outcome(job, None, f"the worker process running this cell died ({error})")
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+                events.put(None)
+                listener.join()
+
+
+def _run_task(task: Task, job: Any, events: Any) -> Any:
+    """In a worker: run one job, sending its progress events to the parent's queue."""
+    return task(job, events.put)
+
+
+def _forward_events(events: Any, on_event: EventSink) -> None:
+    """In the parent: pass queued events to `on_event` until the None that ends the run."""
+    while (event := events.get()) is not None:
+        on_event(event)
+
+
+def threads_per_worker(jobs: int, threads: int) -> int:
+    """The threads each of `jobs` processes gets from a budget of `threads` (at least 1)."""
+    return max(1, threads // jobs)
+
+
+def make_executor(jobs: int, threads: int, frameworks: Iterable[str]) -> Executor:
+    """In-process for one job at a time, else a local process pool with the threads split between workers."""
+    if jobs == 1:
+        return InProcessExecutor(threads, frameworks)
+    return LocalPoolExecutor(jobs, threads, frameworks)

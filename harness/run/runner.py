@@ -1,0 +1,658 @@
+"""The comparison-matrix runner: cells, one training run per cell, and the resumable run directory.
+
+A cell is (variant, framework, seed, data set). Every framework in a cell trains from the canonical initial
+parameters of (variant, seed) through the shared `FrameworkModel.fit` loop, on the same preprocessed arrays, so
+the batch order and dropout masks are the same for all. A cell's record is written atomically (temporary file +
+os.replace) into <run>/cells/<key>.json the moment it finishes, so a run killed at any point keeps every finished
+cell and a rerun with the same --out trains only the rest.
+
+A record: schema, key, variant, framework, seed, dataset, status (ok | diverged | failed | unavailable), message,
+model_spec and train_spec (the native specs actually run), published, eval_split (the set the per-epoch val_*
+numbers measure), history (EpochRecord dicts), result (test_loss, test_accuracy, epochs_run, stopped_early,
+best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s,
+contended_epochs (epochs timed while other processes used the CPU, harness.core.load), threads, device), started_at,
+finished_at. Non-finite numbers are stored as null.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.catalog.matrices import Matrix, Published
+from harness.core.conventions import native_specs
+from harness.core.errors import DivergedError, FrameworkUnavailableError, FwcompareError
+from harness.core.frameworks import model_class
+from harness.core.interface import EpochRecord, FrameworkModel
+from harness.core.names import check_name, inside
+from harness.core.specs import ModelSpec, TrainSpec, spec_key, spec_to_dict
+from harness.data.datasets import dataset_info, load_dataset
+from harness.data.preprocess import SplitArrays, prepare_arrays
+from harness.run.environment import collect_environment
+from harness.run.estimate import check_lengths, check_memory
+from harness.run.executor import Executor
+from harness.run.lock import run_lock
+
+RECORD_SCHEMA = 1
+CONFIG_SCHEMA = 1
+STATUSES = ("ok", "diverged", "failed", "unavailable")
+RECORD_KEYS = ("key", "variant", "framework", "seed", "dataset", "status", "message", "history", "result", "timing")
+"""Fields a stored record must have to be resumed from; one without them is set aside and its cell trained again."""
+RETRIED_STATUSES = ("failed", "unavailable")
+"""Records a rerun trains again: a failure may have been fixed, a framework installed. ok and diverged are final."""
+
+
+class RunDirectoryError(FwcompareError):
+    """A run directory cannot be used for this run (it holds another matrix, or cannot be written)."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a data set becomes arrays: scaling and validation split names of harness.data.preprocess."""
+
+    scaling: str
+    validation: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run: canonical specs (sized for the data set, seed and epochs applied) and where it comes from.
+
+    `model_spec` and `train_spec` are framework-neutral; the runner passes them through native_specs before
+    training and records the specs actually run.
+    """
+
+    variant: str
+    framework: str
+    seed: int
+    dataset: str
+    model_spec: ModelSpec
+    train_spec: TrainSpec
+    preprocessing: Preprocessing
+    published: Published | None
+
+    @property
+    def eval_split(self) -> str:
+        return "test" if self.preprocessing.validation == "none" else "validation"
+
+    @property
+    def key(self) -> str:
+        """Stable file-safe name: data set, variant, framework, seed, and a digest of specs + preprocessing."""
+        digest = spec_key(self.model_spec, self.train_spec, self.preprocessing)
+        return f"{self.dataset}--{self.variant}--{self.framework}--seed{self.seed}--{digest}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant} · {self.framework} · seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """A cell with what running it needs besides the specs (picklable, so a worker process can take it)."""
+
+    cell: Cell
+    data_dir: str | None
+    device: str
+    threads: int
+
+
+@dataclass(frozen=True)
+class CellEvent:
+    """Progress of one cell: kind 'start' (total_epochs set), 'epoch' (the epoch's numbers) or 'end' (status)."""
+
+    kind: str
+    key: str
+    label: str
+    total_epochs: int
+    epoch: int | None = None
+    train_loss: float | None = None
+    val_accuracy: float | None = None
+    status: str | None = None
+    message: str | None = None
+    test_accuracy: float | None = None
+
+
+def matrix_cells(matrix: Matrix) -> list[Cell]:
+    """rows × frameworks × seeds, in that order, each variant sized for the matrix's data set."""
+    info = dataset_info(matrix.dataset)
+    input_size = int(np.prod(info.image_shape))
+    output_size = len(info.class_names)
+    preprocessing = Preprocessing(matrix.scaling, matrix.validation)
+    cells = []
+    for row, framework, seed in itertools.product(matrix.rows, matrix.frameworks, matrix.seeds):
+        variant = row.variant.for_data(input_size, output_size)
+        epochs = matrix.epochs if matrix.epochs is not None else variant.train.epochs
+        cells.append(
+            Cell(
+                variant=variant.name,
+                framework=framework,
+                seed=seed,
+                dataset=matrix.dataset,
+                model_spec=variant.model,
+                train_spec=replace(variant.train, seed=seed, epochs=epochs),
+                preprocessing=preprocessing,
+                published=row.published,
+            )
+        )
+    return cells
+
+
+# --- one cell ------------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=2)
+def cell_arrays(dataset: str, data_dir: str | None, preprocessing: Preprocessing, dtype: str) -> SplitArrays:
+    """The preprocessed arrays of a data set, made once per process and shared by every cell that uses them."""
+    return prepare_arrays(load_dataset(dataset, data_dir), preprocessing.scaling, preprocessing.validation, dtype)
+
+
+def run_cell(job: CellJob, on_event: Callable[[CellEvent], None]) -> dict[str, Any]:
+    """Train one cell and return its record (format in the module docstring).
+
+    Never raises for a training problem: an unavailable framework, an exception or a non-finite loss becomes the
+    record's status and message, so the matrix goes on.
+    """
+    cell = job.cell
+    record = _new_record(cell)
+    record["started_at"] = _now()
+    total_epochs = cell.train_spec.epochs
+    on_event(CellEvent("start", cell.key, cell.label, total_epochs))
+    try:
+        model_cls = model_class(cell.framework)
+        model_spec, train_spec = native_specs(cell.model_spec, cell.train_spec, cell.framework)
+        record["model_spec"], record["train_spec"] = spec_to_dict(model_spec), spec_to_dict(train_spec)
+        _train(job, model_cls, model_spec, train_spec, record, on_event)
+    except FrameworkUnavailableError as error:
+        record.update(status="unavailable", message=str(error))
+    except DivergedError as error:
+        record.update(status="diverged", message=str(error))
+    except Exception as error:  # a cell's failure must not stop the matrix; the record says what happened
+        lines = traceback.format_exception_only(type(error), error)
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        record.update(
+            status="failed",
+            message=f"{''.join(lines).strip()} (at {Path(where.filename).name}:{where.lineno} in {where.name})",
+        )
+    record["finished_at"] = _now()
+    accuracy = (record["result"] or {}).get("test_accuracy")
+    on_event(
+        CellEvent(
+            "end",
+            cell.key,
+            cell.label,
+            total_epochs,
+            status=record["status"],
+            message=record["message"],
+            test_accuracy=accuracy,
+        )
+    )
+    return record
+
+
+def _train(
+    job: CellJob,
+    model_cls: type[FrameworkModel],
+    model_spec: ModelSpec,
+    train_spec: TrainSpec,
+    record: dict[str, Any],
+    on_event: Callable[[CellEvent], None],
+) -> None:
+    """Build, fit and test one model, filling record's history, result and timing."""
+    from reference.initializers import initial_params
+
+    cell = job.cell
+    arrays = cell_arrays(cell.dataset, job.data_dir, cell.preprocessing, train_spec.dtype)
+    validation = cell.eval_split == "validation"
+    evaluation = (arrays.x_val, arrays.y_val) if validation else (arrays.x_test, arrays.y_test)
+    n_train = len(arrays.x_train)
+    params = initial_params(cell.model_spec, cell.seed, train_spec.dtype)
+    device = job.device if cell.framework != "numpy" else "cpu"
+
+    start = time.perf_counter()
+    model = model_cls(
+        model_spec, train_spec, params, device=device, steps_per_epoch=train_spec.steps_per_epoch(n_train)
+    )
+    model.synchronize()
+    build_s = time.perf_counter() - start
+
+    history: list[EpochRecord] = []
+
+    def epoch_done(epoch: EpochRecord) -> None:
+        history.append(epoch)
+        record["history"].append(
+            {
+                name: _finite_or_none(value) if isinstance(value, float) else value
+                for name, value in asdict(epoch).items()
+            }
+        )
+        on_event(
+            CellEvent(
+                "epoch",
+                cell.key,
+                cell.label,
+                train_spec.epochs,
+                epoch=epoch.epoch,
+                train_loss=epoch.train_loss,
+                val_accuracy=epoch.val_accuracy,
+            )
+        )
+
+    fit = model.fit(arrays.x_train, arrays.y_train, validation=evaluation, on_epoch_end=epoch_done)
+    test_loss, test_accuracy = model.evaluate(model.upload(arrays.x_test, arrays.y_test))
+    record["result"] = {
+        "test_loss": _finite_or_none(test_loss),
+        "test_accuracy": float(test_accuracy),
+        "epochs_run": len(history),
+        "stopped_early": fit.stopped_early,
+        "best_epoch": fit.best_epoch,
+    }
+    record["timing"] = _timing(history, build_s, n_train, job.threads, str(model.device))
+    if not math.isfinite(test_loss):
+        raise DivergedError(f"the test loss is {test_loss} after training; lower the learning rate")
+
+
+def _timing(history: list[EpochRecord], build_s: float, n_train: int, threads: int, device: str) -> dict[str, Any]:
+    """Build time, the first epoch (which includes any tracing/compilation) apart from the steady-state median."""
+    steady = [epoch.train_time_s for epoch in history[1:]]
+    evals = [epoch.eval_time_s for epoch in history if epoch.eval_time_s is not None]
+    steady_median = statistics.median(steady) if steady else None
+    epoch_s = steady_median if steady_median is not None else history[0].train_time_s
+    return {
+        "build_s": build_s,
+        "first_epoch_s": history[0].train_time_s,
+        "steady_epoch_median_s": steady_median,
+        "eval_median_s": statistics.median(evals) if evals else None,
+        "samples_per_s": n_train / epoch_s if epoch_s > 0 else None,
+        "contended_epochs": sum(bool(epoch.contended) for epoch in history),
+        "threads": threads,
+        "device": device,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- the run directory ---------------------------------------------------------------------------------------------
+
+
+class RunDirectory:
+    """<run>/config.json, environment.json and cells/<key>.json; every file written atomically, by one process.
+
+    `locked()` holds the directory's lock (harness.run.lock) around a whole run; `prepare` and the writes below
+    expect it held. A stored file that cannot be read (cut short, not JSON, another schema, a key that is not its
+    file name) is moved aside to <file>.corrupt and reported, and what it held is made again.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.cells_dir = self.path / "cells"
+        self._locked = False
+
+    @contextlib.contextmanager
+    def locked(self, *, wait: bool = False, on_wait: Callable[[str], None] = lambda line: None) -> Iterator[None]:
+        """Create the folders and hold the directory's lock inside the block (RunDirectoryBusyError if held)."""
+        try:
+            self.cells_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunDirectoryError(
+                f"cannot create the run directory {self.path} ({error}); choose another --out"
+            ) from error
+        with run_lock(self.path, wait=wait, on_wait=on_wait):
+            self._locked = True
+            try:
+                yield
+            finally:
+                self._locked = False
+
+    def prepare(self, config: dict[str, Any]) -> list[str]:
+        """Write config.json, or check that an existing one describes the same cells; return what was set aside."""
+        if not self._locked:
+            raise RuntimeError("RunDirectory.prepare needs the directory's lock: call it inside `with locked():`")
+        self._remove_dead_temporaries()
+        config_path = self.path / "config.json"
+        existing, set_aside = self._read_or_set_aside(config_path, _config_problem, "it is written again")
+        if existing is not None:
+            if sorted(existing["cells"]) != sorted(config["cells"]):
+                theirs, ours = set(existing["cells"]), set(config["cells"])
+                raise RunDirectoryError(
+                    f"{self.path} holds another run (matrix {existing.get('matrix', {}).get('name')!r}: "
+                    f"{len(theirs - ours)} of its cells are not in this run, {len(ours - theirs)} of this run's are "
+                    "not in it); repeat that run's flags to resume it, or give a new --out"
+                )
+            return set_aside
+        self._write(config_path, config)
+        return set_aside
+
+    def write_environment(self, environment: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """Write environment.json on the first start; on a resume keep it. Returns (the fields that changed since
+        the first start, what was set aside)."""
+        path = self.path / "environment.json"
+        previous, set_aside = self._read_or_set_aside(path, _environment_problem, "it is written again")
+        if previous is not None:
+            return sorted(key for key in environment if previous.get(key) != environment[key]), set_aside
+        self._write(path, environment)
+        return [], set_aside
+
+    def finished_records(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """({key: record} of every readable stored record, one line per record set aside as unreadable)."""
+        records, set_aside = {}, []
+        for path in sorted(self.cells_dir.glob("*.json")):
+            record, lines = self._read_or_set_aside(path, _record_problem, "its cell is trained again")
+            set_aside += lines
+            if record is not None:
+                records[record["key"]] = record
+        return records, set_aside
+
+    def write_record(self, record: dict[str, Any]) -> Path:
+        path = inside(self.cells_dir, f"{check_name('cell key', record['key'], max_length=MAX_KEY_LENGTH)}.json")
+        self._write(path, record)
+        return path
+
+    def _write(self, path: Path, data: Any) -> None:
+        try:
+            write_json_atomic(inside(self.path, str(path.relative_to(self.path))), data)
+        except OSError as error:
+            raise RunDirectoryError(
+                f"cannot write {path} ({error.strerror or error}); nothing partial was left and every record "
+                "written before is kept: fix the cause (free disk space, permissions) and rerun the same command "
+                "to resume"
+            ) from error
+
+    def _read_or_set_aside(
+        self, path: Path, problem: Callable[[Any, Path], str | None], consequence: str
+    ) -> tuple[Any, list[str]]:
+        """(the JSON in `path`, []) if it reads and `problem` finds nothing; (None, []) if there is no file; else
+        the file is renamed to <name>.corrupt and (None, [one line saying so])."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None, []
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            why = f"unreadable: {error}"
+        else:
+            why = problem(data, path)
+            if why is None:
+                return data, []
+        aside = path.with_name(f"{path.name}.corrupt")
+        os.replace(path, aside)
+        return None, [f"set aside {path.relative_to(self.path)} as {aside.name} ({why}); {consequence}"]
+
+    def _remove_dead_temporaries(self) -> None:
+        """Delete the temporary files of processes that no longer run (killed while writing); a live process's
+        in-flight file is left to it."""
+        for leftover in [*self.path.glob(".*.tmp"), *self.cells_dir.glob(".*.tmp")]:
+            pid = _temporary_owner(leftover)
+            if pid is None or pid == os.getpid() or not _process_alive(pid):
+                leftover.unlink(missing_ok=True)
+
+
+MAX_KEY_LENGTH = 240
+"""Cell keys are file names: the usual limit is 255 bytes, less '.json' and the temporary file's additions."""
+
+
+def _record_problem(record: Any, path: Path) -> str | None:
+    """Why a parsed cell record cannot be trusted, or None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not a record"
+    if record.get("schema") != RECORD_SCHEMA:
+        return f"schema {record.get('schema')!r}, not {RECORD_SCHEMA}"
+    missing = [key for key in RECORD_KEYS if key not in record]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if record["key"] != path.stem:
+        return f"its key {str(record['key'])[:80]!r} is not its file name"
+    if record["status"] not in STATUSES:
+        return f"status {str(record['status'])[:40]!r} is not one of {', '.join(STATUSES)}"
+    if record["status"] == "ok" and not isinstance(record["result"], dict):
+        return "status ok without a result"
+    return None
+
+
+def _config_problem(config: Any, path: Path) -> str | None:
+    if (
+        not isinstance(config, dict)
+        or config.get("schema") != CONFIG_SCHEMA
+        or not isinstance(config.get("cells"), list)
+    ):
+        return f"not a schema-{CONFIG_SCHEMA} config with a list of cells"
+    return None
+
+
+def _environment_problem(environment: Any, path: Path) -> str | None:
+    return None if isinstance(environment, dict) else "not a JSON object"
+
+
+def _temporary_owner(path: Path) -> int | None:
+    """The PID in a temporary file name .<name>.<pid>.<random>.tmp, or None for a name without one."""
+    parts = path.name.split(".")
+    return int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside `path` (named with this process's PID), flush it to disk, then rename
+    it over `path`. On any error the temporary file is removed and `path` is as it was."""
+    payload = json.dumps(data, indent=1).encode("utf-8")
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=".tmp")
+    try:
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- a whole matrix ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What run_matrix did: every record of the run (stored earlier or now), and which keys it trained now."""
+
+    run_dir: Path
+    records: dict[str, dict[str, Any]]
+    trained: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+    def not_ok(self) -> list[dict[str, Any]]:
+        return [record for record in self.records.values() if record["status"] != "ok"]
+
+
+def run_config(matrix: Matrix, cells: list[Cell], *, device: str, threads: int, jobs: int) -> dict[str, Any]:
+    """config.json: the resolved matrix with every row's specs, the flags that shape timings, and the cell keys."""
+    return {
+        "schema": CONFIG_SCHEMA,
+        "created_at": _now(),
+        "matrix": matrix.to_dict(),
+        "flags": {"device": device, "threads": threads, "jobs": jobs},
+        "cells": [cell.key for cell in cells],
+    }
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A prepared run directory: every cell of the matrix, the ones still to train, and the records stored so far.
+
+    environment_changes names the environment.json fields that differ from the first start (on a resume);
+    set_aside has one line per damaged file moved aside to <file>.corrupt (its cell is trained again); warnings
+    has one line per input that is allowed but probably not meant (harness.run.estimate.check_lengths).
+    """
+
+    run_dir: RunDirectory
+    cells: tuple[Cell, ...]
+    todo: tuple[Cell, ...]
+    stored: dict[str, dict[str, Any]]
+    data_dir: str | None
+    device: str
+    environment_changes: tuple[str, ...]
+    set_aside: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def arrays(self) -> dict[str, SplitArrays]:
+        """The preprocessed data of the plan's cells, by dtype (loaded once by plan_run)."""
+        dtypes = sorted({cell.train_spec.dtype for cell in self.cells})
+        first = self.cells[0]
+        return {dtype: cell_arrays(first.dataset, self.data_dir, first.preprocessing, dtype) for dtype in dtypes}
+
+
+def plan_run(
+    matrix: Matrix,
+    run_dir: RunDirectory,
+    *,
+    data_dir: str | None,
+    device: str,
+    threads: int,
+    jobs: int,
+    environment: dict[str, Any],
+) -> RunPlan:
+    """Load the data set (so a missing one stops the run before any cell starts), write or check config.json and
+    environment.json, and find the cells without a final record. Refuses (before writing anything) a run with an
+    absurd length or one that cannot fit in memory. Needs `run_dir.locked()` held."""
+    cells = matrix_cells(matrix)
+    arrays = [
+        cell_arrays(matrix.dataset, data_dir, Preprocessing(matrix.scaling, matrix.validation), dtype)
+        for dtype in sorted({cell.train_spec.dtype for cell in cells})
+    ]
+    warnings = check_lengths([(cell.variant, cell.train_spec) for cell in cells], len(arrays[0].x_train))
+    check_memory([(cell.model_spec, cell.train_spec) for cell in cells], arrays, jobs)
+    set_aside = run_dir.prepare(run_config(matrix, cells, device=device, threads=threads, jobs=jobs))
+    changes, environment_set_aside = run_dir.write_environment(environment)
+    stored, records_set_aside = run_dir.finished_records()
+    todo = tuple(cell for cell in cells if stored.get(cell.key, {}).get("status") in (None, *RETRIED_STATUSES))
+    return RunPlan(
+        run_dir,
+        tuple(cells),
+        todo,
+        stored,
+        data_dir,
+        device,
+        tuple(changes),
+        tuple(set_aside + environment_set_aside + records_set_aside),
+        tuple(warnings),
+    )
+
+
+def execute_run(
+    plan: RunPlan,
+    executor: Executor,
+    on_event: Callable[[CellEvent], None],
+) -> RunResult:
+    """Train the plan's remaining cells through `executor`, writing each record the moment it arrives."""
+    stored = dict(plan.stored)
+    cell_jobs = [CellJob(cell, plan.data_dir, plan.device, executor.threads_per_worker) for cell in plan.todo]
+    trained = []
+    for outcome in executor.run(run_cell, cell_jobs, on_event):
+        record = outcome.result if outcome.error is None else _lost_record(outcome.job, outcome.error)
+        plan.run_dir.write_record(record)
+        stored[record["key"]] = record
+        trained.append(record["key"])
+    todo_keys = {cell.key for cell in plan.todo}
+    return RunResult(
+        run_dir=plan.run_dir.path,
+        records={cell.key: stored[cell.key] for cell in plan.cells if cell.key in stored},
+        trained=tuple(trained),
+        skipped=tuple(cell.key for cell in plan.cells if cell.key not in todo_keys),
+    )
+
+
+def run_matrix(
+    matrix: Matrix,
+    run_dir: RunDirectory,
+    executor: Executor,
+    *,
+    data_dir: str | None,
+    device: str = "cpu",
+    threads: int = 1,
+    jobs: int = 1,
+    environment: dict[str, Any] | None = None,
+    on_event: Callable[[CellEvent], None] = lambda event: None,
+) -> RunResult:
+    """plan_run then execute_run, holding the directory's lock: train every cell of `matrix` that has no final
+    record in `run_dir`."""
+    with run_dir.locked():
+        plan = plan_run(
+            matrix,
+            run_dir,
+            data_dir=data_dir,
+            device=device,
+            threads=threads,
+            jobs=jobs,
+            environment=environment
+            or collect_environment(
+                threads=threads, jobs=jobs, threads_per_worker=executor.threads_per_worker, device=device
+            ),
+        )
+        return execute_run(plan, executor, on_event)
+
+
+def _lost_record(job: CellJob, error: str) -> dict[str, Any]:
+    """The record of a cell whose worker died before returning one."""
+    record = _new_record(job.cell)
+    record.update(status="failed", message=error, finished_at=_now())
+    return record
+
+
+def _new_record(cell: Cell) -> dict[str, Any]:
+    """A record with the cell's identity and canonical specs, and nothing measured yet."""
+    return {
+        "schema": RECORD_SCHEMA,
+        "key": cell.key,
+        "variant": cell.variant,
+        "framework": cell.framework,
+        "seed": cell.seed,
+        "dataset": cell.dataset,
+        "status": "ok",
+        "message": None,
+        "model_spec": spec_to_dict(cell.model_spec),
+        "train_spec": spec_to_dict(cell.train_spec),
+        "published": cell.published.to_record() if cell.published else None,
+        "eval_split": cell.eval_split,
+        "history": [],
+        "result": None,
+        "timing": None,
+        "started_at": None,
+        "finished_at": None,
+    }
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def iter_statuses(records: dict[str, dict[str, Any]]) -> Iterator[tuple[str, int]]:
+    """(status, count) for each status present, in STATUSES order."""
+    for status in STATUSES:
+        count = sum(1 for record in records.values() if record["status"] == status)
+        if count:
+            yield status, count
