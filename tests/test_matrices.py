@@ -119,6 +119,9 @@ def test_narrowing_picks_seeds_variants_frameworks_and_drops_published_numbers_o
     assert narrowed.rows[0].published.value == 0.9650 and narrowed.rows[1].published is None
     on_digits = narrowed.narrowed(dataset="digits")
     assert all(row.published is None for row in on_digits.rows)
+    # A target accuracy holds for its data set only, like a published number; one given with it is kept.
+    assert lecture.target_accuracy is not None and on_digits.target_accuracy is None
+    assert lecture.narrowed(dataset="digits", target_accuracy=0.8).target_accuracy == 0.8
     assert MATRICES["seed-lincoln"].narrowed(seeds=2).seeds == (LINCOLN_SEED, LINCOLN_SEED + 1)
     with pytest.raises(Exception, match="unknown variant 'relu-hee'"):
         lecture.narrowed(variants=["relu-hee"])
@@ -166,6 +169,21 @@ def test_toml_variant_without_base_and_with_published_number(tmp_path):
     assert row.published.value == 0.9 and matrix.seeds == (4, 9)
     (cell, *_) = matrix_cells(matrix)
     assert cell.published.to_record()["source"] == "a test"
+    assert matrix.target_accuracy is None and cell.target_accuracy is None
+
+
+def test_toml_target_accuracy_reaches_every_cell_without_changing_its_key(tmp_path):
+    path = _write(tmp_path, 'variants = ["relu-he"]\ndataset = "digits"\ntarget_accuracy = 0.9')
+    matrix = load_matrix_file(path)
+    cells = matrix_cells(matrix)
+    assert matrix.target_accuracy == 0.9 and matrix.to_dict()["target_accuracy"] == 0.9
+    assert {cell.target_accuracy for cell in cells} == {0.9}
+    untargeted = matrix_cells(replace(matrix, target_accuracy=None))
+    assert [cell.key for cell in untargeted] == [cell.key for cell in cells]
+
+
+def test_every_named_matrix_names_a_target_accuracy():
+    assert all(0.5 < matrix.target_accuracy < 1.0 for matrix in MATRICES.values())
 
 
 @pytest.mark.parametrize(
@@ -177,6 +195,8 @@ def test_toml_variant_without_base_and_with_published_number(tmp_path):
         ('variants = ["relu-he"]\ndataset = "cifar"', "unknown data set 'cifar'; choose from: mnist"),
         ('variants = ["relu-he"]\nscaling = "minmax"', "unknown scaling 'minmax'; choose from: unit, symmetric"),
         ('variants = ["relu-he"]\nseeds = "three"', "seeds = 'three': give a count"),
+        ('variants = ["relu-he"]\ntarget_accuracy = 97', "target_accuracy=97.0 is an accuracy fraction"),
+        ('variants = ["relu-he"]\ntarget_accuracy = "high"', "target_accuracy = 'high': give an accuracy"),
         ('[[variant]]\nname = "x"\nbase = "relu-he"\nmodel = { activation = "relux" }', "activation='relux'.*relu"),
         ('[[variant]]\nname = "x"\nbase = "relu-he"\nmodel = { hiden_sizes = [3] }', "unknown field 'hiden_sizes'"),
         ('[[variant]]\nname = "x"\nbase = "relu-he"\ntrain = { optimizer = { nam = "sgd" } }', "no field.*nam"),

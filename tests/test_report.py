@@ -214,6 +214,32 @@ def test_timing_table_medians(run_dir: Path) -> None:
     assert relu_torch["first_epoch_s"] == pytest.approx(expected, rel=1e-12)
 
 
+def test_records_without_a_target_show_no_time_to_target(run_dir: Path) -> None:
+    # These records predate time to accuracy: they load, and the column says there is nothing to show.
+    text = (run_dir / "tables" / "timing.md").read_text()
+    assert "time to target (s)" in text
+    assert table(run_dir, "timing")["n_target"].eq(0).all()
+
+
+def test_time_to_target_is_the_median_over_the_seeds_that_reached_it(tmp_path: Path) -> None:
+    (tmp_path / "cells").mkdir()
+    times = {0: 4.0, 1: None, 2: 6.0}  # seed 1 did not reach the target
+    for seed, seconds in times.items():
+        record = cell_record("relu-he", "numpy", seed)
+        record["timing"].update(target_accuracy=0.97, time_to_target_s=seconds, target_epoch=None)
+        (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+    record = cell_record("relu-he", "torch", 0)
+    record["timing"].update(target_accuracy=0.97, time_to_target_s=None, target_epoch=None)
+    (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+    build_report(tmp_path)
+    timing = table(tmp_path, "timing")
+    numpy_row = row(timing, variant="relu-he", framework="numpy")
+    assert numpy_row["time_to_target_median_s"] == 5.0
+    assert (numpy_row["n_target_reached"], numpy_row["n_target"]) == (2, 3)
+    text = (tmp_path / "tables" / "timing.md").read_text()
+    assert "| 5 (2/3 seeds)" in text and "| not reached" in text and "| 97.0 " in text
+
+
 def test_reproduction_table_sets_published_beside_each_framework(run_dir: Path) -> None:
     reproduction = table(run_dir, "reproduction")
     assert list(reproduction["variant"]) == ["relu-he"]

@@ -15,9 +15,10 @@ from harness.catalog.matrices import Matrix, Row
 from harness.catalog.variants import get_variant
 from harness.cli import main as cli
 from harness.core.frameworks import model_class
+from harness.core.interface import EpochRecord
 from harness.core.specs import OptimizerSpec
 from harness.run.executor import InProcessExecutor
-from harness.run.runner import RunDirectory, run_matrix
+from harness.run.runner import RunDirectory, run_matrix, time_to_target
 
 DIVERGING = replace(
     get_variant("relu-he"),
@@ -31,7 +32,7 @@ DIVERGING = replace(
 MISSING_KERAS = ("no_such_module_for_the_test.model", "keras", ("no_such_module_for_the_test",))
 
 
-def _matrix(variants, frameworks, *, epochs=2, seeds=(3,)) -> Matrix:
+def _matrix(variants, frameworks, *, epochs=2, seeds=(3,), target_accuracy=None) -> Matrix:
     return Matrix(
         "test",
         "a small matrix for the tests",
@@ -40,6 +41,7 @@ def _matrix(variants, frameworks, *, epochs=2, seeds=(3,)) -> Matrix:
         seeds=seeds,
         dataset="digits",
         epochs=epochs,
+        target_accuracy=target_accuracy,
     )
 
 
@@ -88,7 +90,7 @@ def test_every_framework_sees_the_same_batch_order_and_dropout_masks(tmp_path, m
 
 def test_a_cell_record_holds_native_specs_history_result_and_timing(tmp_path):
     variant = get_variant("relu-he")
-    result = _run(_matrix([variant], ["torch"], epochs=3), tmp_path / "run")
+    result = _run(_matrix([variant], ["torch"], epochs=3, target_accuracy=0.5), tmp_path / "run")
     (record,) = result.records.values()
     path = tmp_path / "run" / "cells" / f"{record['key']}.json"
     assert json.loads(path.read_text()) == record
@@ -106,9 +108,25 @@ def test_a_cell_record_holds_native_specs_history_result_and_timing(tmp_path):
     assert timing["steady_epoch_median_s"] == pytest.approx(sum(steady) / 2)
     assert timing["samples_per_s"] == pytest.approx(1500 / timing["steady_epoch_median_s"])
     assert timing["threads"] == 1 and timing["device"] == "cpu"
+    # Time to accuracy: build and training time up to the first epoch whose accuracy reached the target.
+    reached = next(i for i, epoch in enumerate(record["history"]) if epoch["val_accuracy"] >= 0.5)
+    training = sum(epoch["train_time_s"] for epoch in record["history"][: reached + 1])
+    assert timing["target_accuracy"] == 0.5 and timing["target_epoch"] == reached + 1
+    assert timing["time_to_target_s"] == pytest.approx(timing["build_s"] + training)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["cells"] == [record["key"]] and config["matrix"]["rows"][0]["variant"] == "relu-he"
     assert (tmp_path / "run" / "environment.json").is_file()
+
+
+def test_time_to_target_counts_training_until_the_first_evaluated_epoch_that_reaches_it():
+    def epoch(index, accuracy):
+        return EpochRecord(index, train_loss=1.0, train_time_s=2.0 + index, lr=1e-3, val_accuracy=accuracy)
+
+    history = [epoch(0, 0.80), epoch(1, None), epoch(2, 0.95), epoch(3, 0.99)]
+    assert time_to_target(history, 0.5, 0.95) == {"target_accuracy": 0.95, "time_to_target_s": 9.5, "target_epoch": 3}
+    assert time_to_target(history, 0.5, 0.999)["time_to_target_s"] is None
+    nothing = {"target_accuracy": None, "time_to_target_s": None, "target_epoch": None}
+    assert time_to_target(history, 0.5, None) == nothing
 
 
 def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp_path, monkeypatch, capsys):

@@ -38,3 +38,14 @@ def epoch_count(text: str) -> int:
             f"{value:,} epochs is more than the {MAX_EPOCHS:,} allowed; give a realistic length"
         )
     return value
+
+
+def accuracy_fraction(text: str) -> float:
+    """An accuracy as a fraction in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from error
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value:g} is not an accuracy fraction in (0, 1]; write 0.97, not 97")
+    return value

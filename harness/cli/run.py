@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from harness.catalog.matrices import MATRICES, get_matrix
-from harness.cli.args import comma_names, epoch_count, positive_int
+from harness.cli.args import accuracy_fraction, comma_names, epoch_count, positive_int
 from harness.core.frameworks import check_device
 from harness.core.load import machine_is_busy
 from harness.data.datasets import DATASETS
@@ -53,6 +53,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--variants", type=comma_names, metavar="A,B", help="only these variants (any registered name)")
     parser.add_argument("--seeds", type=positive_int, metavar="N", help="N seeds counting up from the matrix's first")
     parser.add_argument("--epochs", type=epoch_count, metavar="N", help="train every cell for N epochs")
+    parser.add_argument(
+        "--target-accuracy",
+        type=accuracy_fraction,
+        metavar="F",
+        help="record each cell's time until its evaluation accuracy first reaches F (a fraction, e.g. 0.97); "
+        "default: the matrix's target_accuracy",
+    )
     parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
     parser.add_argument(
@@ -73,7 +80,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     # Everything that can be refused is checked before a framework is imported (make_executor imports them).
     matrix = get_matrix(args.matrix).narrowed(
-        frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
+        frameworks=args.frameworks,
+        variants=args.variants,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        dataset=args.dataset,
+        target_accuracy=args.target_accuracy,
     )
     if args.threads > available_cores():
         _say(

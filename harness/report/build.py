@@ -145,7 +145,9 @@ def _sections(
             "Timing",
             "Medians over the ok seeds of each cell's timings: model build, the first epoch (compile/trace "
             "included), the median of the later epochs (steady state; none with 1 epoch), the median evaluation "
-            "pass, and training samples per second.",
+            "pass, training samples per second, and time to accuracy: the build and training time (compile "
+            "included, evaluation passes left out) until the evaluation accuracy first reached the matrix's target, "
+            "median over the seeds that reached it ('not reached' when none did; – for records without a target).",
             {"timing": table_texts["timing"]},
             plot_paths.get("Timing", {}),
         ),

@@ -133,8 +133,13 @@ def accuracy_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
     """Per dataset × variant × framework, over ok seeds: the median of each stored timing (seconds; samples/s),
-    the min and max steady-state epoch time, and the threads and device used (distinct values joined)."""
-    ok = cells[cells["status"] == "ok"]
+    the min and max steady-state epoch time, the threads and device used (distinct values joined), and time to
+    accuracy: the target (NaN when no record names one), how many seeds recorded one (n_target) and reached it
+    (n_target_reached), and the median time to it over the seeds that reached it."""
+    ok = cells[cells["status"] == "ok"].assign(
+        has_target=lambda frame: frame["target_accuracy"].notna(),
+        reached_target=lambda frame: frame["time_to_target_s"].notna(),
+    )
     aggregations = {name: (name, "median") for name in TIMING_FIELDS}
     stats = ok.groupby(GROUP, sort=False).agg(
         n_seeds=("seed", "size"),
@@ -144,6 +149,10 @@ def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
         contended_epochs=("contended_epochs", lambda counts: counts.sum(min_count=1)),
         threads=("threads", _distinct),
         device=("device", _distinct),
+        target_accuracy=("target_accuracy", "max"),
+        n_target=("has_target", "sum"),
+        n_target_reached=("reached_target", "sum"),
+        time_to_target_median_s=("time_to_target_s", "median"),
     )
     return _with_every_group(cells, stats, "n_seeds")
 
@@ -323,8 +332,10 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         **{name: _number_or_nan(timing.get(name)) for name in TIMING_FIELDS},
         "threads": timing.get("threads"),
         "device": timing.get("device"),
-        # Records written before load was measured have no count.
+        # Records written before load was measured have no count, and before time to accuracy no target.
         "contended_epochs": _number_or_nan(timing.get("contended_epochs")),
+        "target_accuracy": _number_or_nan(timing.get("target_accuracy")),
+        "time_to_target_s": _number_or_nan(timing.get("time_to_target_s")),
         "published_value": _number_or_nan(published.get("value")),
         "published_source": clip_text(str(published["source"])) if published.get("source") is not None else None,
         "published_note": clip_text(str(published.get("note") or "")),
@@ -489,6 +500,13 @@ def timing_display(table: pd.DataFrame) -> pd.DataFrame:
             "seeds": table["n_seeds"],
             **{title: table[column].map(_seconds) for title, column in seconds.items()},
             "samples/s": table["samples_per_s"].map(lambda value: MISSING if pd.isna(value) else f"{value:,.0f}"),
+            "target accuracy %": table["target_accuracy"].map(lambda value: _fixed(100 * value, 1)),
+            "time to target (s)": [
+                _time_to_target(*values)
+                for values in zip(
+                    table["time_to_target_median_s"], table["n_target_reached"], table["n_target"], strict=True
+                )
+            ],
             "contended epochs": table["contended_epochs"].map(
                 lambda value: MISSING if pd.isna(value) else f"{value:.0f}"
             ),
@@ -543,6 +561,15 @@ def _mean_std_percent(mean: float, std: float, n: int) -> str:
     if n == 1:
         return f"{100 * mean:.2f} (1 seed, no std)"
     return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def _time_to_target(median_s: float, reached: float, recorded: float) -> str:
+    """The median time to the target over the seeds that reached it, with how many did when not all."""
+    if pd.isna(recorded) or recorded == 0:
+        return MISSING
+    if reached == 0:
+        return "not reached"
+    return _seconds(median_s) + ("" if reached == recorded else f" ({reached:.0f}/{recorded:.0f} seeds)")
 
 
 def _text(value: Any) -> str:

@@ -10,8 +10,9 @@ A record: schema, key, variant, framework, seed, dataset, status (ok | diverged 
 model_spec and train_spec (the native specs actually run), published, eval_split (the set the per-epoch val_*
 numbers measure), history (EpochRecord dicts), result (test_loss, test_accuracy, epochs_run, stopped_early,
 best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s,
-contended_epochs (epochs timed while other processes used the CPU, harness.core.load), threads, device), started_at,
-finished_at. Non-finite numbers are stored as null.
+contended_epochs (epochs timed while other processes used the CPU, harness.core.load), threads, device, target_accuracy,
+time_to_target_s and target_epoch (see time_to_target)), started_at, finished_at. Non-finite numbers are stored as
+null.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class Cell:
     train_spec: TrainSpec
     preprocessing: Preprocessing
     published: Published | None
+    target_accuracy: float | None = None
+    """The matrix's target accuracy (time to accuracy); not part of the key, as it changes nothing trained."""
 
     @property
     def eval_split(self) -> str:
@@ -147,6 +150,7 @@ def matrix_cells(matrix: Matrix) -> list[Cell]:
                 train_spec=replace(variant.train, seed=seed, epochs=epochs),
                 preprocessing=preprocessing,
                 published=row.published,
+                target_accuracy=matrix.target_accuracy,
             )
         )
     return cells
@@ -261,7 +265,10 @@ def _train(
         "stopped_early": fit.stopped_early,
         "best_epoch": fit.best_epoch,
     }
-    record["timing"] = _timing(history, build_s, n_train, job.threads, str(model.device))
+    record["timing"] = {
+        **_timing(history, build_s, n_train, job.threads, str(model.device)),
+        **time_to_target(history, build_s, cell.target_accuracy),
+    }
     if not math.isfinite(test_loss):
         raise DivergedError(f"the test loss is {test_loss} after training; lower the learning rate")
 
@@ -282,6 +289,21 @@ def _timing(history: list[EpochRecord], build_s: float, n_train: int, threads: i
         "threads": threads,
         "device": device,
     }
+
+
+def time_to_target(history: list[EpochRecord], build_s: float, target: float | None) -> dict[str, Any]:
+    """Time to accuracy: {target_accuracy, time_to_target_s, target_epoch (1-based)}.
+
+    time_to_target_s is the build time plus every training epoch (the first with its compile/trace) up to and
+    including the first evaluated epoch whose accuracy reaches `target`; evaluation passes are left out, as they
+    depend on how often a run evaluates. None (and target_epoch None) when no epoch reached it or there is no target.
+    """
+    elapsed = build_s
+    for epoch in history:
+        elapsed += epoch.train_time_s
+        if target is not None and epoch.val_accuracy is not None and epoch.val_accuracy >= target:
+            return {"target_accuracy": target, "time_to_target_s": elapsed, "target_epoch": epoch.epoch + 1}
+    return {"target_accuracy": target, "time_to_target_s": None, "target_epoch": None}
 
 
 def _now() -> str:
