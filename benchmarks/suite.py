@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.gemm import PEAK_SIZE, blas_kernels, epoch_gemm_flops, gemm_rates
 from benchmarks.hand_loops import HAND_LOOPS, fits_hand_loops
 from benchmarks.memory import current_mib, peak_mib, reset_peak
 from harness.catalog.variants import get_variant
@@ -33,10 +32,11 @@ from harness.core.batching import epoch_order
 from harness.core.conventions import native_specs
 from harness.core.frameworks import model_class
 from harness.core.load import LoadMeter, machine_is_busy
+from harness.run.environment import blas_libraries
 from harness.run.executor import configure_threads
+from harness.run.gemm import LIBRARY_OF, PEAK_SHAPE, epoch_gemm_flops, gemm_rates
 from reference.initializers import initial_params
 
-LIBRARY_OF = {"numpy": "numpy", "torch": "torch", "keras": "tensorflow"}
 # The hand loop each framework's fwcompare path is compared with (Keras' XLA mode: the XLA step).
 HAND_LOOP_OF = {"numpy": "numpy hand loop", "torch": "torch hand loop", "keras": "keras hand loop (tf.function step)"}
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -259,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     variant = get_variant(args.variant)
     x, y = training_arrays(args, variant.model.input_size, variant.model.output_size)
     variant = variant.for_data(x.shape[1], int(y.max()) + 1)
-    flops = epoch_gemm_flops(variant.model.layer_sizes, len(x))
+    flops = epoch_gemm_flops(variant.model, variant.train, len(x))
 
     libraries = [LIBRARY_OF[name] for name in frameworks]
-    shapes = {"peak": (PEAK_SIZE, PEAK_SIZE, PEAK_SIZE), "128×784×256": (128, 784, 256)}
+    shapes = {"peak": PEAK_SHAPE, "128×784×256": (128, 784, 256)}
     rates = gemm_rates(libraries, shapes, args.gemm_seconds)
 
     timings: list[PathTiming] = []
@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     rates_table = pd.DataFrame(rates)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} threads")
     print(
-        "BLAS kernels: " + ", ".join(f"{k['internal_api']} {k['architecture'] or ''}".strip() for k in blas_kernels())
+        "BLAS kernels: "
+        + ", ".join(f"{k['internal_api']} {k.get('architecture') or ''}".strip() for k in blas_libraries())
     )
     print(f"{args.variant}: layers {variant.model.layer_sizes}, {len(x)} rows, GEMM work {flops / 1e9:.1f} GFLOP/epoch")
     print("\nGEMM rates (GFLOP/s, best of repeated calls)\n")
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "args": {key: str(value) for key, value in vars(args).items()},
-        "machine": {"processor": platform.processor(), "cores": os.cpu_count(), "blas": blas_kernels()},
+        "machine": {"processor": platform.processor(), "cores": os.cpu_count(), "blas": blas_libraries()},
         "env": {key: os.environ.get(key) for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY")},
         "epoch_gemm_flops": flops,
         "gemm_rates": rates,

@@ -10,14 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gemm import epoch_gemm_flops
-
-
-def test_epoch_gemm_flops_counts_forward_and_both_backward_products() -> None:
-    # 784-256-256-10 on 60,000 rows: forward and ∂W for every layer, ∂x for all but the first.
-    per_sample = 2 * 2 * (784 * 256 + 256 * 256 + 256 * 10) + 2 * (256 * 256 + 256 * 10)
-    assert epoch_gemm_flops((784, 256, 256, 10), 60_000) == per_sample * 60_000
-    assert round(epoch_gemm_flops((784, 256, 256, 10), 60_000) / 1e9, 1) == 72.7
+from harness.run.gemm import gemm_flops_per_sample
 
 
 @pytest.mark.slow
@@ -43,7 +36,7 @@ def test_quick_benchmark_writes_every_path(tmp_path: Path) -> None:
         "keras jit step (XLA)",
         "keras model.fit defaults",
     }
-    assert report["epoch_gemm_flops"] == epoch_gemm_flops((784, 256, 256, 10), 300)
+    assert report["epoch_gemm_flops"] == gemm_flops_per_sample((784, 256, 256, 10)) * 300
     assert {(r["library"], r["dtype"]) for r in report["gemm_rates"]} == {
         (library, dtype) for library in ("numpy", "torch", "tensorflow") for dtype in ("float32", "float64")
     }

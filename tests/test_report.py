@@ -240,6 +240,38 @@ def test_time_to_target_is_the_median_over_the_seeds_that_reached_it(tmp_path: P
     assert "| 5 (2/3 seeds)" in text and "| not reached" in text and "| 97.0 " in text
 
 
+def test_the_timing_table_and_plot_show_the_machine_limit(tmp_path: Path) -> None:
+    (tmp_path / "cells").mkdir()
+    flops = {"numpy": 72.7e9, "torch": 72.7e9}
+    for framework in FRAMEWORKS:
+        for seed in SEEDS:
+            record = cell_record("relu-he", framework, seed)
+            record["train_spec"]["dtype"] = "float32"
+            record["timing"]["epoch_gemm_flops"] = flops[framework]
+            if framework == "torch":
+                record["timing"]["device"] = "cuda"  # measured against no CPU rate: no limit
+            (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+    rates = [
+        {"library": "numpy", "dtype": "float32", "gflops": 180.0},
+        {"library": "tensorflow", "dtype": "float32", "gflops": 200.0},
+        {"library": "numpy", "dtype": "float64", "gflops": 90.0},
+    ]
+    gemm_peak = {"size": 2048, "seconds_per_rate": 0.3, "rates": rates}
+    (tmp_path / "environment.json").write_text(json.dumps({"gemm_peak": gemm_peak}))
+    build_report(tmp_path)
+    timing = table(tmp_path, "timing")
+    numpy_row = row(timing, variant="relu-he", framework="numpy")
+    limit = 72.7e9 / 200e9  # the best float32 rate of any library
+    steady = statistics.median(cell_timing("relu-he", "numpy", seed)["steady_epoch_median_s"] for seed in SEEDS)
+    assert numpy_row["limit_epoch_s"] == pytest.approx(limit)
+    assert numpy_row["steady_x_limit"] == pytest.approx(steady / limit)
+    assert pd.isna(row(timing, variant="relu-he", framework="torch")["limit_epoch_s"])
+    text = (tmp_path / "tables" / "timing.md").read_text()
+    assert "machine limit (s)" in text and f"| {limit:.3g} " in text and f"| {steady / limit:.1f} " in text
+    assert "tensorflow float32 200" in (tmp_path / "report.md").read_text()
+    assert matplotlib.image.imread(tmp_path / "plots" / "timing.png").shape[2] in (3, 4)
+
+
 def test_reproduction_table_sets_published_beside_each_framework(run_dir: Path) -> None:
     reproduction = table(run_dir, "reproduction")
     assert list(reproduction["variant"]) == ["relu-he"]

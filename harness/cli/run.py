@@ -24,6 +24,7 @@ from harness.data.datasets import DATASETS
 from harness.run.environment import collect_environment
 from harness.run.estimate import estimate_duration
 from harness.run.executor import available_cores, make_executor, threads_per_worker
+from harness.run.gemm import RUN_SECONDS_PER_RATE
 from harness.run.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -139,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         progress = CellProgress(len(plan.todo))
         try:
-            result = execute_run(plan, executor, progress)
+            result = execute_run(plan, executor, progress, gemm_seconds=RUN_SECONDS_PER_RATE)
         finally:
             progress.close()
         # Imported here: pandas and matplotlib take about half a second, which a refused command should not cost.

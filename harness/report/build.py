@@ -19,6 +19,7 @@ import pandas as pd
 
 from harness.core.names import clip_text
 from harness.report import plots, tables
+from harness.run.gemm import best_peak_gflops
 
 TITLE = "fwcompare report"
 VALUE_WIDTH = 200
@@ -56,7 +57,7 @@ def build_report(run_dir: Path | str) -> BuiltReport:
     cells = records.cells
     frameworks = list(dict.fromkeys(cells["framework"]))
     accuracy = tables.accuracy_table(cells)
-    timing = tables.timing_table(cells)
+    timing = tables.timing_table(cells, best_peak_gflops(records.environment.get("gemm_peak")))
     # name -> (numbers for the CSV, text for the Markdown/HTML), all computed before anything is written
     computed = {
         "accuracy": (accuracy, tables.accuracy_display(accuracy)),
@@ -91,6 +92,14 @@ def build_report(run_dir: Path | str) -> BuiltReport:
         summary=summary_table(accuracy, timing),
         status_counts=tables.status_counts(cells),
     )
+
+
+def _peak_rates_line(gemm_peak: dict | None) -> str:
+    """' Peak GEMM rates here: numpy float32 202 GFLOP/s, ...' from environment.json's gemm_peak, or ''."""
+    if not gemm_peak:
+        return ""
+    rates = ", ".join(f"{rate['library']} {rate['dtype']} {rate['gflops']:.0f}" for rate in gemm_peak["rates"])
+    return f" Peak GEMM rates ({gemm_peak['size']}³, GFLOP/s): {rates}."
 
 
 def summary_table(accuracy: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +156,12 @@ def _sections(
             "included), the median of the later epochs (steady state; none with 1 epoch), the median evaluation "
             "pass, training samples per second, and time to accuracy: the build and training time (compile "
             "included, evaluation passes left out) until the evaluation accuracy first reached the matrix's target, "
-            "median over the seeds that reached it ('not reached' when none did; – for records without a target).",
+            "median over the seeds that reached it ('not reached' when none did; – for records without a target). "
+            "The machine limit is the epoch's GEMM work (forward, ∂W and ∂x products; element-wise work left out) "
+            "at the best peak GEMM rate any of the run's libraries reached on this machine (measured at the run's "
+            "start, environment.json gemm_peak): no implementation can train an epoch faster; '× limit' is each "
+            "median epoch time over it (– for GPU cells and runs recorded before it was measured)."
+            + _peak_rates_line(records.environment.get("gemm_peak")),
             {"timing": table_texts["timing"]},
             plot_paths.get("Timing", {}),
         ),

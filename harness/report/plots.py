@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from harness.core.frameworks import FRAMEWORKS
@@ -117,12 +118,14 @@ def plot_accuracy_bars(accuracy: pd.DataFrame, path: Path) -> None:
 def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
     """Grouped bars of training time per epoch (s): steady-state epochs (median over seeds of each cell's median
     epoch; whiskers: min–max over seeds) above, and the first epoch (compile/trace included) below. Runs of one
-    epoch have no steady state; then only the first-epoch panel is drawn.
+    epoch have no steady state; then only the first-epoch panel is drawn. Where the machine limit is known, a black
+    line across each bar marks it and the bar is labelled with its ratio to it.
 
     timing: harness.report.tables.timing_table.
     """
     first = _by_group(timing, "first_epoch_s")
     steady = _by_group(timing, "steady_epoch_median_s")
+    limit = _by_group(timing, "limit_epoch_s")
     has_steady = steady.notna().any().any()
     figure, panels = _bar_figure(len(first.index), 2 if has_steady else 1)
     if has_steady:
@@ -133,12 +136,14 @@ def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
             steady - _by_group(timing, "steady_epoch_min_s"),
             _by_group(timing, "steady_epoch_max_s") - steady,
         )
+        _limit_marks(steady_axes, steady, limit)
         steady_axes.set(
             title="Steady-state training time per epoch (bars: median over seeds; whiskers: min–max)",
             ylabel="time per epoch (s)",
         )
     (first_axes,) = panels
     _grouped_bars(first_axes, first, None, None)
+    _limit_marks(first_axes, first, limit)
     first_axes.set(
         title="First epoch, compile/trace included (median over seeds)"
         + ("" if has_steady else "; no steady-state epochs: every run had 1 epoch"),
@@ -148,6 +153,27 @@ def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
         first_axes.get_legend().remove()
     _label_groups(first_axes, first.index)
     _save(figure, path)
+
+
+def _limit_marks(axes: Axes, heights: pd.DataFrame, limit: pd.DataFrame) -> None:
+    """A black line at the machine limit across each bar that has one, and the bar's '×ratio' above it."""
+    frameworks = list(heights.columns)
+    width = 0.8 / len(frameworks)
+    marked = False
+    for i, framework in enumerate(frameworks):
+        for position, (height, bound) in enumerate(zip(heights[framework], limit[framework], strict=True)):
+            if pd.isna(height) or pd.isna(bound):
+                continue
+            centre = position + (i - (len(frameworks) - 1) / 2) * width
+            axes.hlines(bound, centre - width / 2, centre + width / 2, colors="black", linewidth=2, zorder=3)
+            axes.annotate(f"×{height / bound:.1f}", (centre, height), ha="center", va="bottom", fontsize=7, rotation=90)
+            marked = True
+    if marked:
+        axes.set_ylim(top=axes.get_ylim()[1] * 1.15)  # room for the ratio labels above the tallest bar
+        handles, labels = axes.get_legend_handles_labels()
+        handles.append(Line2D([], [], color="black", linewidth=2))
+        labels.append("machine limit\n(GEMM FLOPs /\npeak GEMM rate)")
+        axes.legend(handles, labels, title="framework", loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 # --- shared figure parts -----------------------------------------------------------------------------------------

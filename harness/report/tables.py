@@ -131,14 +131,23 @@ def accuracy_table(cells: pd.DataFrame) -> pd.DataFrame:
     return _with_every_group(cells, stats, "n_seeds")
 
 
-def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
+def timing_table(cells: pd.DataFrame, peak_gflops: dict[str, float] | None = None) -> pd.DataFrame:
     """Per dataset × variant × framework, over ok seeds: the median of each stored timing (seconds; samples/s),
-    the min and max steady-state epoch time, the threads and device used (distinct values joined), and time to
+    the min and max steady-state epoch time, the threads and device used (distinct values joined), time to
     accuracy: the target (NaN when no record names one), how many seeds recorded one (n_target) and reached it
-    (n_target_reached), and the median time to it over the seeds that reached it."""
-    ok = cells[cells["status"] == "ok"].assign(
-        has_target=lambda frame: frame["target_accuracy"].notna(),
-        reached_target=lambda frame: frame["time_to_target_s"].notna(),
+    (n_target_reached), and the median time to it over the seeds that reached it; and the machine limit.
+
+    peak_gflops: {dtype: the best library's peak GEMM rate} of the run (harness.run.gemm.best_peak_gflops). The
+    machine limit of a CPU cell's epoch is its GEMM FLOPs / that rate (limit_epoch_s, NaN for a record without
+    FLOPs, a run without the rate, or a GPU cell); steady_x_limit and first_x_limit are the median steady-state
+    and first epoch over it.
+    """
+    peak = pd.Series(peak_gflops or {}, dtype=float)
+    ok = cells[cells["status"] == "ok"]
+    ok = ok.assign(
+        has_target=ok["target_accuracy"].notna(),
+        reached_target=ok["time_to_target_s"].notna(),
+        limit_epoch_s=ok["epoch_gemm_flops"] / (ok["dtype"].map(peak).astype(float) * 1e9).where(ok["device"] == "cpu"),
     )
     aggregations = {name: (name, "median") for name in TIMING_FIELDS}
     stats = ok.groupby(GROUP, sort=False).agg(
@@ -153,7 +162,10 @@ def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
         n_target=("has_target", "sum"),
         n_target_reached=("reached_target", "sum"),
         time_to_target_median_s=("time_to_target_s", "median"),
+        limit_epoch_s=("limit_epoch_s", "median"),
     )
+    stats["steady_x_limit"] = stats["steady_epoch_median_s"] / stats["limit_epoch_s"]
+    stats["first_x_limit"] = stats["first_epoch_s"] / stats["limit_epoch_s"]
     return _with_every_group(cells, stats, "n_seeds")
 
 
@@ -325,6 +337,7 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "eval_split": record.get("eval_split") or "",
         "loss": model_spec.get("loss", ""),
         "epochs": (record.get("train_spec") or {}).get("epochs"),
+        "dtype": (record.get("train_spec") or {}).get("dtype"),
         "test_accuracy": _number_or_nan(result.get("test_accuracy")),
         "test_loss": _number_or_nan(result.get("test_loss")),
         "epochs_run": result.get("epochs_run", len(history)),
@@ -336,6 +349,7 @@ def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "contended_epochs": _number_or_nan(timing.get("contended_epochs")),
         "target_accuracy": _number_or_nan(timing.get("target_accuracy")),
         "time_to_target_s": _number_or_nan(timing.get("time_to_target_s")),
+        "epoch_gemm_flops": _number_or_nan(timing.get("epoch_gemm_flops")),
         "published_value": _number_or_nan(published.get("value")),
         "published_source": clip_text(str(published["source"])) if published.get("source") is not None else None,
         "published_note": clip_text(str(published.get("note") or "")),
@@ -499,6 +513,9 @@ def timing_display(table: pd.DataFrame) -> pd.DataFrame:
             "framework": table["framework"],
             "seeds": table["n_seeds"],
             **{title: table[column].map(_seconds) for title, column in seconds.items()},
+            "machine limit (s)": table["limit_epoch_s"].map(_seconds),
+            "steady × limit": table["steady_x_limit"].map(lambda value: _fixed(value, 1)),
+            "first × limit": table["first_x_limit"].map(lambda value: _fixed(value, 1)),
             "samples/s": table["samples_per_s"].map(lambda value: MISSING if pd.isna(value) else f"{value:,.0f}"),
             "target accuracy %": table["target_accuracy"].map(lambda value: _fixed(100 * value, 1)),
             "time to target (s)": [

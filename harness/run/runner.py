@@ -11,7 +11,8 @@ model_spec and train_spec (the native specs actually run), published, eval_split
 numbers measure), history (EpochRecord dicts), result (test_loss, test_accuracy, epochs_run, stopped_early,
 best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s,
 contended_epochs (epochs timed while other processes used the CPU, harness.core.load), threads, device, target_accuracy,
-time_to_target_s and target_epoch (see time_to_target)), started_at, finished_at. Non-finite numbers are stored as
+time_to_target_s and target_epoch (see time_to_target), epoch_gemm_flops (harness.run.gemm: with the peak GEMM rate
+in environment.json, the machine limit of an epoch)), started_at, finished_at. Non-finite numbers are stored as
 null.
 """
 
@@ -47,6 +48,7 @@ from harness.data.preprocess import SplitArrays, prepare_arrays
 from harness.run.environment import collect_environment
 from harness.run.estimate import check_lengths, check_memory
 from harness.run.executor import Executor
+from harness.run.gemm import PeakRateJob, epoch_gemm_flops, measure_peak_rates
 from harness.run.lock import run_lock
 
 RECORD_SCHEMA = 1
@@ -268,6 +270,7 @@ def _train(
     record["timing"] = {
         **_timing(history, build_s, n_train, job.threads, str(model.device)),
         **time_to_target(history, build_s, cell.target_accuracy),
+        "epoch_gemm_flops": epoch_gemm_flops(model_spec, train_spec, n_train),
     }
     if not math.isfinite(test_loss):
         raise DivergedError(f"the test loss is {test_loss} after training; lower the learning rate")
@@ -360,6 +363,14 @@ class RunDirectory:
             return set_aside
         self._write(config_path, config)
         return set_aside
+
+    def environment(self) -> dict[str, Any]:
+        """environment.json as written (written by plan_run before this is asked)."""
+        return json.loads((self.path / "environment.json").read_text(encoding="utf-8"))
+
+    def add_to_environment(self, key: str, value: Any) -> None:
+        """Add one measured field to environment.json (e.g. the run's peak GEMM rates)."""
+        self._write(self.path / "environment.json", {**self.environment(), key: value})
 
     def write_environment(self, environment: dict[str, Any]) -> tuple[list[str], list[str]]:
         """Write environment.json on the first start; on a resume keep it. Returns (the fields that changed since
@@ -589,8 +600,24 @@ def execute_run(
     plan: RunPlan,
     executor: Executor,
     on_event: Callable[[CellEvent], None],
+    *,
+    gemm_seconds: float | None = None,
 ) -> RunResult:
-    """Train the plan's remaining cells through `executor`, writing each record the moment it arrives."""
+    """Train the plan's remaining cells through `executor`, writing each record the moment it arrives.
+
+    With gemm_seconds, first measures the peak GEMM rate of each framework's library and dtype of the plan (that
+    long each, through the executor, so with the cells' threads) into environment.json's "gemm_peak", unless an
+    earlier start of the run did.
+    """
+    if gemm_seconds is not None and plan.todo and "gemm_peak" not in plan.run_dir.environment():
+        job = PeakRateJob(
+            frameworks=tuple(dict.fromkeys(cell.framework for cell in plan.cells)),
+            dtypes=tuple(sorted({cell.train_spec.dtype for cell in plan.cells})),
+            seconds=gemm_seconds,
+        )
+        (outcome,) = executor.run(measure_peak_rates, [job], lambda event: None)
+        if outcome.error is None:
+            plan.run_dir.add_to_environment("gemm_peak", outcome.result)
     stored = dict(plan.stored)
     cell_jobs = [CellJob(cell, plan.data_dir, plan.device, executor.threads_per_worker) for cell in plan.todo]
     trained = []
