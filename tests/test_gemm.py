@@ -6,8 +6,8 @@ import itertools
 from dataclasses import replace
 
 import pytest
-from harness.variants import get_variant
 
+from harness.catalog.variants import get_variant
 from harness.run.gemm import PeakRateJob, best_peak_gflops, epoch_gemm_flops, gemm_flops_per_sample, measure_peak_rates
 
 
