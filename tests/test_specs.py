@@ -121,6 +121,18 @@ def test_dropout_masks_match_rates_and_skip_layers_without_dropout():
     assert dropout_masks(ModelSpec(4, (3,), 2), 10, seed=0, epoch=0) is None
 
 
+def test_dropout_masks_drawn_in_blocks_are_those_of_one_draw_per_layer():
+    # Masks are drawn a block of rows at a time (less memory); every published run used one draw per layer.
+    spec = ModelSpec(8, (5, 7, 3), 2, dropout=(0.5, 0.0, 0.2))
+    rows = 10_000  # more than one block
+    masks = dropout_masks(spec, rows, seed=4, epoch=2)
+    rng = np.random.default_rng([4, 2, 2])
+    for key, width, rate in (("dropout0", 5, 0.5), ("dropout2", 3, 0.2)):
+        expected = (rng.random((rows, width)) >= rate).astype(np.float32)
+        assert masks[key].dtype == np.float32
+        np.testing.assert_array_equal(masks[key], expected)
+
+
 def test_every_registered_variant_resizes_and_unknown_names_list_the_valid_ones():
     for variant in all_variants().values():
         resized = variant.for_data(64, 10)
