@@ -19,6 +19,7 @@ from keras import ops
 from harness.core.batching import missing_masks_error
 from harness.core.conventions import require_native
 from harness.core.interface import FrameworkModel, Masks, Params
+from harness.core.memory import shareable
 from harness.core.params import has_bias, is_trainable
 from harness.core.specs import ModelSpec, TrainSpec
 from keras_impl.device import resolve_device
@@ -166,6 +167,14 @@ class Network(keras.Model):
         return total
 
 
+def _host_tensor(array: np.ndarray) -> tf.Tensor:
+    """`array` as a CPU tensor: read in place where TensorFlow can (harness.core.memory.shareable; data sets and
+    masks are only read), else copied."""
+    if shareable(array):
+        return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    return tf.constant(array)
+
+
 @dataclass(frozen=True)
 class UploadedData:
     """A data set as host tensors: x (n, input_size) in the model dtype, y (n,) int64."""
@@ -276,7 +285,7 @@ class MLP(FrameworkModel):
         """Host tensors in the model dtype: tf.data, which feeds `fit` and `evaluate`, runs on the CPU and copies
         each batch to the device, as Keras does with NumPy input."""
         with tf.device("/CPU:0"):
-            return UploadedData(tf.constant(np.asarray(x, dtype=self.dtype)), self._labels(y))
+            return UploadedData(_host_tensor(np.asarray(x, dtype=self.dtype)), self._labels(y))
 
     def train_epoch(self, data: UploadedData, order: np.ndarray, dropout_masks: Masks = None) -> float:
         """The epoch's full batches in one compiled call (Network.batch_loop), then a partial last batch through
@@ -296,7 +305,7 @@ class MLP(FrameworkModel):
                 data.x,
                 data.y,
                 tf.constant(order[:end].reshape(full, batch_size)),
-                {key: tf.constant(mask[:end].reshape(full, batch_size, -1)) for key, mask in keep.items()},
+                {key: _host_tensor(mask[:end].reshape(full, batch_size, -1)) for key, mask in keep.items()},
             )
             weighted = float(total) * batch_size
             if end < len(order):

@@ -64,7 +64,12 @@ class MLP(FrameworkModel):
 
     # torch.tensor copies: the model never aliases the caller's arrays, and read-only arrays raise no warning.
     def _floats(self, array: np.ndarray) -> torch.Tensor:
-        return torch.tensor(np.asarray(array), dtype=self.dtype, device=self.torch_device)
+        """The array as a tensor in the model dtype on the device; on the CPU in the same dtype it shares the
+        array's memory (data sets and masks are only read), so a 60,000-row data set is not held twice. A
+        read-only array is copied: torch warns about sharing it."""
+        array = np.asarray(array)
+        share = torch.as_tensor if array.flags.writeable else torch.tensor
+        return share(array, dtype=self.dtype, device=self.torch_device)
 
     def _labels(self, labels: np.ndarray) -> torch.Tensor:
         return torch.tensor(np.asarray(labels), dtype=torch.int64, device=self.torch_device)

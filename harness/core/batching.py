@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.core.memory import aligned_empty
 from harness.core.specs import ModelSpec
 
 # Streams of np.random.default_rng([seed, stream, epoch]); distinct so orders and masks never share draws.
@@ -40,7 +41,7 @@ def dropout_masks(spec: ModelSpec, n_rows: int, seed: int, epoch: int) -> dict[s
     for i, width in enumerate(spec.hidden_sizes):
         rate = spec.dropout_rate(i)
         if rate > 0:
-            mask = np.empty((n_rows, width), dtype=np.float32)
+            mask = aligned_empty((n_rows, width), np.float32)  # for Keras to read in place (harness.core.memory)
             # Drawn in blocks of rows: the generator fills an array row by row, so the draws (and masks) are those
             # of one (n_rows, width) call, without its float64 temporary (123 MB for 60,000 × 256).
             for start in range(0, n_rows, _MASK_BLOCK_ROWS):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.core.errors import DataError, UnknownNameError
+from harness.core.memory import aligned_empty
 from harness.core.specs import DTYPES
 from harness.data.datasets import Dataset
 
@@ -57,7 +58,11 @@ def prepare_arrays(
     table = _value_table(dataset.x_train[:keep], dataset.max_value, scaling, np.dtype(dtype))
 
     def scaled(images: np.ndarray) -> np.ndarray:
-        return table[images.reshape(len(images), -1)]
+        # Aligned, so Keras reads the arrays in place rather than holding a copy (harness.core.memory).
+        flat = images.reshape(len(images), -1)
+        out = aligned_empty(flat.shape, table.dtype)
+        np.take(table, flat, out=out, mode="clip")  # uint8 indices are always in range; "raise" would buffer
+        return out
 
     return SplitArrays(
         x_train=scaled(dataset.x_train[:keep]),

@@ -1,0 +1,28 @@
+"""Host arrays that frameworks can read without copying them.
+
+PyTorch shares a CPU NumPy array's memory as it is (torch.as_tensor). TensorFlow shares one only through DLPack,
+and only when the buffer is aligned to its 64-byte boundary (an unaligned one aborts the process), so the data
+sets and dropout masks of a run are allocated aligned and a Keras model checks `shareable` before sharing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ALIGNMENT = 64
+"""Bytes: TensorFlow's EIGEN_MAX_ALIGN_BYTES on CPUs with AVX-512."""
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: str | np.dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose first byte is on an ALIGNMENT boundary."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buffer = np.empty(size + ALIGNMENT, dtype=np.uint8)
+    offset = -buffer.ctypes.data % ALIGNMENT
+    return buffer[offset : offset + size].view(dtype).reshape(shape)
+
+
+def shareable(array: np.ndarray) -> bool:
+    """True when TensorFlow can read `array` in place: C-contiguous, ALIGNMENT-aligned and exportable through
+    DLPack (writeable)."""
+    return array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % ALIGNMENT == 0
