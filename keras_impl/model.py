@@ -10,6 +10,7 @@ No XLA unless asked (MLP(execution="xla")): jit_compile=False by default, so a G
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -187,6 +188,7 @@ class MLP(FrameworkModel):
     """The Keras network with its Keras optimiser; parameters cross the boundary as the canonical dict."""
 
     framework = "keras"
+    fast_options: ClassVar[dict[str, str]] = {"execution": "xla"}
 
     def __init__(
         self,

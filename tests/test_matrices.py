@@ -182,6 +182,16 @@ def test_toml_target_accuracy_reaches_every_cell_without_changing_its_key(tmp_pa
     assert [cell.key for cell in untargeted] == [cell.key for cell in cells]
 
 
+def test_the_execution_mode_is_exact_unless_a_matrix_or_the_command_line_says_fast(tmp_path):
+    assert all(matrix.mode == "exact" for matrix in MATRICES.values())
+    assert MATRICES["default"].narrowed(mode="fast").mode == "fast"
+    matrix = load_matrix_file(_write(tmp_path, 'variants = ["relu-he"]\ndataset = "digits"\nmode = "fast"'))
+    (cell, *_) = matrix_cells(matrix)
+    assert matrix.to_dict()["mode"] == "fast" and cell.mode == "fast" and cell.key.endswith("--fast")
+    exact = matrix_cells(replace(matrix, mode="exact"))[0]
+    assert exact.key == cell.key.removesuffix("--fast")
+
+
 def test_every_named_matrix_names_a_target_accuracy():
     assert all(0.5 < matrix.target_accuracy < 1.0 for matrix in MATRICES.values())
 
@@ -196,6 +206,7 @@ def test_every_named_matrix_names_a_target_accuracy():
         ('variants = ["relu-he"]\nscaling = "minmax"', "unknown scaling 'minmax'; choose from: unit, symmetric"),
         ('variants = ["relu-he"]\nseeds = "three"', "seeds = 'three': give a count"),
         ('variants = ["relu-he"]\ntarget_accuracy = 97', "target_accuracy=97.0 is an accuracy fraction"),
+        ('variants = ["relu-he"]\nmode = "xla"', "unknown execution mode 'xla'; choose from: exact, fast"),
         ('variants = ["relu-he"]\ntarget_accuracy = "high"', "target_accuracy = 'high': give an accuracy"),
         ('[[variant]]\nname = "x"\nbase = "relu-he"\nmodel = { activation = "relux" }', "activation='relux'.*relu"),
         ('[[variant]]\nname = "x"\nbase = "relu-he"\nmodel = { hiden_sizes = [3] }', "unknown field 'hiden_sizes'"),

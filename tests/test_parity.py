@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from typing import ClassVar
 
 import pytest
 
@@ -209,6 +210,27 @@ def test_report_json_has_the_parity_json_format(monkeypatch):
     assert document["summary"]["passed"] is True
     assert document["summary"]["unavailable"] == report.unavailable
     assert document["summary"]["counts"][OK] == len(report.rows)
+
+
+def test_the_fast_mode_builds_the_timed_path_with_the_frameworks_fast_options(monkeypatch):
+    built = []
+
+    class Fast(Reference):
+        fast_options: ClassVar[dict[str, str]] = {"execution": "compiled"}
+
+        def __init__(self, *args, execution="exact", **kwargs):
+            built.append(execution)
+            super().__init__(*args, **kwargs)
+
+    classes = {"numpy": Reference, "torch": Fast}
+    report = run_parity(["relu-he-sgd"], ["numpy", "torch"], ["float64"], DEFAULT_STEPS, "cpu", mode="fast")
+    assert report.mode == "fast" and report.to_json()["summary"]["mode"] == "fast"
+    rows = run_case(PARITY_VARIANTS["relu-he-sgd"], "float64", classes, mode="fast")
+    assert {r.pair for r in rows} == {"numpy-vs-torch", "numpy-fast-epoch-vs-step", "torch-fast-epoch-vs-step"}
+    # The pair's trace is exact; only the model the timed path trains is built in the fast mode.
+    assert built == ["exact", "compiled"]
+    fit_rows = [r for r in rows if r.pair == "torch-fast-epoch-vs-step"]
+    assert {r.status for r in fit_rows} == {OK} and "fast mode" in fit_rows[0].note
 
 
 def test_missing_tensors_and_non_finite_values_fail():

@@ -219,6 +219,8 @@ def test_records_without_a_target_show_no_time_to_target(run_dir: Path) -> None:
     text = (run_dir / "tables" / "timing.md").read_text()
     assert "time to target (s)" in text
     assert table(run_dir, "timing")["n_target"].eq(0).all()
+    # ... and they ran the exact path, the only one there was.
+    assert set(table(run_dir, "timing")["mode"]) == {"exact"} and "| mode " in text
 
 
 def test_time_to_target_is_the_median_over_the_seeds_that_reached_it(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,27 @@ def test_a_cell_record_holds_native_specs_history_result_and_timing(tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["cells"] == [record["key"]] and config["matrix"]["rows"][0]["variant"] == "relu-he"
     assert (tmp_path / "run" / "environment.json").is_file()
+
+
+def test_a_fast_run_builds_each_model_with_its_fast_options_and_records_the_mode(tmp_path, monkeypatch):
+    built = []
+
+    def recording_model_class(name):
+        class Recording(model_class(name)):
+            fast_options: ClassVar[dict[str, int]] = {"unroll": 4} if name == "torch" else {}
+
+            def __init__(self, *args, unroll=1, **kwargs):
+                built.append((name, unroll))
+                super().__init__(*args, **kwargs)
+
+        return Recording
+
+    monkeypatch.setattr(harness.run.runner, "model_class", recording_model_class)
+    matrix = replace(_matrix([get_variant("relu-he")], ["numpy", "torch"], epochs=1), mode="fast")
+    result = _run(matrix, tmp_path / "run")
+    assert sorted(built) == [("numpy", 1), ("torch", 4)]
+    assert {record["mode"] for record in result.records.values()} == {"fast"}
+    assert all(key.endswith("--fast") for key in result.records)
 
 
 def test_time_to_target_counts_training_until_the_first_evaluated_epoch_that_reaches_it():

@@ -7,7 +7,7 @@ keeps its variant's own TrainSpec.epochs unless the matrix (or `--epochs`) sets 
 A TOML matrix file has the same fields (see examples/matrix.toml):
 
     name, description, dataset, scaling, validation, frameworks, seeds (a count from 0, or a list), epochs,
-    target_accuracy (the evaluation accuracy whose time to reach every cell records),
+    target_accuracy (the evaluation accuracy whose time to reach every cell records), mode (exact | fast),
     variants = [registered names],
     [[variant]] name, base (a registered or earlier variant), description, model = {...}, train = {...},
                 published = {value, source, note, metric, illustrative},
@@ -40,6 +40,7 @@ from harness.catalog.variants import (
 )
 from harness.core.errors import FwcompareError, UnknownNameError
 from harness.core.frameworks import FRAMEWORKS
+from harness.core.interface import MODES
 from harness.core.names import check_name, check_text
 from harness.core.specs import ModelSpec, SpecError, TrainSpec, spec_from_dict, spec_to_dict
 from harness.data.datasets import DATASETS
@@ -119,6 +120,8 @@ class Matrix:
     target_accuracy: float | None = None
     """Every cell records the wall time until its evaluation accuracy first reaches this fraction (time to
     accuracy); None records none. It holds for the matrix's data set only."""
+    mode: str = "exact"
+    """The execution mode every cell trains in (harness.core.interface.MODES)."""
 
     def __post_init__(self) -> None:
         _require_names("framework", self.frameworks, tuple(FRAMEWORKS))
@@ -133,6 +136,7 @@ class Matrix:
             raise SpecError(f"matrix {self.name!r} names variant(s) {repeated} more than once; give each a new name")
         if self.epochs is not None and self.epochs < 1:
             raise SpecError(f"matrix {self.name!r}: epochs={self.epochs} must be >= 1")
+        _require_names("execution mode", (self.mode,), MODES)
         if self.target_accuracy is not None and not 0.0 < self.target_accuracy <= 1.0:
             raise SpecError(
                 f"matrix {self.name!r}: target_accuracy={self.target_accuracy} is an accuracy fraction in (0, 1]; "
@@ -156,6 +160,7 @@ class Matrix:
         epochs: int | None = None,
         dataset: str | None = None,
         target_accuracy: float | None = None,
+        mode: str | None = None,
     ) -> Matrix:
         """This matrix with the command line's choices applied.
 
@@ -181,6 +186,8 @@ class Matrix:
             matrix = replace(matrix, dataset=dataset, rows=rows, target_accuracy=None)
         if target_accuracy is not None:
             matrix = replace(matrix, target_accuracy=target_accuracy)
+        if mode is not None:
+            matrix = replace(matrix, mode=mode)
         return matrix
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,6 +204,7 @@ class Matrix:
             "seeds": list(self.seeds),
             "epochs": self.epochs,
             "target_accuracy": self.target_accuracy,
+            "mode": self.mode,
             "notes": list(self.notes),
             "rows": [
                 {
@@ -447,6 +455,7 @@ MATRIX_KEYS = (
     "seeds",
     "epochs",
     "target_accuracy",
+    "mode",
     "variants",
     "variant",
     "grid",
@@ -514,6 +523,7 @@ def matrix_from_dict(data: dict[str, Any], *, default_name: str, source: str) ->
         epochs=epochs,
         source=source,
         target_accuracy=None if target is None else float(target),
+        mode=str(data.get("mode", "exact")),
     )
 
 

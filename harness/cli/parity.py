@@ -17,6 +17,7 @@ from tabulate import tabulate
 from harness.cli.args import comma_names, positive_int
 from harness.core.errors import UnknownNameError
 from harness.core.frameworks import FRAMEWORKS, check_device
+from harness.core.interface import MODES
 from harness.core.specs import DTYPES
 from harness.parity.suite import (
     DEFAULT_STEPS,
@@ -72,6 +73,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"optimiser steps, a multiple of {PARITY_STEPS_PER_EPOCH}, at most {MAX_STEPS} (default {DEFAULT_STEPS})",
     )
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default="exact",
+        help="execution mode of the train_epoch checks (default exact; fast: each framework's fastest path, as "
+        "`fwcompare run --mode fast` trains), at the same tolerances",
+    )
     parser.add_argument("--json", action="store_true", help="print parity.json on stdout (the log goes to stderr)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/parity.json")
     parser.add_argument(
@@ -104,7 +112,9 @@ def _parity(args: argparse.Namespace) -> int:
         for line in log_lines(rows, verbose=args.verbose):
             print(line, file=log, flush=True)
 
-    report = run_parity(args.variants, args.frameworks, dtypes, args.steps, args.device, on_rows=print_case)
+    report = run_parity(
+        args.variants, args.frameworks, dtypes, args.steps, args.device, on_rows=print_case, mode=args.mode
+    )
     for framework, reason in report.unavailable.items():
         print(f"UNAVAILABLE {framework}: its pairs were skipped ({reason})", file=log)
     document = report.to_json()

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from harness.catalog.matrices import MATRICES, get_matrix
 from harness.cli.args import accuracy_fraction, comma_names, epoch_count, positive_int
 from harness.core.frameworks import check_device
+from harness.core.interface import MODES
 from harness.core.load import machine_is_busy
 from harness.data.datasets import DATASETS
 from harness.run.environment import collect_environment
@@ -61,6 +62,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="record each cell's time until its evaluation accuracy first reaches F (a fraction, e.g. 0.97); "
         "default: the matrix's target_accuracy",
     )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        help="execution mode: exact (default; the path parity checks) or fast (each framework's fastest path: Keras "
+        "compiles its epoch loop with XLA; `fwcompare parity --mode fast` measures its parity)",
+    )
     parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
     parser.add_argument(
@@ -87,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         dataset=args.dataset,
         target_accuracy=args.target_accuracy,
+        mode=args.mode,
     )
     if args.threads > available_cores():
         _say(

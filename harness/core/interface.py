@@ -24,7 +24,17 @@ from harness.core.load import LoadMeter
 from harness.core.specs import ModelSpec, TrainSpec
 
 Params = dict[str, np.ndarray]
+MODES = ("exact", "fast")
+"""Execution modes of train_epoch: `exact` (the default) is the path parity checks at the stated tolerances;
+`fast` is each framework's fastest path (FrameworkModel.fast_options), whose parity is measured apart."""
 Masks = dict[str, np.ndarray] | None
+
+
+def mode_options(model_class: type[FrameworkModel], mode: str) -> dict[str, Any]:
+    """The constructor options that make `model_class` train in execution `mode`."""
+    if mode not in MODES:
+        raise ValueError(f"execution mode {mode!r} is not valid; choose one of: {', '.join(MODES)}")
+    return dict(model_class.fast_options) if mode == "fast" else {}
 
 
 @dataclass
@@ -58,6 +68,8 @@ class FrameworkModel(ABC):
 
     framework: ClassVar[str]
     """Registry name: 'numpy', 'torch' or 'keras'."""
+    fast_options: ClassVar[dict[str, Any]] = {}
+    """Constructor options of the `fast` execution mode (MODES); empty where the fast mode is the exact path."""
 
     def __init__(
         self,

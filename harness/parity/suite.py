@@ -35,7 +35,7 @@ from harness.core.batching import dropout_masks
 from harness.core.conventions import form_differences, native_specs
 from harness.core.errors import FrameworkUnavailableError, UnknownNameError
 from harness.core.frameworks import FRAMEWORKS, model_class
-from harness.core.interface import FrameworkModel
+from harness.core.interface import FrameworkModel, mode_options
 from harness.core.specs import DTYPES, ModelSpec, ScheduleSpec, TrainSpec
 from harness.core.tolerances import ROUNDING_FACTOR, Tolerance, tolerance
 
@@ -145,6 +145,8 @@ class ParityReport:
     unavailable: dict[str, str] = field(default_factory=dict)
     steps: int = DEFAULT_STEPS
     device: str = "cpu"
+    mode: str = "exact"
+    """The execution mode the train_epoch checks ran in."""
 
     @property
     def failed(self) -> list[ParityRow]:
@@ -201,6 +203,7 @@ class ParityReport:
             "passed": not self.failed,
             "steps": self.steps,
             "device": self.device,
+            "mode": self.mode,
             "unavailable": dict(self.unavailable),
             "counts": {s: sum(r.status == s for r in self.rows) for s in (OK, EXPLAINED, NOT_OK)},
             "by_pair_dtype": by_pair_dtype,
@@ -397,8 +400,9 @@ class _Case:
         model_classes: dict[str, type[FrameworkModel]],
         steps: int,
         device: str,
+        mode: str = "exact",
     ) -> None:
-        self.variant, self.dtype, self.steps, self.device = variant, dtype, steps, device
+        self.variant, self.dtype, self.steps, self.device, self.mode = variant, dtype, steps, device, mode
         self.model_classes = model_classes
         self.model_spec, self.train_spec = parity_specs(variant, dtype, steps)
         self.params = initial_params(self.model_spec, PARITY_SEED, dtype)
@@ -407,13 +411,20 @@ class _Case:
         self._twins: dict[str, list[Trace]] = {}
         self._failures: dict[tuple[str, str], ModelRunError] = {}
 
-    def build(self, framework: str, form: str) -> FrameworkModel:
-        """A fresh `framework` model running `form`'s native specs (form == framework except for the reference)."""
+    def build(self, framework: str, form: str, mode: str = "exact") -> FrameworkModel:
+        """A fresh `framework` model running `form`'s native specs (form == framework except for the reference)
+        in execution `mode`."""
         model_spec, train_spec = native_specs(self.model_spec, self.train_spec, form)
         params = {k: v.copy() for k, v in self.params.items()}
         device = "cpu" if framework == REFERENCE else self.device
-        return self.model_classes[framework](
-            model_spec, train_spec, params, device=device, steps_per_epoch=PARITY_STEPS_PER_EPOCH
+        model_class = self.model_classes[framework]
+        return model_class(
+            model_spec,
+            train_spec,
+            params,
+            device=device,
+            steps_per_epoch=PARITY_STEPS_PER_EPOCH,
+            **mode_options(model_class, mode),
         )
 
     def trace(self, framework: str, form: str | None = None) -> Trace:
@@ -579,17 +590,17 @@ class _Case:
             "train_epoch losses": _epoch_means(stepped["step-losses"]["train_step losses"]),
         }
         try:
-            fitted = fit_path_trace(self.build(framework, form), self.batches, self.steps)
+            fitted = fit_path_trace(self.build(framework, form, self.mode), self.batches, self.steps)
         except Exception as error:  # as in trace(): a NOT OK row, not the end of the run
             raise ModelRunError(framework, f"train_epoch: {type(error).__name__}: {error}") from error
         tol = tolerance(self.dtype, trajectory=True)
-        note = f"train_epoch (the timed path) vs {self.steps} train_step calls"
+        note = f"train_epoch (the timed path, {self.mode} mode) vs {self.steps} train_step calls"
         rows = []
         for name, a in expected.items():
             max_abs, max_rel, ok = compare(a, fitted.get(name, np.array(np.nan)), tol)
             rows.append(
                 ParityRow(
-                    f"{framework}-epoch-vs-step",
+                    fit_path_pair(framework, self.mode),
                     self.variant.name,
                     self.dtype,
                     FIT_PATH_CHECK,
@@ -603,6 +614,12 @@ class _Case:
                 )
             )
         return rows
+
+
+def fit_path_pair(framework: str, mode: str) -> str:
+    """The pair name of a framework's train_epoch-vs-train_step rows: '<framework>-epoch-vs-step', with the mode
+    when it is not exact ('keras-fast-epoch-vs-step')."""
+    return f"{framework}-{mode}-epoch-vs-step" if mode != "exact" else f"{framework}-epoch-vs-step"
 
 
 def initial_params(model_spec: ModelSpec, seed: int, dtype: str) -> dict[str, np.ndarray]:
@@ -644,6 +661,7 @@ def run_case(
     frameworks: Sequence[str] | None = None,
     steps: int = DEFAULT_STEPS,
     device: str = "cpu",
+    mode: str = "exact",
 ) -> list[ParityRow]:
     """All rows of one (variant, dtype): every pair of PAIRS within `frameworks` (default: all of model_classes),
     then the fit path of each of them. `model_classes` maps framework name -> MLP class and must contain the
@@ -652,12 +670,12 @@ def run_case(
         raise ValueError(f"model_classes needs {REFERENCE!r}: the reference explains torch-vs-Keras differences")
     check_steps(steps)
     selected = [f for f in FRAMEWORKS if f in model_classes and (frameworks is None or f in frameworks)]
-    case = _Case(variant, dtype, model_classes, steps, device)
+    case = _Case(variant, dtype, model_classes, steps, device, mode)
     rows = []
     with deterministic_settings({cls.framework for cls in model_classes.values()}):
         for pair, compare_pair in [
             *((f"{a}-vs-{b}", partial(case.pair_rows, a, b)) for a, b in PAIRS if a in selected and b in selected),
-            *((f"{f}-epoch-vs-step", partial(case.fit_path_rows, f)) for f in selected),
+            *((fit_path_pair(f, mode), partial(case.fit_path_rows, f)) for f in selected),
         ]:
             try:
                 rows += compare_pair()
@@ -706,6 +724,7 @@ def run_parity(
     steps: int = DEFAULT_STEPS,
     device: str = "cpu",
     on_rows: Callable[[list[ParityRow]], None] | None = None,
+    mode: str = "exact",
 ) -> ParityReport:
     """Compare every pair of `frameworks` on every variant and dtype; unavailable frameworks are recorded in
     `report.unavailable` and their pairs skipped. on_rows receives each case's rows as soon as they exist."""
@@ -713,7 +732,7 @@ def run_parity(
     unknown = [f for f in frameworks if f not in FRAMEWORKS]
     if unknown:
         raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")
-    report = ParityReport(steps=steps, device=device)
+    report = ParityReport(steps=steps, device=device, mode=mode)
     model_classes: dict[str, type[FrameworkModel]] = {REFERENCE: model_class(REFERENCE)}
     for framework in frameworks:
         try:
@@ -722,7 +741,7 @@ def run_parity(
             report.unavailable[framework] = str(error)
     for variant in parity_variants(variants):
         for dtype in dtypes:
-            rows = run_case(variant, dtype, model_classes, frameworks, steps, device)
+            rows = run_case(variant, dtype, model_classes, frameworks, steps, device, mode)
             report.rows += rows
             if on_rows is not None:
                 on_rows(rows)

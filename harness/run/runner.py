@@ -6,13 +6,13 @@ the batch order and dropout masks are the same for all. A cell's record is writt
 os.replace) into <run>/cells/<key>.json the moment it finishes, so a run killed at any point keeps every finished
 cell and a rerun with the same --out trains only the rest.
 
-A record: schema, key, variant, framework, seed, dataset, status (ok | diverged | failed | unavailable), message,
-model_spec and train_spec (the native specs actually run), published, eval_split (the set the per-epoch val_*
-numbers measure), history (EpochRecord dicts), result (test_loss, test_accuracy, epochs_run, stopped_early,
-best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s,
+A record: schema, key, variant, framework, seed, dataset, mode (the execution mode), status (ok | diverged | failed |
+unavailable), message, model_spec and train_spec (the native specs actually run), published, eval_split (the set the
+per-epoch val_* numbers measure), history (EpochRecord dicts), result (test_loss, test_accuracy, epochs_run,
+stopped_early, best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s,
 contended_epochs (epochs timed while other processes used the CPU, harness.core.load), threads, device, target_accuracy,
-time_to_target_s and target_epoch (see time_to_target), epoch_gemm_flops (harness.run.gemm: with the peak GEMM rate
-in environment.json, the machine limit of an epoch)), started_at, finished_at. Non-finite numbers are stored as
+time_to_target_s and target_epoch (see time_to_target), epoch_gemm_flops (harness.run.gemm: with the peak GEMM rate in
+environment.json, the machine limit of an epoch)), started_at, finished_at. Non-finite numbers are stored as
 null.
 """
 
@@ -40,7 +40,7 @@ from harness.catalog.matrices import Matrix, Published
 from harness.core.conventions import native_specs
 from harness.core.errors import DivergedError, FrameworkUnavailableError, FwcompareError
 from harness.core.frameworks import model_class
-from harness.core.interface import EpochRecord, FrameworkModel
+from harness.core.interface import EpochRecord, FrameworkModel, mode_options
 from harness.core.names import check_name, inside
 from harness.core.specs import ModelSpec, TrainSpec, spec_key, spec_to_dict
 from harness.data.datasets import dataset_info, load_dataset
@@ -90,6 +90,8 @@ class Cell:
     published: Published | None
     target_accuracy: float | None = None
     """The matrix's target accuracy (time to accuracy); not part of the key, as it changes nothing trained."""
+    mode: str = "exact"
+    """The execution mode (harness.core.interface.MODES); a fast cell's key says so."""
 
     @property
     def eval_split(self) -> str:
@@ -99,7 +101,8 @@ class Cell:
     def key(self) -> str:
         """Stable file-safe name: data set, variant, framework, seed, and a digest of specs + preprocessing."""
         digest = spec_key(self.model_spec, self.train_spec, self.preprocessing)
-        return f"{self.dataset}--{self.variant}--{self.framework}--seed{self.seed}--{digest}"
+        mode = "" if self.mode == "exact" else f"--{self.mode}"
+        return f"{self.dataset}--{self.variant}--{self.framework}--seed{self.seed}--{digest}{mode}"
 
     @property
     def label(self) -> str:
@@ -153,6 +156,7 @@ def matrix_cells(matrix: Matrix) -> list[Cell]:
                 preprocessing=preprocessing,
                 published=row.published,
                 target_accuracy=matrix.target_accuracy,
+                mode=matrix.mode,
             )
         )
     return cells
@@ -231,7 +235,12 @@ def _train(
 
     start = time.perf_counter()
     model = model_cls(
-        model_spec, train_spec, params, device=device, steps_per_epoch=train_spec.steps_per_epoch(n_train)
+        model_spec,
+        train_spec,
+        params,
+        device=device,
+        steps_per_epoch=train_spec.steps_per_epoch(n_train),
+        **mode_options(model_cls, cell.mode),
     )
     model.synchronize()
     build_s = time.perf_counter() - start
@@ -681,6 +690,7 @@ def _new_record(cell: Cell) -> dict[str, Any]:
         "framework": cell.framework,
         "seed": cell.seed,
         "dataset": cell.dataset,
+        "mode": cell.mode,
         "status": "ok",
         "message": None,
         "model_spec": spec_to_dict(cell.model_spec),
