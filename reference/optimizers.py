@@ -69,6 +69,12 @@ class Optimizer:
         self.slots: dict[str, Arrays] = {
             slot: {key: np.full_like(value, initial) for key, value in params.items()} for slot in SLOT_NAMES[spec.name]
         }
+        # Adam's update writes its intermediate arrays here rather than allocating them every step.
+        self._scratch = (
+            {key: (np.empty_like(value), np.empty_like(value)) for key, value in params.items()}
+            if spec.name == "adam"
+            else {}
+        )
 
     def state(self) -> Arrays:
         """Copies of every slot, keyed '<param key>/<slot>'."""
@@ -137,21 +143,42 @@ class Optimizer:
     def _adam_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         beta1, beta2, t = self.spec.beta1, self.spec.beta2, self.iterations
         m, v = self._slot("m", key), self._slot("v", key)
-        m += (g - m) * (1 - beta1)
+        a, b = self._scratch[key]
+        # m += (g − m)(1 − β₁); v = β₂v + ((1 − β₂)g)g; p −= (m / (√v / √(1 − β₂ᵗ) + eps)) · lr / (1 − β₁ᵗ), each
+        # operation as written, into the two scratch arrays instead of new temporaries.
+        np.subtract(g, m, out=a)
+        a *= 1 - beta1
+        m += a
         v *= beta2
-        v += (1 - beta2) * g * g
-        step_size = lr / (1 - beta1**t)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + self.spec.eps
-        p -= (m / denom) * step_size
+        np.multiply(g, 1 - beta2, out=a)
+        a *= g
+        v += a
+        np.sqrt(v, out=b)
+        b /= math.sqrt(1 - beta2**t)
+        b += self.spec.eps
+        np.divide(m, b, out=b)
+        b *= lr / (1 - beta1**t)
+        p -= b
 
     def _adam_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         beta1, beta2 = self.spec.beta1, self.spec.beta2
         m, v = self._slot("m", key), self._slot("v", key)
+        a, b = self._scratch[key]
         # Keras computes the bias corrections and step size in the variable's dtype; in float32 that moves
         # 1 − β₂ᵗ by ~1e-5 relative against a float64 computation, so the reference does the same.
         real = p.dtype.type
         t = real(self.iterations)
         alpha = real(lr) * np.sqrt(real(1) - real(beta2) ** t) / (real(1) - real(beta1) ** t)
-        m += (g - m) * (1 - beta1)
-        v += (np.square(g) - v) * (1 - beta2)
-        p -= (m * alpha) / (np.sqrt(v) + self.spec.eps)
+        # m += (g − m)(1 − β₁); v += (g² − v)(1 − β₂); p −= mα / (√v + eps), into the scratch arrays.
+        np.subtract(g, m, out=a)
+        a *= 1 - beta1
+        m += a
+        np.square(g, out=a)
+        a -= v
+        a *= 1 - beta2
+        v += a
+        np.multiply(m, alpha, out=a)
+        np.sqrt(v, out=b)
+        b += self.spec.eps
+        a /= b
+        p -= a
