@@ -24,8 +24,11 @@ test: install
 parity: install
 	$(BIN)/fwcompare parity
 
+# Style, formatting and the architecture (the import-linter contracts in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info

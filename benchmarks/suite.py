@@ -32,9 +32,9 @@ from harness.catalog.variants import get_variant
 from harness.core.batching import epoch_order
 from harness.core.conventions import native_specs
 from harness.core.frameworks import model_class
+from harness.core.initializers import initial_params
 from harness.core.load import LoadMeter, machine_is_busy
 from harness.run.executor import configure_threads
-from reference.initializers import initial_params
 
 LIBRARY_OF = {"numpy": "numpy", "torch": "torch", "keras": "tensorflow"}
 # The hand loop each framework's fwcompare path is compared with (Keras' XLA mode: the XLA step).

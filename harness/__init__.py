@@ -9,5 +9,6 @@
     core     the contract: specs, the FrameworkModel interface, params layout, batching and masks, schedules,
              conventions, tolerances, errors, the framework registry
 
-Framework packages (reference, torch_impl, keras_impl) import only `harness.core`.
+Framework packages (reference, torch_impl, keras_impl, ...) import only `harness.core` and register through the entry
+point group `fwcompare.frameworks` (harness.core.frameworks); the harness reaches them only through that registry.
 """

@@ -9,10 +9,10 @@ import numpy as np
 
 from harness.core.batching import batch_slices, dropout_masks, epoch_order, slice_masks
 from harness.core.conventions import native_specs
+from harness.core.initializers import initial_params
 from harness.core.interface import FrameworkModel
 from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
 from harness.core.tolerances import SINGLE_PASS
-from reference.initializers import initial_params
 from reference.model import MLP as ReferenceMLP
 
 F64 = SINGLE_PASS["float64"]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from keras import ops
 
 from harness.core.specs import ModelSpec
-from keras_impl.layers import MaskDropout, hidden_activation
 from reference.activations import activate
 from reference.layers import dropout_inference, dropout_scale
+
+pytest.importorskip("tensorflow", reason="tensorflow is not installed: its tests are skipped")
+
+from keras import ops
+
+from keras_impl.layers import MaskDropout, hidden_activation
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -60,7 +60,7 @@ def test_reproduction_rows_carry_the_seed_documents_numbers_and_setups():
     for row in lecture.values():
         train = row.variant.train
         assert train.epochs == 1 and train.drop_last and train.steps_per_epoch(60_000) == 468
-        assert (train.optimizer.eps, train.optimizer.form) == (1e-8, "keras")
+        assert (train.optimizer.eps, train.optimizer.form) == (1e-8, "epsilon-hat")
     batch_norm = lecture["lecture-he-batchnorm"].variant.model.batch_norm
     assert (batch_norm.momentum, batch_norm.eps) == (0.99, 1e-3)
     fashion = MATRICES["seed-fashion"]
@@ -92,7 +92,7 @@ def test_reproduction_rows_carry_the_seed_documents_numbers_and_setups():
     assert dropout.dropout == (0.2,) and dropout.dropout_style == "keep_prob"
     assert get_variant("lincoln-000-f").train.schedule.kind == "linear"
     assert get_variant("lincoln-000-g").train.schedule.kind == "exponential"
-    assert get_variant("lincoln-000-e").train.optimizer.form == "keras"
+    assert get_variant("lincoln-000-e").train.optimizer.form == "velocity"
 
     raschka = MATRICES["seed-raschka"]
     row = raschka.rows[0]

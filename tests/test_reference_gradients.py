@@ -16,10 +16,10 @@ import pytest
 
 from harness.catalog.variants import all_variants
 from harness.core.batching import dropout_masks
+from harness.core.initializers import initial_params
 from harness.core.params import is_trainable
 from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
 from reference.activations import activate, activation_backward
-from reference.initializers import initial_params
 from reference.layers import batch_norm_backward, batch_norm_train, dense, dense_backward, dropout_scale
 from reference.losses import data_loss, data_loss_and_grad, l2_grads, l2_penalty
 from reference.model import MLP

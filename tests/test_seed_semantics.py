@@ -12,9 +12,9 @@ import pytest
 from harness.core.batching import epoch_order
 from harness.core.conventions import native_specs
 from harness.core.frameworks import available_frameworks, model_class
+from harness.core.initializers import initial_params
 from harness.core.specs import EarlyStoppingSpec, InitSpec, ModelSpec, OptimizerSpec, TrainSpec
 from reference.activations import activate, activation_backward
-from reference.initializers import initial_params
 from reference.losses import data_loss, data_loss_and_grad, evaluation_loss
 from tests.framework_cases import MODEL_VARIANTS, batch
 

@@ -22,7 +22,7 @@ import math
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from harness.catalog.variants import (
     get_variant,
 )
 from harness.core.errors import FwcompareError, UnknownNameError
-from harness.core.frameworks import FRAMEWORKS
+from harness.core.frameworks import framework_names
 from harness.core.names import check_name, check_text
 from harness.core.specs import ModelSpec, SpecError, TrainSpec, spec_from_dict, spec_to_dict
 from harness.data.datasets import DATASETS
@@ -103,7 +103,7 @@ class Matrix:
     name: str
     description: str
     rows: tuple[Row, ...]
-    frameworks: tuple[str, ...] = tuple(FRAMEWORKS)
+    frameworks: tuple[str, ...] = field(default_factory=framework_names)
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     dataset: str = "mnist"
     scaling: str = "unit"
@@ -114,7 +114,7 @@ class Matrix:
     """'registry' for a named matrix, else the TOML file it was read from."""
 
     def __post_init__(self) -> None:
-        _require_names("framework", self.frameworks, tuple(FRAMEWORKS))
+        _require_names("framework", self.frameworks, framework_names())
         _require_names("data set", (self.dataset,), tuple(DATASETS))
         _require_names("scaling", (self.scaling,), SCALINGS)
         _require_names("validation split", (self.validation,), tuple(VALIDATION_SIZES))
@@ -477,7 +477,7 @@ def matrix_from_dict(data: dict[str, Any], *, default_name: str, source: str) ->
         name=check_name("matrix name", data.get("name", _SAFE_NAME.sub("_", default_name))),
         description=check_text("the matrix description", str(data.get("description", ""))),
         rows=tuple(defined.values()),
-        frameworks=tuple(_typed(data, "frameworks", list, list(FRAMEWORKS))),
+        frameworks=tuple(_typed(data, "frameworks", list, list(framework_names()))),
         seeds=tuple(seeds),
         dataset=str(data.get("dataset", "mnist")),
         scaling=str(data.get("scaling", "unit")),
@@ -557,6 +557,10 @@ def _merged(base: dict[str, Any], changes: dict[str, Any], where: str, cls: type
             merged[key] = {} if value else None
         elif isinstance(value, dict):
             merged[key] = {**(merged.get(key) or {}), **value}
+            if key == "optimizer" and "name" in value and "form" not in value:
+                # A form belongs to its optimiser (harness.core.specs.OPTIMIZER_FORMS): another optimiser starts
+                # from its own default form.
+                merged[key].pop("form", None)
         else:
             merged[key] = value
     return merged

@@ -98,7 +98,7 @@ DEFAULT_VARIANTS: tuple[Variant, ...] = (
 # Keras form here), len(train_x) // 128 = 468 steps (the last partial batch is never drawn), zero biases, and
 # BatchNormalization() with TF 1.x's defaults momentum 0.99, epsilon 1e-3 and the biased (1/N) moving variance.
 LECTURE_ADAM = TrainSpec(
-    optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-8, form="keras"), batch_size=128, drop_last=True, epochs=1
+    optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-8, form="epsilon-hat"), batch_size=128, drop_last=True, epochs=1
 )
 LECTURE_BATCH_NORM = BatchNormSpec(momentum=0.99, eps=1e-3, running_var="biased")
 
@@ -195,8 +195,8 @@ LINCOLN_GLOROT_INIT = InitSpec("glorot_variance_as_std", bias="like_weights")
 # "restore" only rebinds trainer.net to a copy; the notebook evaluates the original `model`, so the published
 # accuracy is of the weights at the evaluation where the loss rose: no restore here.
 LINCOLN_STOPPING = EarlyStoppingSpec(enabled=True, eval_every=10, patience=1, restore_best=False)
-# lincoln's SGDMomentum: v = μ·v + lr·g; p −= v, i.e. the Keras form (v_keras = −v).
-LINCOLN_MOMENTUM = OptimizerSpec("momentum", lr=0.1, momentum=0.9, form="keras")
+# lincoln's SGDMomentum: v = μ·v + lr·g; p −= v, i.e. the velocity form (v_velocity = −v).
+LINCOLN_MOMENTUM = OptimizerSpec("momentum", lr=0.1, momentum=0.9, form="velocity")
 LINCOLN_SGD = OptimizerSpec("sgd", lr=0.1)
 CONSTANT_LR = ScheduleSpec()
 
@@ -357,11 +357,11 @@ SAITO_ITERATIONS = 2000
 SAITO_OPTIMIZERS: dict[str, OptimizerSpec] = {
     "sgd": OptimizerSpec("sgd", lr=0.01),
     # v = m·v − lr·g; p += v
-    "momentum": OptimizerSpec("momentum", lr=0.01, momentum=0.9, form="keras"),
+    "momentum": OptimizerSpec("momentum", lr=0.01, momentum=0.9, form="velocity"),
     # h += g²; p −= lr·g/(√h + 1e-7), h starting at 0
-    "adagrad": OptimizerSpec("adagrad", lr=0.01, eps=1e-7, initial_accumulator=0.0, form="torch"),
+    "adagrad": OptimizerSpec("adagrad", lr=0.01, eps=1e-7, initial_accumulator=0.0, form="eps-outside-root"),
     # lr_t = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ); p −= lr_t·m/(√v + 1e-7): the epsilon-hat form
-    "adam": OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, form="keras"),
+    "adam": OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, form="epsilon-hat"),
 }
 SAITO_VARIANTS: tuple[Variant, ...] = tuple(
     Variant(
@@ -390,7 +390,7 @@ FASHION_VARIANTS: tuple[Variant, ...] = (
         "fashion-softmax-regression",
         "seed 004: 784-10 softmax regression (no hidden layer), Glorot uniform, Keras Adam, batch 32, 10 epochs",
         ModelSpec(input_size=MNIST_INPUTS, hidden_sizes=(), output_size=MNIST_CLASSES, init=InitSpec("glorot_uniform")),
-        TrainSpec(optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-7, form="keras"), batch_size=32, epochs=10),
+        TrainSpec(optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-7, form="epsilon-hat"), batch_size=32, epochs=10),
     ),
 )
 

@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from harness.catalog.matrices import MATRICES, Matrix
 from harness.catalog.variants import VARIANT_GROUPS, all_variants
-from harness.core.frameworks import FRAMEWORKS, available_frameworks
+from harness.core.frameworks import available_frameworks
 from harness.data.datasets import DATASETS
 
 
@@ -41,7 +41,7 @@ def _list(args: argparse.Namespace) -> int:
             for info in DATASETS.values()
         ],
         "frameworks": [
-            {"name": name, "available": frameworks[name] is None, "reason": frameworks[name]} for name in FRAMEWORKS
+            {"name": name, "available": frameworks[name] is None, "reason": frameworks[name]} for name in frameworks
         ],
     }
     if args.json:

@@ -1,4 +1,5 @@
-"""The one interface that reference/, torch_impl/ and keras_impl/ implement, each as a class named `MLP`.
+"""The one interface every framework package implements (the registered ones, harness.core.frameworks), each as a
+class named `MLP`.
 
 Everything crosses this boundary as NumPy arrays: inputs x (n, input_size) in the spec's dtype, labels y (n,)
 int64 class indices (losses one-hot them), parameters as the canonical dict of harness/core/params.py, dropout masks
@@ -57,7 +58,7 @@ class FrameworkModel(ABC):
     """An MLP built from (ModelSpec, TrainSpec, canonical params) in one framework, with its optimiser."""
 
     framework: ClassVar[str]
-    """Registry name: 'numpy', 'torch' or 'keras'."""
+    """Its name in the framework registry (harness.core.frameworks)."""
 
     def __init__(
         self,

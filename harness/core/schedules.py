@@ -1,7 +1,7 @@
 """Learning-rate schedules (harness/core/specs.py ScheduleSpec), as a pure function of the 0-based optimiser step.
 
-torch_impl calls `learning_rate` directly and keras_impl reproduces it inside its optimiser, so this function is
-the definition every framework follows.
+Every framework calls `learning_rate` or reproduces it inside its optimiser, so this function is the definition
+every framework follows.
 """
 
 from __future__ import annotations

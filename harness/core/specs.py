@@ -1,7 +1,7 @@
 """Model and training specifications: frozen dataclasses that every framework builds from.
 
-A spec is pure data. It never imports a framework, so `reference` can use it on a machine without torch or
-TensorFlow. Validation happens at construction so an impossible hyperparameter fails before any training starts.
+A spec is pure data. It never imports a framework library, so the reference can use it on a machine without any.
+Validation happens at construction so an impossible hyperparameter fails before any training starts.
 """
 
 from __future__ import annotations
@@ -31,7 +31,26 @@ BIAS_INITS = ("zeros", "like_weights")
 DROPOUT_STYLES = ("inverted", "keep_prob")
 RUNNING_VAR_CONVENTIONS = ("unbiased", "biased")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-OPTIMIZER_FORMS = ("torch", "keras")
+# The update rules an optimiser exists in where frameworks differ (harness/core/conventions.py), named by the rule;
+# the first is the default:
+#   plain             sgd: p −= lr·g
+#   gradient-buffer   buf = μ·buf + g; p −= lr·buf (the lr applied to the whole buffer at each step)
+#   velocity          v = μ·v − lr·g; p += v (each gradient scaled by the lr of its own step)
+#   eps-outside-root  g/(√s + eps), with Adam's bias corrections as float64 coefficients
+#   eps-inside-root   g/√(s + eps)
+#   epsilon-hat       Adam's lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + eps), β₁ᵗ and β₂ᵗ in the variables' dtype
+OPTIMIZER_FORMS: dict[str, tuple[str, ...]] = {
+    "sgd": ("plain",),
+    "momentum": ("gradient-buffer", "velocity"),
+    "nesterov": ("gradient-buffer", "velocity"),
+    "adagrad": ("eps-outside-root", "eps-inside-root"),
+    "rmsprop": ("eps-outside-root", "eps-inside-root"),
+    "adam": ("eps-outside-root", "epsilon-hat"),
+}
+# Before forms were named by rule (records and TOML files of schema 1), a form was named after the framework that
+# runs it: "torch" is each optimiser's first form, "keras" its last. Accepted on input and used for cell digests,
+# so the cells of earlier run directories keep their keys.
+FRAMEWORK_FORM_NAMES = ("torch", "keras")
 SCHEDULES = ("constant", "linear", "exponential", "step")
 SCHEDULE_GRANULARITIES = ("step", "epoch")
 BATCH_SAMPLINGS = ("permutation", "with_replacement")
@@ -204,9 +223,10 @@ class ModelSpec:
 class OptimizerSpec:
     """Optimiser with every hyperparameter explicit.
 
-    form names whose update rule is meant where frameworks differ (momentum velocity, epsilon placement,
-    Adam's epsilon-hat, AdaGrad's initial accumulator); torch_impl and keras_impl always run their own native
-    form, the reference runs the form named here. See harness/core/conventions.py.
+    form names the update rule meant where frameworks differ (OPTIMIZER_FORMS: momentum's gradient buffer or
+    velocity, epsilon outside or inside the root, Adam's epsilon-hat); None means the optimiser's first form, and
+    the earlier names 'torch' and 'keras' are read as the first and the last. A framework runs only its own native
+    forms, the reference runs the form named here. See harness/core/conventions.py.
     """
 
     name: str = "adam"
@@ -217,11 +237,14 @@ class OptimizerSpec:
     rho: float = 0.9
     eps: float = 1e-7
     initial_accumulator: float = 0.0
-    form: str = "torch"
+    form: str | None = None
 
     def __post_init__(self) -> None:
         _require_choice("OptimizerSpec", "name", self.name, OPTIMIZERS)
-        _require_choice("OptimizerSpec", "form", self.form, OPTIMIZER_FORMS)
+        forms = OPTIMIZER_FORMS[self.name]
+        if self.form is None or self.form in FRAMEWORK_FORM_NAMES:
+            object.__setattr__(self, "form", forms[-1] if self.form == FRAMEWORK_FORM_NAMES[-1] else forms[0])
+        _require_choice(f"OptimizerSpec(name={self.name!r})", "form", self.form, forms)
         _require(self.lr > 0, f"OptimizerSpec.lr={self.lr} must be > 0")
         _require(0.0 <= self.momentum < 1.0, f"OptimizerSpec.momentum={self.momentum} must be in [0, 1)")
         for name in ("beta1", "beta2", "rho"):
@@ -328,9 +351,22 @@ def spec_to_dict(spec: Any) -> dict[str, Any]:
 
 
 def spec_key(*specs: Any) -> str:
-    """A stable 12-hex-digit digest of one or more specs, independent of Python's hash seed."""
-    payload = json.dumps([spec_to_dict(s) for s in specs], sort_keys=True)
+    """A stable 12-hex-digit digest of one or more specs, independent of Python's hash seed; optimiser forms are
+    digested under their framework names (FRAMEWORK_FORM_NAMES), so a cell keeps the key it had before."""
+    payload = json.dumps([_with_framework_form_names(spec_to_dict(s)) for s in specs], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _with_framework_form_names(data: Any) -> Any:
+    """`data` (a spec_to_dict) with every OptimizerSpec's form given its framework name."""
+    if not isinstance(data, dict):
+        return data
+    data = {key: _with_framework_form_names(value) for key, value in data.items()}
+    if data.get("name") in OPTIMIZER_FORMS and "form" in data:
+        forms = OPTIMIZER_FORMS[data["name"]]
+        last = len(forms) > 1 and data["form"] == forms[-1]
+        data["form"] = FRAMEWORK_FORM_NAMES[-1 if last else 0]
+    return data
 
 
 def spec_from_dict(cls: type, data: dict[str, Any]) -> Any:

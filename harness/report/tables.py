@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness.catalog.variants import all_variants
 from harness.core.errors import FwcompareError
-from harness.core.frameworks import FRAMEWORKS
+from harness.core.frameworks import framework_names
 from harness.core.names import clip_text
 
 CELL_SCHEMA = 1
@@ -406,7 +406,7 @@ def _in_report_order(cells: pd.DataFrame, variant_order: list[str]) -> pd.DataFr
     """Cells (or curves) sorted by dataset, then variant (in `variant_order`, then registry order, then
     alphabetically), then framework in registry order, then seed (then epoch, for curves)."""
     variant_rank = {name: rank for rank, name in enumerate(dict.fromkeys([*variant_order, *all_variants()]))}
-    framework_rank = {name: rank for rank, name in enumerate(FRAMEWORKS)}
+    framework_rank = {name: rank for rank, name in enumerate(framework_names())}
 
     def rank(column: pd.Series) -> pd.Series:
         if column.name == "variant":

@@ -35,9 +35,11 @@ from typing import Any
 import numpy as np
 
 from harness.catalog.matrices import Matrix, Published
+from harness.core.build import build_model
 from harness.core.conventions import native_specs
 from harness.core.errors import DivergedError, FrameworkUnavailableError, FwcompareError
 from harness.core.frameworks import model_class
+from harness.core.initializers import initial_params
 from harness.core.interface import EpochRecord, FrameworkModel
 from harness.core.names import check_name, inside
 from harness.core.specs import ModelSpec, TrainSpec, spec_key, spec_to_dict
@@ -213,19 +215,21 @@ def _train(
     on_event: Callable[[CellEvent], None],
 ) -> None:
     """Build, fit and test one model, filling record's history, result and timing."""
-    from reference.initializers import initial_params
-
     cell = job.cell
     arrays = cell_arrays(cell.dataset, job.data_dir, cell.preprocessing, train_spec.dtype)
     validation = cell.eval_split == "validation"
     evaluation = (arrays.x_val, arrays.y_val) if validation else (arrays.x_test, arrays.y_test)
     n_train = len(arrays.x_train)
     params = initial_params(cell.model_spec, cell.seed, train_spec.dtype)
-    device = job.device if cell.framework != "numpy" else "cpu"
 
     start = time.perf_counter()
-    model = model_cls(
-        model_spec, train_spec, params, device=device, steps_per_epoch=train_spec.steps_per_epoch(n_train)
+    model = build_model(
+        model_cls,
+        model_spec,
+        train_spec,
+        params,
+        device=job.device,
+        steps_per_epoch=train_spec.steps_per_epoch(n_train),
     )
     model.synchronize()
     build_s = time.perf_counter() - start
