@@ -36,7 +36,7 @@ def native_forms(framework: str, optimizer: str) -> tuple[str | None, str | None
     """(optimizer form, BN running-variance convention) `framework` runs for `optimizer`; (None, None) for the
     reference, which runs whichever a spec names."""
     registered = plugin(framework)
-    if registered.optimizer_forms is None:
+    if registered.runs_every_form:
         return None, None
     return registered.optimizer_forms[optimizer], registered.running_var
 
