@@ -165,7 +165,7 @@ def test_toml_variant_without_base_and_with_published_number(tmp_path):
     assert row.variant.train.optimizer.name == "sgd" and row.variant.train.epochs == 2
     assert row.published.value == 0.9 and matrix.seeds == (4, 9)
     (cell, *_) = matrix_cells(matrix)
-    assert cell.published.to_record()["source"] == "a test"
+    assert cell.published.to_json()["source"] == "a test"
 
 
 @pytest.mark.parametrize(

@@ -37,12 +37,13 @@ from harness.catalog.variants import (
     Variant,
     get_variant,
 )
-from harness.core.errors import FwcompareError, UnknownNameError
+from harness.core.errors import FwcompareError, MatrixFileError, UnknownNameError
 from harness.core.frameworks import FRAMEWORKS
 from harness.core.names import check_name, check_text
+from harness.core.record import Published
 from harness.core.specs import ModelSpec, SpecError, TrainSpec, spec_from_dict, spec_to_dict
 from harness.data.datasets import DATASETS
-from harness.data.preprocess import SCALINGS, VALIDATION_SIZES
+from harness.data.preprocess import SCALINGS, VALIDATION_SIZES, evaluated_split
 
 DEFAULT_EPOCHS = 3
 """Epochs of the default, optimizers and init matrices, chosen so that `make run` (the default matrix, 63 cells on
@@ -51,39 +52,6 @@ MNIST, 2 threads) takes about ten minutes on the shared 2-core machine fwcompare
 and 924 s while other sessions kept the load average near 4; each further epoch adds about 130 s when quiet."""
 
 DEFAULT_SEEDS = (0, 1, 2)
-PUBLISHED_METRICS = ("test_accuracy", "validation_accuracy")
-
-
-class MatrixFileError(FwcompareError):
-    """A TOML matrix file cannot be read or has an unknown key or value; the message lists what is valid."""
-
-
-@dataclass(frozen=True)
-class Published:
-    """A number printed in a seed document: an accuracy in [0, 1], where it comes from, and how to read it."""
-
-    value: float
-    source: str
-    note: str = ""
-    metric: str = "test_accuracy"
-    illustrative: bool = False
-    """True when the document gives no setup that can reproduce the number: shown apart, never counted as
-    reproduced or missed."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.value <= 1.0:
-            raise SpecError(f"Published.value={self.value} is an accuracy fraction; write 0.9735, not 97.35")
-        if self.metric not in PUBLISHED_METRICS:
-            raise SpecError(f"Published.metric={self.metric!r}; choose one of: {', '.join(PUBLISHED_METRICS)}")
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "metric": self.metric,
-            "source": self.source,
-            "note": self.note,
-            "illustrative": self.illustrative,
-        }
 
 
 @dataclass(frozen=True)
@@ -130,7 +98,7 @@ class Matrix:
     @property
     def eval_split(self) -> str:
         """Which set the per-epoch val_* numbers (and early stopping) use: the held-out split, else the test set."""
-        return "test" if self.validation == "none" else "validation"
+        return evaluated_split(self.validation)
 
     def variant_names(self) -> list[str]:
         return [row.variant.name for row in self.rows]
@@ -185,7 +153,7 @@ class Matrix:
                 {
                     "variant": row.variant.name,
                     "description": row.variant.description,
-                    "published": row.published.to_record() if row.published else None,
+                    "published": row.published.to_json() if row.published else None,
                     "note": row.note,
                     "model_spec": spec_to_dict(row.variant.model),
                     "train_spec": spec_to_dict(row.variant.train),

@@ -15,6 +15,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.cli.args import comma_names, positive_int
+from harness.core.atomic import write_json_atomic
 from harness.core.errors import UnknownNameError
 from harness.core.frameworks import FRAMEWORKS, check_device
 from harness.core.specs import DTYPES
@@ -34,7 +35,6 @@ from harness.parity.suite import (
     run_parity,
 )
 from harness.run.executor import configure_threads
-from harness.run.runner import write_json_atomic
 
 DEVICES = ("auto", "cpu", "cuda")
 _SEVERITY = {OK: 0, EXPLAINED: 1, NOT_OK: 2}

@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
     if failed:
         _say(f"{len(failed)} of {len(result.records)} cells did not succeed:")
         for record in failed:
-            print(f"  {record['key']}: {record['status']}: {record['message']}", file=sys.stderr)
+            print(f"  {record.key}: {record.status}: {record.message}", file=sys.stderr)
         return 1
     return 0
 
@@ -162,8 +162,7 @@ def _json_summary(result: RunResult, summary_rows: list[dict]) -> dict:
         "trained": len(result.trained),
         "skipped": len(result.skipped),
         "not_ok": [
-            {"key": record["key"], "status": record["status"], "message": record["message"]}
-            for record in result.not_ok()
+            {"key": record.key, "status": record.status, "message": record.message} for record in result.not_ok()
         ],
         "summary": summary_rows,
     }

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.core.errors import SpecError
+
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear", "relu_linear_gradient")
 OUTPUTS = ("linear", "sigmoid", "softmax")
 LOSSES = ("softmax_ce", "mse", "binary_ce", "mse_normalized")
@@ -47,10 +49,6 @@ def clipped_softmax_bounds(dtype: str) -> tuple[float, float]:
     log(1 − p) would be −inf, so the upper bound is then the largest float32 below 1."""
     below_one = float(np.nextafter(np.ones((), dtype), np.zeros((), dtype)))
     return SOFTMAX_CLIP, min(1 - SOFTMAX_CLIP, below_one)
-
-
-class SpecError(ValueError):
-    """A spec field has an impossible or unknown value; the message names the field and what is valid."""
 
 
 def _require_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.core.errors import DataError, UnknownNameError
+from harness.core.errors import DataError, DatasetUnavailableError, UnknownNameError
 from harness.data.idx import IdxContent, check_image_label_pair, decompress_if_gzip, encode_idx, parse_idx, read_idx
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -252,10 +252,6 @@ def load_dataset(
 
 def _silent(message: str) -> None:
     """The report of a caller that asked for none."""
-
-
-class DatasetUnavailableError(DataError):
-    """No source could supply a data set; the message lists every source tried, why it failed, and the fix."""
 
 
 def load_idx_dataset(info: DatasetInfo, sources: Sources, say: Report = _silent) -> Dataset:

@@ -38,6 +38,21 @@ class SplitArrays:
     x_test: np.ndarray
     y_test: np.ndarray
 
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of the split `name`: 'validation' (which must have been held out) or 'test'."""
+        if name == "test":
+            return self.x_test, self.y_test
+        if name != "validation" or self.x_val is None or self.y_val is None:
+            held = "test and validation" if self.x_val is not None else "test only"
+            raise DataError(f"no {name!r} split in these arrays (they hold {held})")
+        return self.x_val, self.y_val
+
+
+def evaluated_split(validation: str) -> str:
+    """The split the per-epoch evaluation (and early stopping) measures for a validation choice: the held-out
+    images, else the test set (one of harness.core.record.EVAL_SPLITS)."""
+    return "test" if VALIDATION_SIZES[validation] == 0 else "validation"
+
 
 def prepare_arrays(
     dataset: Dataset, scaling: str = "unit", validation: str = "none", dtype: str = "float32"

@@ -33,7 +33,7 @@ import numpy as np
 from harness.catalog.variants import DEFAULT_VARIANTS, OPTIMIZER_VARIANTS, Variant, all_variants
 from harness.core.batching import dropout_masks
 from harness.core.conventions import form_differences, native_specs
-from harness.core.errors import FrameworkUnavailableError, UnknownNameError
+from harness.core.errors import FrameworkUnavailableError, ModelRunError, UnknownNameError
 from harness.core.frameworks import FRAMEWORKS, model_class
 from harness.core.interface import FrameworkModel
 from harness.core.specs import DTYPES, ModelSpec, ScheduleSpec, TrainSpec
@@ -368,14 +368,6 @@ def _epoch_means(step_losses: np.ndarray) -> np.ndarray:
 
 
 # --- comparing traces --------------------------------------------------------------------------------------------
-
-
-class ModelRunError(Exception):
-    """A model could not be built or traced; run_case turns it into a NOT OK row so the other pairs still run."""
-
-    def __init__(self, framework: str, message: str) -> None:
-        super().__init__(f"{framework}: {message}")
-        self.framework, self.message = framework, message
 
 
 @dataclass(frozen=True)
