@@ -45,7 +45,7 @@ RESULTS_DIR = Path(__file__).parent / "results"
 def training_arrays(args: argparse.Namespace, input_size: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """x (n, input_size) float32 and y (n,) int64: the real training set, or seeded uniform noise."""
     if args.dataset:
-        from harness.data.datasets import load_dataset
+        from harness.data.loader import load_dataset
         from harness.data.preprocess import prepare_arrays
 
         arrays = prepare_arrays(load_dataset(args.dataset, args.data_dir), "unit", "none", "float32")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from harness.core.errors import DataError, UnknownNameError
-from harness.data.datasets import DIGIT_NAMES, Dataset, load_dataset
+from harness.data.loader import load_dataset
 from harness.data.preprocess import prepare_arrays
+from harness.data.registry import DIGIT_NAMES, Dataset
 
 
 def fake_dataset(n_train: int = 40, n_test: int = 7, max_value: int = 255, seed: int = 0) -> Dataset:

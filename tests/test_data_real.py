@@ -8,8 +8,10 @@ import socket
 import numpy as np
 import pytest
 
-from harness.data.datasets import DatasetUnavailableError, Sources, load_dataset
+from harness.core.errors import DatasetUnavailableError
+from harness.data.loader import load_dataset
 from harness.data.preprocess import prepare_arrays
+from harness.data.sources import Sources
 
 # ../shared/data/README.md
 MNIST_TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

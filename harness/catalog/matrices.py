@@ -42,8 +42,8 @@ from harness.core.frameworks import FRAMEWORKS
 from harness.core.names import check_name, check_text
 from harness.core.record import Published
 from harness.core.specs import ModelSpec, SpecError, TrainSpec, spec_from_dict, spec_to_dict
-from harness.data.datasets import DATASETS
 from harness.data.preprocess import SCALINGS, VALIDATION_SIZES, evaluated_split
+from harness.data.registry import DATASETS
 
 DEFAULT_EPOCHS = 3
 """Epochs of the default, optimizers and init matrices, chosen so that `make run` (the default matrix, 63 cells on

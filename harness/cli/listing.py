@@ -10,7 +10,7 @@ from tabulate import tabulate
 from harness.catalog.matrices import MATRICES, Matrix
 from harness.catalog.variants import VARIANT_GROUPS, all_variants
 from harness.core.frameworks import FRAMEWORKS, available_frameworks
-from harness.data.datasets import DATASETS
+from harness.data.registry import DATASETS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -20,7 +20,7 @@ from harness.catalog.matrices import MATRICES, get_matrix
 from harness.cli.args import comma_names, epoch_count, positive_int
 from harness.core.frameworks import check_device
 from harness.core.load import machine_is_busy
-from harness.data.datasets import DATASETS
+from harness.data.registry import DATASETS
 from harness.run.environment import collect_environment
 from harness.run.estimate import estimate_duration
 from harness.run.executor import available_cores, make_executor, threads_per_worker

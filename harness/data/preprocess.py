@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.core.errors import DataError, UnknownNameError
 from harness.core.specs import DTYPES
-from harness.data.datasets import Dataset
+from harness.data.registry import Dataset
 
 SCALINGS = ("unit", "symmetric", "standardize")
 VALIDATION_SIZES = {"none": 0, "last-5000": 5000, "last-10000": 10000}

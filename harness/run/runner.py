@@ -37,8 +37,9 @@ from harness.core.interface import EpochRecord, FrameworkModel
 from harness.core.names import check_name, inside
 from harness.core.record import STATUSES, CellRecord, CellResult, CellTiming, Published, train_spec_without_seed
 from harness.core.specs import ModelSpec, TrainSpec, spec_key, spec_to_dict
-from harness.data.datasets import dataset_info, load_dataset
+from harness.data.loader import load_dataset
 from harness.data.preprocess import SplitArrays, evaluated_split, prepare_arrays
+from harness.data.registry import dataset_info
 from harness.run.environment import collect_environment
 from harness.run.estimate import check_lengths, check_memory
 from harness.run.executor import Executor
