@@ -32,7 +32,7 @@ def data_loss(spec: ModelSpec, logits, labels):
         return ops.sum(ops.square(output_activation(spec.output, logits) - targets)) / n
     if spec.loss == "mse_normalized":
         out = output_activation(spec.output, logits)
-        # Value of the normalised outputs, gradient of the raw ones: seed 000 differentiates as if out were used.
+        # Value of the normalised outputs, gradient of the raw ones: lincoln differentiates as if out were used.
         normalized = out + ops.stop_gradient(out / ops.sum(out, axis=1, keepdims=True) - out)
         return ops.sum(ops.square(normalized - targets)) / n
     per_unit = ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))

@@ -43,7 +43,7 @@ def data_loss(loss: str, output: str, logits: np.ndarray, labels: np.ndarray) ->
 
 
 def normalized_outputs(output: str, logits: np.ndarray) -> np.ndarray:
-    """The output activation divided by its row sum (n, classes), as seed 000's MeanSquaredError(normalize=True)."""
+    """The output activation divided by its row sum (n, classes), as lincoln's MeanSquaredError(normalize=True)."""
     out = output_activation(output, logits)
     return out / out.sum(axis=1, keepdims=True)
 

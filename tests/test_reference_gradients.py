@@ -202,7 +202,7 @@ def assert_network_gradients(model_spec: ModelSpec, train_spec: TrainSpec) -> No
     raise AssertionError("every tried point straddles a ReLU kink; the check cannot run")
 
 
-# Seed 000's relu_linear_gradient and mse_normalized are not derivatives by design; tests/test_seed_semantics.py
+# lincoln's relu_linear_gradient and mse_normalized are not derivatives by design; tests/test_seed_semantics.py
 # checks their rules instead.
 VARIANTS = {name: variant for name, variant in all_variants().items() if variant.model.exact_gradient}
 

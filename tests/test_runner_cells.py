@@ -11,7 +11,7 @@ import pytest
 
 import harness.core.frameworks
 import harness.run.runner
-from harness.catalog.matrices import Matrix, Row
+from harness.catalog.matrix import Matrix, Row
 from harness.catalog.variants import get_variant
 from harness.cli import main as cli
 from harness.core.frameworks import model_class
@@ -193,7 +193,7 @@ def test_a_run_directory_of_another_matrix_is_refused(tmp_path):
 
 def test_json_flag_prints_a_machine_readable_summary(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["run", "--matrix", "seed-lecture", "--dataset", "digits", "--frameworks", "numpy"]
+    argv = ["run", "--matrix", "repro-lecture", "--dataset", "digits", "--frameworks", "numpy"]
     argv += ["--variants", "relu-xavier,tanh-xavier", "--seeds", "2", "--threads", "1", "--out", str(out), "--json"]
     assert cli.main(argv) == 0
     summary = json.loads(capsys.readouterr().out)

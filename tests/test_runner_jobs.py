@@ -8,7 +8,7 @@ uses.
 
 from __future__ import annotations
 
-from harness.catalog.matrices import Matrix, Row
+from harness.catalog.matrix import Matrix, Row
 from harness.catalog.variants import get_variant
 from harness.run.executor import InProcessExecutor, LocalPoolExecutor
 from harness.run.runner import RunDirectory, run_matrix

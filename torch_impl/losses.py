@@ -38,7 +38,7 @@ def per_sample_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor)
         return per_unit.sum(dim=1)
     if spec.loss == "mse_normalized":
         out = output_activation(spec.output, logits)
-        # Value of the normalised outputs, gradient of the raw ones: seed 000 differentiates as if out were used.
+        # Value of the normalised outputs, gradient of the raw ones: lincoln differentiates as if out were used.
         normalized = out + (out / out.sum(dim=1, keepdim=True) - out).detach()
         return torch.square(normalized - targets).sum(dim=1)
     raise ValueError(f"unknown loss {spec.loss!r}; see harness.core.specs.LOSSES")

@@ -189,7 +189,7 @@ class FrameworkModel(ABC):
                     f"training loss became {record.train_loss} in epoch {epoch + 1}; "
                     "lower the learning rate or check the initialisation"
                 )
-            # With early stopping, only the epochs it looks at are evaluated, as seed 000's Trainer does (an
+            # With early stopping, only the epochs it looks at are evaluated, as lincoln's Trainer does (an
             # evaluation of a 10,000-row test set can cost as much as a training epoch).
             looks = not stopping.enabled or (epoch + 1) % stopping.eval_every == 0 or epoch == spec.epochs - 1
             if val_data is not None and looks:

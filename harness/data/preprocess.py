@@ -2,14 +2,14 @@
 
 Scalings (v is a pixel value 0..max_value):
   unit:        v / max_value                                  -> [0, 1]
-  symmetric:   (v / max_value - 0.5) * 2                      -> [-1, 1]      (seed 002's ((x / 255.) - .5) * 2)
+  symmetric:   (v / max_value - 0.5) * 2                      -> [-1, 1]      (Raschka's ((x / 255.) - .5) * 2)
   standardize: (v - mean) / std, mean and std the scalar mean and population std over every pixel of the
                training images (after the validation images are taken out), applied unchanged to validation and
-               test, as seed 000 does with np.mean(X_train) and np.std(X_train).
+               test, as lincoln does with np.mean(X_train) and np.std(X_train).
 Each value is computed in float64 once per possible pixel value and cast to the requested dtype, so the arrays are
 the same on every machine and for every framework.
 
-Validation splits: none; last-5000 and last-10000 hold out the last N training images (seed 002 trains on the
+Validation splits: none; last-5000 and last-10000 hold out the last N training images (Raschka trains on the
 first 55,000 MNIST images and validates on the last 5,000).
 """
 

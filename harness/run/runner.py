@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from harness.catalog.matrices import Matrix
+from harness.catalog.matrix import Matrix
 from harness.core.atomic import dead_temporaries, write_json_atomic
 from harness.core.conventions import native_specs
 from harness.core.errors import DivergedError, FrameworkUnavailableError, RecordError, RunDirectoryError
