@@ -106,7 +106,7 @@ def timed(epoch: Callable[[np.ndarray], object], order: np.ndarray) -> tuple[flo
         start = time.perf_counter()
         epoch(order)
         seconds = time.perf_counter() - start
-    return seconds, meter.sample.as_dict(), peak_mib(), start_mib
+    return seconds, meter.measured.as_dict(), peak_mib(), start_mib
 
 
 def fwcompare_paths(variant, x, y, batch_size: int, frameworks: list[str], device: str) -> dict:

@@ -13,6 +13,8 @@ Evaluation-only (ModelSpec.eval_loss):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 from keras import ops
@@ -55,7 +57,7 @@ def evaluation_loss(spec: ModelSpec, logits, labels, kernels: list):
     return loss
 
 
-def l2_penalty(l2: float, kernels: list):
+def l2_penalty(l2: float, kernels: Sequence):
     """l2·Σ‖W‖² over the dense kernels (no ½; biases and BN excluded), in the kernels' dtype."""
     dtype = kernels[0].dtype
     return ops.cast(np.float64(l2), dtype) * ops.sum(ops.stack([ops.sum(ops.square(w)) for w in kernels]))

@@ -28,7 +28,7 @@ from framework_cases import (
 from harness.core.batching import batch_slices
 from harness.core.specs import BatchNormSpec, ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from harness.core.tolerances import SINGLE_PASS, TRAJECTORY
-from keras_impl.model import EVAL_BATCH_SIZE, MLP
+from keras_impl.model import EVAL_BATCH_ROWS, MLP
 from reference.model import MLP as ReferenceMLP
 
 
@@ -237,7 +237,7 @@ def test_fit_and_evaluate_match_reference() -> None:
 def test_evaluate_batches_larger_sets_like_one_pass() -> None:
     """evaluate() on more rows than one evaluation batch equals the reference's single pass (loss with L2)."""
     model, reference = make_pair(FIT_SPEC, TrainSpec(dtype="float64"))
-    x, y, _ = batch(FIT_SPEC, 2 * EVAL_BATCH_SIZE + 17, seed=7)
+    x, y, _ = batch(FIT_SPEC, 2 * EVAL_BATCH_ROWS + 17, seed=7)
     loss, accuracy = model.evaluate(model.upload(x, y))
     reference_loss, reference_accuracy = reference.evaluate(reference.upload(x, y))
     assert loss == pytest.approx(reference_loss, rel=TRAJECTORY["float64"].rtol)
