@@ -139,8 +139,9 @@ def _download(url: str, target: Path, sources: Sources) -> None:
         reason = error.args[0] if error.args else error
         if isinstance(reason, ReadTimeoutError):  # the body stalled midway: requests raises it as a ConnectionError
             raise _Retryable(f"nothing received for {sources.timeout_s:g} s") from error
-        if isinstance(getattr(reason, "reason", None), NameResolutionError):
-            raise SourceUnavailable(f"cannot resolve the host name ({reason.reason})") from error
-        raise _Retryable(f"cannot connect ({getattr(reason, 'reason', reason)})") from error
+        cause = getattr(reason, "reason", None) or reason  # urllib3 wraps the cause in a MaxRetryError
+        if isinstance(cause, NameResolutionError):
+            raise SourceUnavailable(f"cannot resolve the host name ({cause})") from error
+        raise _Retryable(f"cannot connect ({cause})") from error
     except (requests.RequestException, OSError) as error:
         raise _Retryable(f"connection failed ({error!r})") from error

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only NumPy arrays are admitted")
 
 
-def _plain_dtype(*args: object) -> np.dtype:
+def _plain_dtype(*args: Any) -> np.dtype:
     dtype = np.dtype(*args)
     if dtype.hasobject:
         raise pickle.UnpicklingError("refusing an object dtype: only plain NumPy arrays are admitted")
