@@ -145,18 +145,18 @@ def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp
     out = tmp_path / "run"
     code = cli.main(["run", "--matrix", str(matrix_file), "--out", str(out), "--threads", "1"])
     assert code == 1
-    stored = [json.loads(path.read_text()) for path in (out / "cells").glob("*.json")]
-    records = {(r["variant"], r["framework"]): r for r in stored}
-    assert records["relu-he", "numpy"]["status"] == "ok"
-    assert records["relu-he-lr-1e6", "numpy"]["status"] == "diverged"
-    assert "nan" in records["relu-he-lr-1e6", "numpy"]["message"]
+    stored = [CellRecord.from_json(json.loads(path.read_text())) for path in (out / "cells").glob("*.json")]
+    records = {(r.variant, r.framework): r for r in stored}
+    assert records["relu-he", "numpy"].status == "ok"
+    assert records["relu-he-lr-1e6", "numpy"].status == "diverged"
+    assert "nan" in records["relu-he-lr-1e6", "numpy"].message
     for variant in ("relu-he", "relu-he-lr-1e6"):
         failed = records[variant, "torch"]
-        assert failed["status"] == "failed"
-        assert "RuntimeError: simulated crash inside torch" in failed["message"]
+        assert failed.status == "failed"
+        assert "RuntimeError: simulated crash inside torch" in failed.message
     stderr = capsys.readouterr().err
     assert "3 of 4 cells did not succeed" in stderr
-    assert records["relu-he-lr-1e6", "numpy"]["key"] in stderr
+    assert records["relu-he-lr-1e6", "numpy"].key in stderr
     assert (out / "report.md").is_file()  # the report is built from whatever finished
 
 

@@ -663,7 +663,7 @@ def deterministic_settings(frameworks: Iterable[str]) -> Iterator[None]:
     """TF32 off, deterministic kernels on, and NumPy's BLAS and torch on one CPU thread inside the block.
 
     Parity compares arithmetic, not speed: one thread fixes each library's reduction order and keeps a shared
-    machine from being oversubscribed (a loaded 2-core machine ran the reference 12× slower with two BLAS threads).
+    machine from being oversubscribed (docs/threads.md).
     torch's settings and the BLAS limit are restored afterwards, and so is TensorFlow's TF32 flag; TensorFlow's op
     determinism has no public switch back and stays on for the rest of the process.
     """

@@ -61,9 +61,7 @@ def configure_threads(threads: int, frameworks: Iterable[str]) -> None:
     frameworks = set(frameworks)
     os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
     # OMP_WAIT_POLICY is left to the user (and recorded in environment.json): NumPy's OpenBLAS and torch's OpenMP
-    # share the cores of one process, and on an idle 2-core machine (784-256-256-10 epoch, 2 threads) libgomp's
-    # default bounded spin gave numpy 0.94 s / torch 1.41 s, PASSIVE 0.87 s / 2.55 s, ACTIVE 2.74 s / 1.34 s:
-    # forcing either policy favours one framework. On a machine other processes keep busy, PASSIVE avoids spinning.
+    # share the cores of one process, and forcing either policy favours one framework (docs/threads.md).
     if "torch" in frameworks:
         _configure_torch(threads)
     if "keras" in frameworks:
