@@ -93,7 +93,7 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         name="bn-momentum",
         topic="BatchNorm momentum meaning",
-        decision="BatchNormSpec.momentum has the Keras meaning (default 0.9; seed 001 ran TF 1.x's 0.99); torch "
+        decision="BatchNormSpec.momentum has the Keras meaning (default 0.9; the TF1 lecture ran TF 1.x's 0.99); torch "
         "gets 1 − momentum, Keras gets momentum, never either default",
         why="the same word names opposite weights: spec 0.9 is torch 0.1 and Keras 0.9, and Keras' default 0.99 "
         "is a different model",
@@ -102,7 +102,7 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         name="bn-eps",
         topic="BatchNorm epsilon",
-        decision="BatchNormSpec.eps is passed explicitly to both (seed 001 ran TF 1.x's 1e-3)",
+        decision="BatchNormSpec.eps is passed explicitly to both (the TF 1.x lecture ran TF 1.x's 1e-3)",
         why="same formula, different defaults: a 1e-5 vs 1e-3 eps changes every normalised activation",
         aligned=True,
     ),
