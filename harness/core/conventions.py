@@ -46,7 +46,7 @@ def native_specs(model_spec: ModelSpec, train_spec: TrainSpec, framework: str) -
     optimizer_form, running_var = native_forms(framework, train_spec.optimizer.name)
     if optimizer_form is None:
         return model_spec, train_spec
-    if model_spec.batch_norm is not None:
+    if model_spec.batch_norm is not None and running_var is not None:
         model_spec = replace(model_spec, batch_norm=replace(model_spec.batch_norm, running_var=running_var))
     train_spec = replace(train_spec, optimizer=replace(train_spec.optimizer, form=optimizer_form))
     return model_spec, train_spec
