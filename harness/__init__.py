@@ -4,10 +4,11 @@
     report   tables, plots and the report of a run directory; the reproduction summary
     run      the runner (matrix → cells → records), executors, environment, run lock, estimates
     parity   the parity suite: every variant through every pair of frameworks, tensor by tensor
-    catalog  the named variants and matrices (data, and the TOML loader for users' matrices)
-    data     data sets: sources, IDX files, preprocessing
+    catalog  the named variants and matrices: the matrix type, the reproduction rows, the TOML loader
+    data     data sets: the registry, where they come from (local files, downloads, the wheel fallback, digits),
+             IDX files, preprocessing
     core     the contract: specs, the FrameworkModel interface, params layout, batching and masks, schedules,
-             conventions, tolerances, errors, the framework registry
+             conventions, tolerances, errors, the framework registry, the cell record, the atomic file writer
 
 Framework packages (reference, torch_impl, keras_impl, ...) import only `harness.core` and register through the entry
 point group `fwcompare.frameworks` (harness.core.frameworks); the harness reaches them only through that registry.

@@ -30,7 +30,7 @@ from reference.model import MLP as ReferenceMLP
 
 pytest.importorskip("tensorflow", reason="tensorflow is not installed: its tests are skipped")
 
-from keras_impl.model import EVAL_BATCH_SIZE, MLP
+from keras_impl.model import EVAL_BATCH_ROWS, MLP
 
 
 def make_pair(model_spec: ModelSpec, train_spec: TrainSpec, steps_per_epoch: int = 1) -> tuple[MLP, ReferenceMLP]:
@@ -129,7 +129,7 @@ def test_xla_train_epoch_equals_train_steps_on_the_same_batches(dtype: str) -> N
 def test_evaluate_batches_larger_sets_like_one_pass() -> None:
     """evaluate() on more rows than one evaluation batch equals the reference's single pass (loss with L2)."""
     model, reference = make_pair(FIT_SPEC, TrainSpec(dtype="float64"))
-    x, y, _ = batch(FIT_SPEC, 2 * EVAL_BATCH_SIZE + 17, seed=7)
+    x, y, _ = batch(FIT_SPEC, 2 * EVAL_BATCH_ROWS + 17, seed=7)
     loss, accuracy = model.evaluate(model.upload(x, y))
     reference_loss, reference_accuracy = reference.evaluate(reference.upload(x, y))
     assert loss == pytest.approx(reference_loss, rel=TRAJECTORY["float64"].rtol)

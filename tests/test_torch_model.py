@@ -47,7 +47,8 @@ def test_model_is_built_in_the_spec_dtype_without_changing_torch_default(dtype: 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("style", ["inverted", "keep_prob"])
 def test_dropout_arithmetic_is_bitwise_the_reference_arithmetic(dtype: str, style: str) -> None:
-    """COMMON.md fixes the expression h·(mask·(1/(1−p))) so that every framework agrees to the last bit."""
+    """The conventions table (harness.core.conventions, "Dropout scaling and masks") fixes the expression
+    h·(mask·(1/(1−p))) so that every framework agrees to the last bit."""
     rate = 0.3
     rng = np.random.default_rng(11)
     h = rng.standard_normal((50, 40)).astype(dtype)

@@ -15,6 +15,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from harness.cli.args import comma_names, positive_int
+from harness.core.atomic import write_json_atomic
 from harness.core.frameworks import DEVICE_CHOICES, check_device, check_names, framework_names
 from harness.core.specs import DTYPES
 from harness.parity.inputs import DEFAULT_STEPS, MAX_STEPS, PARITY_STEPS_PER_EPOCH, check_steps
@@ -22,7 +23,6 @@ from harness.parity.results import EXPLAINED, NOT_OK, OK, ParityReport, ParityRo
 from harness.parity.suite import run_parity
 from harness.parity.variants import PARITY_VARIANTS, parity_variants
 from harness.run.executor import configure_threads
-from harness.run.runner import write_json_atomic
 
 _SEVERITY = {OK: 0, EXPLAINED: 1, NOT_OK: 2}
 

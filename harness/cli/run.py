@@ -20,7 +20,7 @@ from harness.catalog.matrices import MATRICES, get_matrix
 from harness.cli.args import comma_names, epoch_count, positive_int
 from harness.core.frameworks import DEVICE_CHOICES, check_device, framework_names
 from harness.core.load import machine_is_busy
-from harness.data.datasets import DATASETS
+from harness.data.registry import DATASETS
 from harness.run.environment import collect_environment
 from harness.run.estimate import estimate_duration
 from harness.run.executor import available_cores, make_executor, threads_per_worker
@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     if failed:
         _say(f"{len(failed)} of {len(result.records)} cells did not succeed:")
         for record in failed:
-            print(f"  {record['key']}: {record['status']}: {record['message']}", file=sys.stderr)
+            print(f"  {record.key}: {record.status}: {record.message}", file=sys.stderr)
         return 1
     return 0
 
@@ -166,8 +166,7 @@ def _json_summary(result: RunResult, summary_rows: list[dict]) -> dict:
         "trained": len(result.trained),
         "skipped": len(result.skipped),
         "not_ok": [
-            {"key": record["key"], "status": record["status"], "message": record["message"]}
-            for record in result.not_ok()
+            {"key": record.key, "status": record.status, "message": record.message} for record in result.not_ok()
         ],
         "summary": summary_rows,
     }

@@ -46,7 +46,7 @@ def native_specs(model_spec: ModelSpec, train_spec: TrainSpec, framework: str) -
     optimizer_form, running_var = native_forms(framework, train_spec.optimizer.name)
     if optimizer_form is None:
         return model_spec, train_spec
-    if model_spec.batch_norm is not None:
+    if model_spec.batch_norm is not None and running_var is not None:
         model_spec = replace(model_spec, batch_norm=replace(model_spec.batch_norm, running_var=running_var))
     train_spec = replace(train_spec, optimizer=replace(train_spec.optimizer, form=optimizer_form))
     return model_spec, train_spec
@@ -95,8 +95,8 @@ CONVENTIONS: tuple[Convention, ...] = (
         name="bn-momentum",
         topic="BatchNorm momentum meaning",
         decision="BatchNormSpec.momentum is the weight the running average keeps, running = momentum·running + "
-        "(1 − momentum)·batch (default 0.9; seed 001 ran 0.99); each framework passes it in its library's meaning, "
-        "never a library default",
+        "(1 − momentum)·batch (default 0.9; the TF1 lecture ran 0.99); each framework passes it in its library's "
+        "meaning, never a library default",
         why="the same word names opposite weights (spec 0.9 is 0.1 where the word weights the batch), and a "
         "library default such as 0.99 is a different model",
         aligned=True,
@@ -104,7 +104,7 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         name="bn-eps",
         topic="BatchNorm epsilon",
-        decision="BatchNormSpec.eps is passed explicitly to every framework (seed 001 ran 1e-3)",
+        decision="BatchNormSpec.eps is passed explicitly to every framework (the TF1 lecture ran 1e-3)",
         why="same formula, different defaults: a 1e-5 vs 1e-3 eps changes every normalised activation",
         aligned=True,
     ),

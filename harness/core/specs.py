@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.core.errors import SpecError
+
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear", "relu_linear_gradient")
 OUTPUTS = ("linear", "sigmoid", "softmax")
 LOSSES = ("softmax_ce", "mse", "binary_ce", "mse_normalized")
@@ -57,7 +59,7 @@ BATCH_SAMPLINGS = ("permutation", "with_replacement")
 DTYPES = ("float32", "float64")
 
 
-# seed 000's SoftmaxCrossEntropy clips softmax probabilities to [1e-9, 1 − 1e-9] before taking logs.
+# lincoln's SoftmaxCrossEntropy clips softmax probabilities to [1e-9, 1 − 1e-9] before taking logs.
 SOFTMAX_CLIP = 1e-9
 
 
@@ -66,10 +68,6 @@ def clipped_softmax_bounds(dtype: str) -> tuple[float, float]:
     log(1 − p) would be −inf, so the upper bound is then the largest float32 below 1."""
     below_one = float(np.nextafter(np.ones((), dtype), np.zeros((), dtype)))
     return SOFTMAX_CLIP, min(1 - SOFTMAX_CLIP, below_one)
-
-
-class SpecError(ValueError):
-    """A spec field has an impossible or unknown value; the message names the field and what is valid."""
 
 
 def _require_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -91,7 +89,7 @@ class InitSpec:
     he_uniform: limit √(6/fan_in).                 he_normal: std √(2/fan_in).
     lecun_normal: std √(1/fan_in).
     glorot_variance_as_std: std 2/(fan_in+fan_out), Glorot's *variance* used as the standard deviation, as
-    seed 000's library (lincoln) does for weight_init="glorot" (20.9× below Glorot's σ for a 784→89 layer).
+    lincoln's library (lincoln) does for weight_init="glorot" (20.9× below Glorot's σ for a 784→89 layer).
     truncated (normal schemes only): redraw outside ±2σ and divide σ by 0.87962566103423978 so the
     variance is kept, as Keras does; PyTorch's xavier_normal_/kaiming_normal_ do not truncate.
     """
@@ -139,15 +137,15 @@ class ModelSpec:
     """An MLP: input → [Dense → (BN) → activation → (dropout)] per hidden size → Dense → output.
 
     dropout: drop probability per hidden layer (empty tuple = no dropout). dropout_style 'inverted' scales kept
-    units by 1/(1−p) in training; 'keep_prob' (seed 000) multiplies by the mask in training and
+    units by 1/(1−p) in training; 'keep_prob' (lincoln) multiplies by the mask in training and
     by (1−p) at inference. The output activation is applied inside the loss; `forward` returns logits.
-    activation 'relu_linear_gradient' is seed 000's ReLU: max(z, 0) forward, but its backward mask
+    activation 'relu_linear_gradient' is lincoln's ReLU: max(z, 0) forward, but its backward mask
     `output >= 0` is true everywhere, so the gradient passes as if the activation were linear.
     l2: the loss gets l2·Σ‖W‖² over kernels (no ½, as Keras' L2 regulariser), biases and BN excluded.
-    loss 'mse_normalized' is seed 000's MeanSquaredError(normalize=True): Σ_k (out_k/Σ_j out_j − onehot_k)²,
+    loss 'mse_normalized' is lincoln's MeanSquaredError(normalize=True): Σ_k (out_k/Σ_j out_j − onehot_k)²,
     whose gradient 2·(out/Σout − onehot)/n is applied to the raw outputs (none flows through the division).
     eval_loss is the loss that evaluation reports and early stopping watches: 'training' (the loss above) or
-    'clipped_softmax_bce', seed 000's SoftmaxCrossEntropy value Σ_k −t_k·log p_k − (1 − t_k)·log(1 − p_k) with
+    'clipped_softmax_bce', lincoln's SoftmaxCrossEntropy value Σ_k −t_k·log p_k − (1 − t_k)·log(1 − p_k) with
     p = softmax(z) clipped to [1e-9, 1 − 1e-9] (its training gradient is the usual softmax_ce one).
     """
 
@@ -206,7 +204,7 @@ class ModelSpec:
 
     @property
     def exact_gradient(self) -> bool:
-        """False for seed 000's options whose backward pass is by design not the derivative of the loss
+        """False for lincoln's options whose backward pass is by design not the derivative of the loss
         (relu_linear_gradient, mse_normalized): a finite-difference check does not apply to them."""
         return self.activation != "relu_linear_gradient" and self.loss != "mse_normalized"
 
@@ -260,7 +258,7 @@ class ScheduleSpec:
 
     constant: lr.  linear: lr + (final_lr − lr)·t.  exponential: lr·(final_lr/lr)^t.
     step: lr·gamma^⌊k/step_size⌋ with k the step or epoch index.
-    granularity 'epoch': t = epoch/(epochs−1), constant within an epoch (seed 000's decay);
+    granularity 'epoch': t = epoch/(epochs−1), constant within an epoch (lincoln's decay);
     'step': t = k/(total_steps−1) with k the 0-based optimiser step.
     """
 
@@ -285,7 +283,7 @@ class ScheduleSpec:
 @dataclass(frozen=True)
 class EarlyStoppingSpec:
     """Evaluate on the validation set every `eval_every` epochs; stop after `patience` evaluations without a
-    lower validation loss; with restore_best, put back the parameters of the best evaluation (seed 000)."""
+    lower validation loss; with restore_best, put back the parameters of the best evaluation (lincoln)."""
 
     enabled: bool = False
     eval_every: int = 1
@@ -302,9 +300,9 @@ class TrainSpec:
     """How a model is trained: optimiser, schedule, batches, epochs, stopping, seed, dtype.
 
     sampling 'permutation' visits every sample once per epoch; 'with_replacement' draws each batch's rows
-    uniformly with replacement (seed 003's np.random.choice per iteration), an "epoch" then being as many draws as
-    there are samples. drop_last skips an epoch's last partial batch (seed 001's len(x) // batch_size iterations).
-    max_steps ends training after that many optimiser steps, inside an epoch if need be (seed 003's 2,000
+    uniformly with replacement (Saito's np.random.choice per iteration), an "epoch" then being as many draws as
+    there are samples. drop_last skips an epoch's last partial batch (the TF1 lecture's len(x) // batch_size steps).
+    max_steps ends training after that many optimiser steps, inside an epoch if need be (Saito's 2,000
     iterations), or at the end of `epochs`, whichever comes first.
     """
 

@@ -13,6 +13,7 @@ import numpy as np
 from harness.catalog.variants import Variant
 from harness.core.build import build_model
 from harness.core.conventions import form_differences
+from harness.core.errors import ModelRunError
 from harness.core.frameworks import reference_name
 from harness.core.initializers import initial_params
 from harness.core.interface import FrameworkModel
@@ -31,14 +32,6 @@ from harness.parity.results import (
     ParityRow,
 )
 from harness.parity.traces import Trace, epoch_means, fit_path_trace, trace_model
-
-
-class ModelRunError(Exception):
-    """A model could not be built or traced; run_case turns it into a NOT OK row so the other pairs still run."""
-
-    def __init__(self, framework: str, message: str) -> None:
-        super().__init__(f"{framework}: {message}")
-        self.framework, self.message = framework, message
 
 
 @dataclass(frozen=True)

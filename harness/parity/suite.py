@@ -29,11 +29,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 
 from harness.catalog.variants import Variant
-from harness.core.errors import FrameworkUnavailableError
+from harness.core.errors import FrameworkUnavailableError, ModelRunError
 from harness.core.frameworks import check_names, deterministic, framework_names, model_class, reference_name
 from harness.core.interface import FrameworkModel
 from harness.core.specs import DTYPES
-from harness.parity.case import ModelRunError, ParityCase
+from harness.parity.case import ParityCase
 from harness.parity.inputs import DEFAULT_STEPS, check_steps
 from harness.parity.results import ParityReport, ParityRow
 from harness.parity.variants import parity_variants
@@ -86,7 +86,7 @@ def deterministic_settings(frameworks: Iterable[str]) -> Iterator[None]:
     `deterministic`: deterministic kernels, full-precision float32, one thread) inside the block.
 
     Parity compares arithmetic, not speed: one thread fixes each library's reduction order and keeps a shared
-    machine from being oversubscribed (a loaded 2-core machine ran the reference 12× slower with two BLAS threads).
+    machine from being oversubscribed (docs/threads.md).
     The BLAS limit is restored afterwards, and so is each framework's state where its library allows.
     """
     import threadpoolctl

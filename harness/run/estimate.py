@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.core.batching import dropout_masks
-from harness.core.errors import FwcompareError
+from harness.core.errors import RunTooLargeError
 from harness.core.specs import ModelSpec, TrainSpec
 from harness.data.preprocess import SplitArrays
 
@@ -29,10 +29,6 @@ slots (Adam's m and v)."""
 ACTIVATION_COPIES = 3
 """Copies of each layer's output kept for the backward pass: pre-activation, activation and its gradient."""
 TIMED_STEPS = 3
-
-
-class RunTooLargeError(FwcompareError):
-    """A run would not fit in memory, or asks for an absurd amount of training."""
 
 
 def check_lengths(train_specs: Sequence[tuple[str, TrainSpec]], n_train: int) -> list[str]:

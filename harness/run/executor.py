@@ -56,8 +56,8 @@ def configure_threads(threads: int, frameworks: Iterable[str]) -> None:
     frameworks = tuple(frameworks)
     os.environ.update({name: str(threads) for name in (*THREAD_ENV_VARS, *thread_env_vars(frameworks))})
     # OMP_WAIT_POLICY is left to the user (and recorded in environment.json): NumPy's OpenBLAS and a framework's
-    # OpenMP share the cores of one process, and forcing either policy favours one framework (README, "Speed
-    # measurements"). On a machine other processes keep busy, PASSIVE avoids spinning.
+    # OpenMP share the cores of one process, and forcing either policy favours one framework (docs/threads.md).
+    # On a machine other processes keep busy, PASSIVE avoids spinning.
     configure_framework_threads(threads, frameworks)
     # After the framework imports, so the OpenMP/BLAS libraries they load are limited too.
     import threadpoolctl
