@@ -44,13 +44,12 @@ class KerasPlugin(FrameworkPlugin):
         "bn-eps": "epsilon=1e-3 (default), inside the root",
         "bn-running-variance": "moving_variance averages the biased batch variance (1/N)",
         "dropout-scaling": "inverted dropout from its own RNG: kept units × 1/(1 − p)",
-        "keras-float64-hyperparameters": "a Python float is cast through float32 first (0.9 becomes "
-        "0.8999999761581421)",
+        "float64-hyperparameters": "a Python float is cast through float32 first (0.9 becomes 0.8999999761581421)",
         "loss-dtype": "Loss objects compute in floatx() (float32 by default) even for float64 inputs",
         "l2-penalty": "weight_decay is decoupled; kernel_regularizer=L2(l) adds l·Σw² and calls float(l)",
         "lr-schedule": "LearningRateSchedule is evaluated at optimizer.iterations (per step, float32)",
         "momentum-velocity-form": "v = μ·v − lr·g; p += v  (Nesterov: p += μ·v − lr·g)",
-        "eps-inside-root": "p −= lr·g/√(s + eps)",
+        "eps-inside-root": "p −= lr·g/√(s + eps); initial accumulator 0.1",
         "adam-epsilon-hat": "p −= lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + eps)  (the paper's epsilon-hat)",
         "adam-bias-correction-dtype": "β₁ᵗ and β₂ᵗ are computed in the variable dtype "
         "(keras/src/optimizers/adam.py update_step)",

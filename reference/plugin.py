@@ -10,6 +10,7 @@ class ReferencePlugin(FrameworkPlugin):
     name = "numpy"
     label = "NumPy reference"
     order = 0
+    runs_every_form = True
     model = "reference.model:MLP"
     modules = ("numpy",)
     requirement = "numpy"

@@ -93,7 +93,7 @@ def test_the_table_is_complete_and_printable():
         for name in form_differences(model, _train(optimizer), "torch", "keras")
     }
     assert named <= {c.name for c in CONVENTIONS if not c.aligned}
-    for required in ("bn-momentum", "bn-eps", "dropout-scaling", "keras-float64-hyperparameters", "loss-dtype"):
+    for required in ("bn-momentum", "bn-eps", "dropout-scaling", "float64-hyperparameters", "loss-dtype"):
         assert CONVENTIONS_BY_NAME[required].aligned
     table = conventions_markdown()
     assert all(c.topic in table and c.why in table for c in CONVENTIONS)

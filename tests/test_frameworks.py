@@ -81,7 +81,14 @@ PLUGIN_SOURCE = textwrap.dedent("""
         model = "fake_fw.model:MLP"
         modules = ("fake_fw_library",)
         requirement = "fake-fw-library"
-        optimizer_forms = {"sgd": "plain"}
+        optimizer_forms = {
+            "sgd": "plain",
+            "momentum": "velocity",
+            "nesterov": "velocity",
+            "adagrad": "eps-inside-root",
+            "rmsprop": "eps-inside-root",
+            "adam": "eps-outside-root",
+        }
         running_var = "biased"
 
 
@@ -89,11 +96,11 @@ PLUGIN_SOURCE = textwrap.dedent("""
 """)
 
 
-def install_plugin(site: Path, distribution: str, entry_points: str) -> None:
+def install_plugin(site: Path, distribution: str, entry_points: str, source: str = PLUGIN_SOURCE) -> None:
     """A package fake_fw and an installed distribution's metadata declaring `entry_points`, under `site`."""
     (site / "fake_fw").mkdir(exist_ok=True)
     (site / "fake_fw" / "__init__.py").write_text("")
-    (site / "fake_fw" / "plugin.py").write_text(PLUGIN_SOURCE)
+    (site / "fake_fw" / "plugin.py").write_text(source)
     info = site / f"{distribution}-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
@@ -137,3 +144,14 @@ def test_stale_metadata_of_this_project_gives_way_to_its_pyproject(tmp_path):
     done = run_with(tmp_path, "from harness.core.frameworks import plugin; print(type(plugin('torch')).__module__)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "torch_impl.plugin"
+
+
+def test_a_plugin_that_does_not_declare_its_native_forms_is_refused(tmp_path):
+    source = PLUGIN_SOURCE.replace('"adam": "eps-outside-root",', "").replace('"biased"', '"sometimes"')
+    install_plugin(tmp_path, "fake_fw", "fakefw = fake_fw.plugin:PLUGIN", source)
+    done = run_with(tmp_path, "from harness.core.frameworks import plugins; plugins()")
+    assert done.returncode != 0
+    assert "framework 'fakefw' (fake_fw.plugin:PLUGIN, distribution fake_fw) does not declare its native forms" in (
+        done.stderr
+    )
+    assert "optimizer_forms['adam']=None" in done.stderr and "running_var='sometimes'" in done.stderr

@@ -14,7 +14,7 @@ import harness.run.runner
 from harness.catalog.matrix import Matrix, Row
 from harness.catalog.variants import get_variant
 from harness.cli import main as cli
-from harness.core.frameworks import model_class
+from harness.core.frameworks import FrameworkPlugin, model_class, plugin
 from harness.core.record import RECORD_SCHEMA, CellRecord
 from harness.core.specs import OptimizerSpec
 from harness.run.executor import InProcessExecutor
@@ -28,8 +28,17 @@ DIVERGING = replace(
 )
 
 
-# A registry entry for keras whose module and library do not exist: keras is unavailable.
-MISSING_KERAS = ("no_such_module_for_the_test.model", "keras", ("no_such_module_for_the_test",))
+class MissingKeras(FrameworkPlugin):
+    """A registration of keras whose module and library do not exist: keras is unavailable."""
+
+    name = "keras"
+    label = "Keras"
+    model = "no_such_module_for_the_test.model:MLP"
+    modules = ("no_such_module_for_the_test",)
+    requirement = "keras"
+
+
+MISSING_KERAS = MissingKeras()
 
 
 def _matrix(variants, frameworks, *, epochs=2, seeds=(3,)) -> Matrix:
@@ -96,7 +105,7 @@ def test_a_cell_record_holds_native_specs_history_result_and_timing(tmp_path):
     assert stored == record.to_json() and CellRecord.from_json(stored) == record
     assert stored["schema"] == RECORD_SCHEMA and "seed" not in stored["train_spec"]  # the seed is carried once
     assert record.status == "ok" and record.message is None
-    assert record.train_spec["optimizer"]["form"] == "torch"  # passed through native_specs
+    assert record.train_spec["optimizer"]["form"] == plugin("torch").optimizer_forms["adam"]  # native_specs
     assert record.model_spec["input_size"] == 64 and record.train_spec["epochs"] == 3
     assert [epoch.epoch for epoch in record.history] == [0, 1, 2]
     assert record.eval_split == "test" and record.published is None
@@ -161,7 +170,7 @@ def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp
 
 
 def test_an_unavailable_framework_is_recorded_as_such_and_the_others_run(tmp_path, monkeypatch):
-    monkeypatch.setitem(harness.core.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
+    monkeypatch.setitem(harness.core.frameworks.plugins(), "keras", MISSING_KERAS)
     result = _run(_matrix([get_variant("relu-xavier")], ["numpy", "keras"], epochs=1), tmp_path / "run")
     statuses = {r.framework: r for r in result.records.values()}
     assert statuses["numpy"].status == "ok"
@@ -174,7 +183,7 @@ def test_a_rerun_retries_failed_and_unavailable_cells_but_keeps_ok_and_diverged_
     out = tmp_path / "run"
     matrix = _matrix([get_variant("relu-xavier"), DIVERGING], ["numpy", "keras"], epochs=1)
     with monkeypatch.context() as patch:
-        patch.setitem(harness.core.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
+        patch.setitem(harness.core.frameworks.plugins(), "keras", MISSING_KERAS)
         first = _run(matrix, out)
     assert sorted(r.status for r in first.records.values()) == ["diverged", "ok", "unavailable", "unavailable"]
     second = _run(matrix, out)

@@ -30,17 +30,17 @@ class TorchPlugin(FrameworkPlugin):
     }
     running_var = "unbiased"
     conventions: ClassVar[Mapping[str, str]] = {
-        "dense-layout": "nn.Linear.weight is (out, in); y = x·Wᵀ + b",
+        "dense-layout": "nn.Linear.weight is (out, in); y = x·Wᵀ + b (torch_impl.params transposes)",
         "bn-momentum": "momentum=0.1 (default) means running = 0.9·running + 0.1·batch",
         "bn-eps": "eps=1e-5 (default), inside the root: (x − μ)/√(σ² + eps)",
         "bn-running-variance": "running_var averages the unbiased batch variance (N/(N−1))",
         "dropout-scaling": "inverted dropout from its own RNG: kept units × 1/(1 − p)",
-        "keras-float64-hyperparameters": "Python floats enter float64 arithmetic unchanged",
+        "float64-hyperparameters": "Python floats enter float64 arithmetic unchanged",
         "loss-dtype": "losses compute in the input dtype",
         "l2-penalty": "weight_decay is coupled L2 on every parameter (g += λ·p)",
         "lr-schedule": "schedulers step when called (usually per epoch)",
         "momentum-velocity-form": "buf = μ·buf + g; p −= lr·buf  (Nesterov: p −= lr·(g + μ·buf))",
-        "eps-inside-root": "p −= lr·g/(√s + eps)",
+        "eps-inside-root": "p −= lr·g/(√s + eps); initial accumulator 0, RMSprop's rho is called alpha",
         "adam-epsilon-hat": "p −= lr/(1 − β₁ᵗ)·m/(√v/√(1 − β₂ᵗ) + eps)",
         "adam-bias-correction-dtype": "1 − β₁ᵗ and 1 − β₂ᵗ are Python (float64) numbers",
         "deterministic-kernels": "TF32 off for matmul by default; use_deterministic_algorithms(False) by default",

@@ -22,7 +22,7 @@ def epoch_order(n_samples: int, seed: int, epoch: int, sampling: str = "permutat
 
 
 def batch_slices(n_samples: int, batch_size: int) -> list[slice]:
-    """Consecutive batches over positions 0..n_samples-1; the last one may be partial (kept, as Keras' fit keeps it)."""
+    """Consecutive batches over positions 0..n_samples-1; the last one may be partial (as Keras fit keeps it)."""
     return [slice(start, min(start + batch_size, n_samples)) for start in range(0, n_samples, batch_size)]
 
 

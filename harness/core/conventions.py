@@ -36,7 +36,7 @@ def native_forms(framework: str, optimizer: str) -> tuple[str | None, str | None
     """(optimizer form, BN running-variance convention) `framework` runs for `optimizer`; (None, None) for the
     reference, which runs whichever a spec names."""
     registered = plugin(framework)
-    if registered.optimizer_forms is None:
+    if registered.runs_every_form:
         return None, None
     return registered.optimizer_forms[optimizer], registered.running_var
 
@@ -86,23 +86,25 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         name="dense-layout",
         topic="Dense kernel layout",
-        decision="canonical dense{i}.W is (in, out); the torch adapter transposes on load and export",
+        decision="canonical dense{i}.W is (in, out); a framework whose layer stores (out, in) transposes in its params "
+        "adapter, on load and export",
         why="one parameter dict must load bit-identically everywhere; a missed transpose shows up at dense{i}",
         aligned=True,
     ),
     Convention(
         name="bn-momentum",
         topic="BatchNorm momentum meaning",
-        decision="BatchNormSpec.momentum has the Keras meaning (default 0.9; the TF1 lecture ran TF 1.x's 0.99); torch "
-        "gets 1 − momentum, Keras gets momentum, never either default",
-        why="the same word names opposite weights: spec 0.9 is torch 0.1 and Keras 0.9, and Keras' default 0.99 "
-        "is a different model",
+        decision="BatchNormSpec.momentum is the weight the running average keeps, running = momentum·running + "
+        "(1 − momentum)·batch (default 0.9; the TF 1.x lecture ran 0.99); each framework passes it in its library's "
+        "meaning, never a library default",
+        why="the same word names opposite weights (spec 0.9 is 0.1 where the word weights the batch), and a "
+        "library default such as 0.99 is a different model",
         aligned=True,
     ),
     Convention(
         name="bn-eps",
         topic="BatchNorm epsilon",
-        decision="BatchNormSpec.eps is passed explicitly to both (the TF 1.x lecture ran TF 1.x's 1e-3)",
+        decision="BatchNormSpec.eps is passed explicitly to every framework (the TF 1.x lecture ran 1e-3)",
         why="same formula, different defaults: a 1e-5 vs 1e-3 eps changes every normalised activation",
         aligned=True,
     ),
@@ -120,14 +122,14 @@ CONVENTIONS: tuple[Convention, ...] = (
         topic="Dropout scaling and masks",
         decision="keep-masks come from harness.core.batching.dropout_masks and every framework computes "
         "h·(mask·(1/(1 − p))) (keep_prob style: h·mask in training, h·(1 − p) at inference)",
-        why="random masks cannot be compared; this exact expression matches torch and Keras bit for bit",
+        why="random masks cannot be compared; this exact expression matches every framework bit for bit",
         aligned=True,
     ),
     Convention(
-        name="keras-float64-hyperparameters",
-        topic="Keras hyperparameters in float64 runs",
-        decision="keras_impl passes every hyperparameter (lr, momentum, betas, rho, eps, accumulator, L2) "
-        "as np.float64",
+        name="float64-hyperparameters",
+        topic="Hyperparameters in float64 runs",
+        decision="a framework whose library casts Python floats through float32 passes every hyperparameter (lr, "
+        "momentum, betas, rho, eps, accumulator, L2) as np.float64",
         why="a float32-rounded momentum alone moves 100 float64 SGD steps by 7.7e-7 instead of 2.2e-15",
         aligned=True,
     ),
@@ -136,7 +138,7 @@ CONVENTIONS: tuple[Convention, ...] = (
         topic="Loss computation dtype",
         decision="every framework writes its loss expressions itself (stable log-sum-exp CE, MSE, binary CE from "
         "logits) in the model's dtype, mean over the batch",
-        why="Keras' float32 CE puts 2.6e-7 into a float64 loss; built-in reductions also differ with weights",
+        why="a float32 cross-entropy puts 2.6e-7 into a float64 loss; built-in reductions also differ with weights",
         aligned=True,
     ),
     Convention(
@@ -150,41 +152,41 @@ CONVENTIONS: tuple[Convention, ...] = (
         name="lr-schedule",
         topic="Learning-rate schedules",
         decision="harness.core.schedules.learning_rate(train_spec, step, steps_per_epoch) defines the lr at every "
-        "0-based step; torch_impl calls it, keras_impl reproduces it in float64 inside its optimiser",
+        "0-based step; every framework calls it, or reproduces it in float64 inside its optimiser",
         why="per-epoch vs per-step clocks and float32 schedules would otherwise change the lr sequence",
         aligned=True,
     ),
     Convention(
         name="momentum-velocity-form",
         topic="SGD momentum / Nesterov velocity",
-        decision="not alignable: the reference runs both forms (OptimizerSpec.form); the velocity slot holds "
-        "each form's own quantity (v = −lr·buf while lr is constant)",
-        why="identical parameters under a constant lr; once the lr changes torch rescales the whole history by the "
-        "new lr while Keras scaled each gradient by the lr of its own step",
+        decision="not alignable: the reference runs both forms (OptimizerSpec.form gradient-buffer or velocity); "
+        "the velocity slot holds each form's own quantity (v = −lr·buf while lr is constant)",
+        why="identical parameters under a constant lr; once the lr changes the gradient-buffer form rescales the "
+        "whole history by the new lr while the velocity form scaled each gradient by the lr of its own step",
         aligned=False,
     ),
     Convention(
         name="eps-inside-root",
         topic="AdaGrad / RMSprop epsilon placement",
-        decision="not alignable for eps > 0: the reference runs both forms; the initial accumulator (torch 0, "
-        "Keras 0.1) and rho (torch alpha) are passed explicitly",
+        decision="not alignable for eps > 0: the reference runs both forms (eps-outside-root, eps-inside-root); the "
+        "initial accumulator and rho are passed explicitly, never a library default",
         why="a constant eps cannot be both inside and outside the root; the gap is largest where s is small",
         aligned=False,
     ),
     Convention(
         name="adam-epsilon-hat",
         topic="Adam epsilon",
-        decision="not alignable for eps > 0: the reference runs both forms (OptimizerSpec.form)",
-        why="Keras' eps equals torch's eps·√(1 − β₂ᵗ), which changes with t, so no constant matches",
+        decision="not alignable for eps > 0: the reference runs both forms (eps-outside-root, epsilon-hat)",
+        why="epsilon-hat's eps equals the other form's eps·√(1 − β₂ᵗ), which changes with t, so no constant matches",
         aligned=False,
     ),
     Convention(
         name="adam-bias-correction-dtype",
         topic="Adam bias correction in float32",
-        decision="not alignable by an argument: in float32 the reference's Keras form computes β₁ᵗ, β₂ᵗ and its "
-        "step size in float32 as Keras does; float64 runs are unaffected",
-        why="1 − float32(0.999) is 1.3e-5 off 0.001, so each float32 Keras Adam step is 6e-6 to 1e-5 relative "
-        "smaller than torch's (t = 1 to 100), visible after a few steps",
+        decision="not alignable by an argument: in float32 the reference's epsilon-hat form computes β₁ᵗ, β₂ᵗ "
+        "and its step size in float32, as that form's library does; float64 runs are unaffected",
+        why="1 − float32(0.999) is 1.3e-5 off 0.001, so each float32 step with coefficients in the variables' dtype "
+        "is 6e-6 to 1e-5 relative smaller than with float64 ones (t = 1 to 100), visible after a few steps",
         aligned=False,
     ),
     Convention(

@@ -16,8 +16,9 @@ default lists follow it), where its MLP lives (`model`, imported only when a mod
 `modules` it needs (looked up with importlib.util.find_spec, never imported, for `fwcompare list`), the pip
 `requirement` that installs them, the `distributions` whose versions go into environment.json, the rule forms it
 runs natively (`optimizer_forms`: optimiser name -> form of harness.core.specs.OPTIMIZER_FORMS; `running_var`: its
-BatchNorm running-variance convention; both None for a reference that runs every form), its thread environment
-variables, and its column of the conventions table (`conventions`: convention name -> what the library does).
+BatchNorm running-variance convention; checked when it loads), whether it is the one reference that runs every form
+(`runs_every_form`), its thread environment variables, and its column of the conventions table (`conventions`:
+convention name -> what the library does).
 Its hooks: `import_library` (e.g. with start-up log filtering), `configure_threads`, `deterministic` (a context for
 parity), `model_device` (checks a --device choice and returns what its MLP gets) and `gpu_model`.
 
@@ -40,6 +41,7 @@ from typing import ClassVar
 
 from harness.core.errors import FrameworkUnavailableError, FwcompareError, UnknownNameError
 from harness.core.interface import FrameworkModel
+from harness.core.specs import OPTIMIZER_FORMS, RUNNING_VAR_CONVENTIONS
 
 ENTRY_POINT_GROUP = "fwcompare.frameworks"
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -58,16 +60,29 @@ class FrameworkPlugin:
     modules: ClassVar[tuple[str, ...]]
     requirement: ClassVar[str]
     distributions: ClassVar[tuple[str, ...]] = ()
-    optimizer_forms: ClassVar[Mapping[str, str] | None] = None
+    runs_every_form: ClassVar[bool] = False
+    """True for the one reference (the NumPy one): it runs whichever form a spec names, and parity explains the
+    other pairs' differences with it."""
+    optimizer_forms: ClassVar[Mapping[str, str]] = {}
+    """Every optimiser of harness.core.specs.OPTIMIZER_FORMS -> the form it runs (unless runs_every_form)."""
     running_var: ClassVar[str | None] = None
+    """Its BatchNorm running-variance convention, one of harness.core.specs.RUNNING_VAR_CONVENTIONS."""
     thread_env_vars: ClassVar[tuple[str, ...]] = ()
     """Environment variables the library reads for its thread counts when it loads."""
     conventions: ClassVar[Mapping[str, str]] = {}
 
-    @property
-    def runs_every_form(self) -> bool:
-        """True for a reference: it runs whichever form a spec names, and explains the others' differences."""
-        return self.optimizer_forms is None
+    def problems(self) -> list[str]:
+        """What is missing or invalid in this plug-in's declarations (empty when it keeps the contract)."""
+        if self.runs_every_form:
+            return []
+        wrong = [
+            f"optimizer_forms[{optimizer!r}]={self.optimizer_forms.get(optimizer)!r} (one of {', '.join(forms)})"
+            for optimizer, forms in OPTIMIZER_FORMS.items()
+            if self.optimizer_forms.get(optimizer) not in forms
+        ]
+        if self.running_var not in RUNNING_VAR_CONVENTIONS:
+            wrong.append(f"running_var={self.running_var!r} (one of {', '.join(RUNNING_VAR_CONVENTIONS)})")
+        return wrong
 
     def import_library(self) -> None:
         """Import the library (raises ImportError like the import itself)."""
@@ -124,7 +139,18 @@ def plugins() -> dict[str, FrameworkPlugin]:
                 f"entry point {name} = {target!r} ({where}) is not a FrameworkPlugin named {name!r}; "
                 "see harness.core.frameworks"
             )
+        if plugin.problems():
+            raise FwcompareError(
+                f"framework {name!r} ({target}, {where}) does not declare its native forms: "
+                f"{'; '.join(plugin.problems())}; see harness.core.frameworks"
+            )
         loaded[name] = plugin
+    references = [name for name, plugin in loaded.items() if plugin.runs_every_form]
+    if len(references) != 1:
+        raise FwcompareError(
+            f"exactly one registered framework must run every form (the reference), found {references or 'none'}; "
+            "see harness.core.frameworks"
+        )
     return dict(sorted(loaded.items(), key=lambda item: (item[1].order, item[0])))
 
 

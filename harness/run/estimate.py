@@ -126,9 +126,7 @@ def estimate_duration(
         split = arrays[train.dtype]
         n_train = len(split.x_train)
         if setup not in step_seconds:
-            mlp = build_model(
-                reference, model, setup[1], initial_params(model, 0, train.dtype), forms_of=reference_name()
-            )
+            mlp = build_model(reference, model, setup[1], initial_params(model, 0, train.dtype))
             rows = min(train.batch_size, n_train)
             x, y = split.x_train[:rows], split.y_train[:rows]
             masks = dropout_masks(model, rows, seed=0, epoch=0)
