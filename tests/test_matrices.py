@@ -217,3 +217,10 @@ def test_the_earlier_seed_names_are_deprecated_aliases_of_the_reproduction_matri
     assert "deprecated: use repro-lincoln" in out and "seed-lincoln" in out
     descriptions = " ".join(matrix.description for matrix in MATRICES.values())
     assert "seed 00" not in descriptions
+
+
+def test_running_a_matrix_by_its_deprecated_name_says_so(tmp_path, capsys):
+    assert main(["run", "--matrix", "seed-lecture", "--variants", "no-such-variant", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the matrix name 'seed-lecture' is deprecated; it is now 'repro-lecture'" in err
+    assert "no-such-variant" in err

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.catalog.matrices import MATRICES, get_matrix
+from harness.catalog.matrices import MATRICES, MATRIX_ALIASES, get_matrix
 from harness.cli.args import comma_names, epoch_count, positive_int
 from harness.core.frameworks import DEVICE_CHOICES, check_device, framework_names
 from harness.core.load import machine_is_busy
@@ -76,6 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # Everything that can be refused is checked before a framework is imported (make_executor imports them).
+    if args.matrix in MATRIX_ALIASES:
+        _say(f"warning: the matrix name {args.matrix!r} is deprecated; it is now {MATRIX_ALIASES[args.matrix]!r}")
     matrix = get_matrix(args.matrix).narrowed(
         frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
     )

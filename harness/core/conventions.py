@@ -95,7 +95,7 @@ CONVENTIONS: tuple[Convention, ...] = (
         name="bn-momentum",
         topic="BatchNorm momentum meaning",
         decision="BatchNormSpec.momentum is the weight the running average keeps, running = momentum·running + "
-        "(1 − momentum)·batch (default 0.9; the TF1 lecture ran 0.99); each framework passes it in its library's "
+        "(1 − momentum)·batch (default 0.9; the TF 1.x lecture ran 0.99); each framework passes it in its library's "
         "meaning, never a library default",
         why="the same word names opposite weights (spec 0.9 is 0.1 where the word weights the batch), and a "
         "library default such as 0.99 is a different model",
@@ -104,7 +104,7 @@ CONVENTIONS: tuple[Convention, ...] = (
     Convention(
         name="bn-eps",
         topic="BatchNorm epsilon",
-        decision="BatchNormSpec.eps is passed explicitly to every framework (the TF1 lecture ran 1e-3)",
+        decision="BatchNormSpec.eps is passed explicitly to every framework (the TF 1.x lecture ran 1e-3)",
         why="same formula, different defaults: a 1e-5 vs 1e-3 eps changes every normalised activation",
         aligned=True,
     ),

@@ -219,7 +219,7 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(train_spec, dict) and "seed" in train_spec:
         if train_spec["seed"] != data.get("seed"):
             raise RecordError(f"has train_spec.seed={train_spec['seed']!r} but seed={data.get('seed')!r}")
-        migrated["train_spec"] = {name: value for name, value in train_spec.items() if name != "seed"}
+        migrated["train_spec"] = train_spec_without_seed(train_spec)
     return migrated
 
 

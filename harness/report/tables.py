@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,18 @@ from harness.core.errors import RecordError, RunRecordError
 from harness.core.frameworks import framework_names
 from harness.core.interface import EpochRecord
 from harness.core.names import clip_text
-from harness.core.record import STATUSES, CellRecord
+from harness.core.record import STATUSES, CellRecord, CellTiming
 
 PARITY_STATUSES = ("OK", "NOT OK", "EXPLAINED")
 GROUP = ["dataset", "variant", "framework"]
 """The columns one row of the accuracy and timing tables stands for (one mean over seeds)."""
 
-TIMING_FIELDS = ("build_s", "first_epoch_s", "steady_epoch_median_s", "eval_median_s", "samples_per_s")
-HISTORY_FIELDS = ("train_loss", "train_time_s", "lr", "val_loss", "val_accuracy", "eval_time_s")
+TIMING_FIELDS = tuple(field.name for field in fields(CellTiming) if field.name.endswith("_s"))
+"""The timings of a cell record that the timing table takes medians of (seconds, and samples/s)."""
+HISTORY_FIELDS = tuple(
+    field.name for field in fields(EpochRecord) if field.name not in ("epoch", "others_cpu_share", "contended")
+)
+"""The per-epoch numbers of the learning-curve table."""
 PARITY_FIELDS = (
     "pair",
     "variant",
