@@ -23,9 +23,12 @@ from harness.core.load import machine_is_busy
 from harness.data.registry import DATASETS
 from harness.run.environment import collect_environment
 from harness.run.estimate import estimate_duration
-from harness.run.executor import available_cores, make_executor, threads_per_worker
+from harness.run.executor import Executor, available_cores, make_executor, threads_per_worker
 from harness.run.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
 
+EXECUTORS = ("local", "ray")
+DEFAULT_TRACKING = "default"
+"""--mlflow without a URI: the local store harness.report.mlflow_export.default_tracking_uri gives."""
 LONG_RUN_S = 60.0
 """A run expected to take longer than this prints its estimated duration before it starts."""
 
@@ -62,11 +65,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads",
         type=positive_int,
-        default=available_cores(),
         metavar="N",
-        help="threads for NumPy's BLAS and every framework alike, split between --jobs (default: all cores)",
+        help="threads for NumPy's BLAS and every framework alike, split between --jobs (default: all cores); "
+        "with --executor ray, the threads (and Ray CPUs) of each cell (default 1)",
     )
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="cells run at once in N processes")
+    parser.add_argument("--jobs", type=positive_int, metavar="N", help="cells run at once in N processes (default 1)")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="where cells train: local (this machine, --jobs processes) or ray (one Ray task per cell)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Ray cluster to run on with --executor ray (host:port of its head node, or 'auto'); "
+        "default $RAY_ADDRESS, else a Ray instance started on this machine for the run",
+    )
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const=DEFAULT_TRACKING,
+        metavar="TRACKING_URI",
+        help="also log the run to MLflow: the matrix as a parent run, each cell as a child run; default store: "
+        "sqlite:///<parent of the run directory>/mlflow.db",
+    )
     parser.add_argument(
         "--wait", action="store_true", help="if another run holds --out, wait for it to finish instead of stopping"
     )
@@ -81,21 +104,24 @@ def _run(args: argparse.Namespace) -> int:
     matrix = get_matrix(args.matrix).narrowed(
         frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
     )
-    if args.threads > available_cores():
+    threads, jobs = _threads_and_jobs(args)
+    if args.executor == "local" and args.threads is not None and args.threads > available_cores():
         _say(
             f"warning: --threads {args.threads} is more than the {available_cores()} cores available here; the extra "
             "threads compete for them and slow every framework (the count is recorded in environment.json)"
         )
     if args.data_dir is not None and not DATASETS[matrix.dataset].is_idx:
         _say(f"warning: --data-dir {args.data_dir} is not used: {matrix.dataset} comes bundled with scikit-learn")
-    check_device(args.device, matrix.frameworks)
+    if args.executor == "local":
+        check_device(args.device, matrix.frameworks)  # on Ray, the cluster's nodes are asked instead
     out = args.out or Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{matrix.name}"
     run_dir = RunDirectory(out)
+    tracking_uri = _tracking_uri(args.mlflow, out)
     with run_dir.locked(wait=args.wait, on_wait=_say):
         environment = collect_environment(
-            threads=args.threads,
-            jobs=args.jobs,
-            threads_per_worker=threads_per_worker(args.jobs, args.threads),
+            threads=threads,
+            jobs=jobs,
+            threads_per_worker=threads_per_worker(jobs, threads),
             device=args.device,
         )
         plan = plan_run(
@@ -103,18 +129,16 @@ def _run(args: argparse.Namespace) -> int:
             run_dir,
             data_dir=args.data_dir,
             device=args.device,
-            threads=args.threads,
-            jobs=args.jobs,
+            threads=threads,
+            jobs=jobs,
             environment=environment,
         )
         for line in (*plan.set_aside, *plan.warnings):
             _say(f"warning: {line}")
-        duration = estimate_duration(
-            [(cell.model_spec, cell.train_spec) for cell in plan.todo], plan.arrays(), args.jobs
-        )
-        if duration.seconds > LONG_RUN_S:
+        duration = estimate_duration([(cell.model_spec, cell.train_spec) for cell in plan.todo], plan.arrays(), jobs)
+        if duration.seconds > LONG_RUN_S and args.executor == "local":
             _say(duration.describe())
-        executor = make_executor(args.jobs, args.threads, matrix.frameworks)
+        executor = _executor(args, threads, jobs, matrix.frameworks)
         done = len(plan.cells) - len(plan.todo)
         _say(
             f"matrix {matrix.name!r}, {len(plan.cells)} cells"
@@ -140,6 +164,11 @@ def _run(args: argparse.Namespace) -> int:
         from harness.report.build import build_report
 
         report = build_report(out)
+        if tracking_uri is not None:
+            from harness.report.mlflow_export import export_run
+
+            exported = export_run(out, tracking_uri)
+            _say(exported.describe())
     failed = result.not_ok()
     if args.json:
         print(json.dumps(_json_summary(result, report.summary.to_dict(orient="records")), indent=2))
@@ -154,6 +183,40 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  {record.key}: {record.status}: {record.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _threads_and_jobs(args: argparse.Namespace) -> tuple[int, int]:
+    """(threads, jobs) with their defaults: all cores in one process locally; one thread per cell on Ray, where
+    --jobs does not apply (Ray runs as many cells at once as the cluster's CPUs allow)."""
+    if args.executor == "ray":
+        if args.jobs is not None:
+            _say(
+                f"warning: --jobs {args.jobs} is not used with --executor ray: Ray runs as many cells at once as the "
+                "cluster has CPUs for (--threads per cell)"
+            )
+        return args.threads or 1, 1
+    if args.ray_address is not None:
+        _say(f"warning: --ray-address {args.ray_address} is not used without --executor ray")
+    return args.threads or available_cores(), args.jobs or 1
+
+
+def _executor(args: argparse.Namespace, threads: int, jobs: int, frameworks: tuple[str, ...]) -> Executor:
+    if args.executor == "ray":
+        from harness.run.ray_executor import RayExecutor
+
+        return RayExecutor(args.ray_address, threads, frameworks, args.device)
+    return make_executor(jobs, threads, frameworks)
+
+
+def _tracking_uri(requested: str | None, out: Path) -> str | None:
+    """The MLflow tracking URI of --mlflow (None without it), checked reachable before anything trains."""
+    if requested is None:
+        return None
+    from harness.report.mlflow_export import check_tracking_uri, default_tracking_uri
+
+    uri = default_tracking_uri(out) if requested == DEFAULT_TRACKING else requested
+    check_tracking_uri(uri)
+    return uri
 
 
 def _say(line: str) -> None:
@@ -189,6 +252,8 @@ class CellProgress:
     def __call__(self, event: CellEvent) -> None:
         with self.lock:
             if event.kind == "start":
+                if event.key in self.bars:  # started again: an executor retried the cell after its worker died
+                    self.bars.pop(event.key).close()
                 # disable=None: no bars when stderr is not a terminal (logs, CI); the per-cell lines remain.
                 self.bars[event.key] = tqdm(
                     total=event.total_epochs, desc=event.label, unit="epoch", leave=False, file=sys.stderr, disable=None

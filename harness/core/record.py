@@ -6,8 +6,9 @@ Stored form, schema RECORD_SCHEMA (2): schema, key, variant, framework, seed, da
 model_spec and train_spec (the native specs actually run, as harness.core.specs.spec_to_dict gives them; the
 train spec without its seed, which the record carries once, at the top), published (Published), eval_split
 (EVAL_SPLITS: the set the per-epoch val_* numbers measure), history (EpochRecord fields, one object per epoch),
-result (CellResult), timing (CellTiming), started_at, finished_at. Non-finite numbers are stored as null and read
-back as NaN where the field is a number.
+result (CellResult), timing (CellTiming), hardware (CellHardware: the machine that trained the cell; absent in
+records written before it was stored, which read back as None), started_at, finished_at. Non-finite numbers are
+stored as null and read back as NaN where the field is a number.
 
 Schema 1 (every record written before schema 2, among them the committed results/*/cells) carried the seed twice,
 also as train_spec.seed; it is migrated on load, in memory, and the file is left as it is.
@@ -29,6 +30,8 @@ STATUSES = ("ok", "diverged", "failed", "unavailable")
 """ok: trained and tested; diverged: a non-finite loss; failed: an exception (the message says which);
 unavailable: the framework cannot be imported here."""
 EVAL_SPLITS = ("test", "validation")
+OPTIONAL_FIELDS = frozenset({"hardware"})
+"""Stored fields a record may lack: added to the stored form after records without them were written."""
 PUBLISHED_METRICS = ("test_accuracy", "validation_accuracy")
 """What a published number measures: the final test accuracy, or the final validation accuracy (last epoch's, or
 the restored best epoch's) for cells whose per-epoch evaluation is on a validation split."""
@@ -92,6 +95,21 @@ class CellTiming:
 
 
 @dataclass(frozen=True)
+class CellHardware:
+    """The machine a cell trained on, read there (an executor may train cells on other machines than the one that
+    writes the run directory): timings compare only between cells on the same hardware."""
+
+    cpu_model: str
+    gpu_model: str | None
+    threads: int
+
+    def label(self, device: str) -> str:
+        """What a cell's times depend on: the CPU model, and the GPU model when it trained on CUDA."""
+        on_gpu = device.startswith("cuda") and self.gpu_model
+        return f"{self.cpu_model} + {self.gpu_model}" if on_gpu else self.cpu_model
+
+
+@dataclass(frozen=True)
 class CellRecord:
     """One cell: its identity, what ran, what it measured. `status` ok needs a result and a timing."""
 
@@ -109,6 +127,7 @@ class CellRecord:
     history: tuple[EpochRecord, ...] = ()
     result: CellResult | None = None
     timing: CellTiming | None = None
+    hardware: CellHardware | None = None
     started_at: str | None = None
     finished_at: str | None = None
 
@@ -164,6 +183,7 @@ class CellRecord:
             "history": [_finite_numbers(asdict(epoch)) for epoch in self.history],
             "result": _finite_numbers(asdict(self.result)) if self.result else None,
             "timing": _finite_numbers(asdict(self.timing)) if self.timing else None,
+            "hardware": asdict(self.hardware) if self.hardware else None,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
         }
@@ -179,7 +199,7 @@ class CellRecord:
             raise RecordError(f"has schema {schema!r}; this fwcompare reads schema {readable}")
         data = migrate(data)
         stored = {f.name for f in fields(cls)} | {"schema"}
-        _require_fields(data, stored, "")
+        _require_fields(data, stored - OPTIONAL_FIELDS, "")
         unknown = sorted(set(data) - stored)
         if unknown:
             raise RecordError(f"has unknown field(s) {', '.join(unknown)}")
@@ -205,6 +225,7 @@ class CellRecord:
             history=tuple(_epoch(epoch) for epoch in history),
             result=_result(data["result"], required=status == "ok"),
             timing=_timing(data["timing"], required=status == "ok"),
+            hardware=_hardware(data.get("hardware")),
             started_at=data["started_at"],
             finished_at=data["finished_at"],
         )
@@ -360,4 +381,18 @@ def _timing(data: Any, *, required: bool) -> CellTiming | None:
         threads=_integer(data, "threads", "timing."),
         device=_text(data, "device", "timing."),
         contended_epochs=_optional_integer(data, "contended_epochs", "timing."),
+    )
+
+
+def _hardware(data: Any) -> CellHardware | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise RecordError("has a 'hardware' that is not a JSON object")
+    _require_fields(data, ("cpu_model", "gpu_model", "threads"), "hardware.")
+    gpu_model = data["gpu_model"]
+    return CellHardware(
+        cpu_model=_text(data, "cpu_model", "hardware."),
+        gpu_model=None if gpu_model is None else _text(data, "gpu_model", "hardware."),
+        threads=_integer(data, "threads", "hardware."),
     )

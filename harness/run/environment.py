@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.core.frameworks import gpu_model as framework_gpu_model
 from harness.core.frameworks import library_distributions
+from harness.core.record import CellHardware
 from harness.run.executor import available_cores
 
 # Distributions besides the frameworks' own (harness.core.frameworks.library_distributions) whose versions matter.
@@ -44,6 +45,11 @@ def collect_environment(*, threads: int, jobs: int, threads_per_worker: int, dev
         "libraries": library_versions(),
         "git": git_revision(),
     }
+
+
+def node_hardware(threads: int) -> CellHardware:
+    """What a cell's timings depend on, read on the machine that trains it (gpu_model None without a GPU)."""
+    return CellHardware(cpu_model=cpu_model(), gpu_model=gpu_model(), threads=threads)
 
 
 def library_versions() -> dict[str, str | None]:

@@ -42,7 +42,7 @@ from harness.core.specs import ModelSpec, TrainSpec, spec_key, spec_to_dict
 from harness.data.loader import load_dataset
 from harness.data.preprocess import SplitArrays, evaluated_split, prepare_arrays
 from harness.data.registry import dataset_info
-from harness.run.environment import collect_environment
+from harness.run.environment import collect_environment, node_hardware
 from harness.run.estimate import check_lengths, check_memory
 from harness.run.executor import Executor
 from harness.run.lock import run_lock
@@ -201,6 +201,7 @@ def run_cell(job: CellJob, on_event: Callable[[CellEvent], None]) -> CellRecord:
         history=tuple(measured.history),
         result=measured.result,
         timing=measured.timing,
+        hardware=node_hardware(job.threads),
         started_at=started_at,
         finished_at=_now(),
     )
