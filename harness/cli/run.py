@@ -214,9 +214,11 @@ def _tracking_uri(requested: str | None, out: Path) -> str | None:
         return None
     from harness.report.mlflow_export import check_tracking_uri, default_tracking_uri
 
-    uri = default_tracking_uri(out) if requested == DEFAULT_TRACKING else requested
-    check_tracking_uri(uri)
-    return uri
+    if requested == DEFAULT_TRACKING:
+        out.parent.mkdir(parents=True, exist_ok=True)  # the store lives beside the run directory
+        requested = default_tracking_uri(out)
+    check_tracking_uri(requested)
+    return requested
 
 
 def _say(line: str) -> None:
