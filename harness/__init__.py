@@ -1,8 +1,9 @@
 """The framework-neutral harness, in layers that import only downward:
 
     cli      the `fwcompare` command line
-    report   tables, plots and the report of a run directory; the reproduction summary
-    run      the runner (matrix → cells → records), executors, environment, run lock, estimates
+    report   tables, plots and the report of a run directory; the reproduction summary; the MLflow export
+    run      the runner (matrix → cells → records), executors (in process, a local pool, Ray), environment, run
+             lock, estimates
     parity   the parity suite: every variant through every pair of frameworks, tensor by tensor
     catalog  the named variants and matrices: the matrix type, the reproduction rows, the TOML loader
     data     data sets: the registry, where they come from (local files, downloads, the wheel fallback, digits),

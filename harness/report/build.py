@@ -97,13 +97,14 @@ def summary_table(accuracy: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """The short text table printed at the end of a command: per dataset × variant × framework, test accuracy
     mean ± std over ok seeds, and the median first-epoch and steady-state epoch times."""
     accuracy_text = tables.accuracy_display(accuracy)
-    timing_text = tables.timing_display(timing)
-    return pd.concat(
-        [
-            accuracy_text[["dataset", "variant", "framework", "test accuracy % (mean ± std)", "seeds", "excluded"]],
-            timing_text[["first epoch incl. compile (s)", "steady epoch, median (s)"]],
-        ],
-        axis=1,
+    times = ["first epoch incl. compile (s)", "steady epoch, median (s)"]
+    timing_text = tables.timing_display(timing)[[*tables.GROUP, *times]]
+    # A group trained on several kinds of hardware has no one time: the timing table has a row per hardware.
+    several = timing_text.duplicated(tables.GROUP, keep=False)
+    timing_text.loc[several, times] = "per hardware: see timing"
+    timing_text = timing_text.drop_duplicates(tables.GROUP)
+    return accuracy_text[[*tables.GROUP, "test accuracy % (mean ± std)", "seeds", "excluded"]].merge(
+        timing_text, on=tables.GROUP, how="left", sort=False
     )
 
 
@@ -145,7 +146,7 @@ def _sections(
             "Timing",
             "Medians over the ok seeds of each cell's timings: model build, the first epoch (compile/trace "
             "included), the median of the later epochs (steady state; none with 1 epoch), the median evaluation "
-            "pass, and training samples per second.",
+            "pass, and training samples per second." + _hardware_note(tables.hardware_kinds(records.cells)),
             {"timing": table_texts["timing"]},
             plot_paths.get("Timing", {}),
         ),
@@ -203,6 +204,16 @@ def _sections(
         ),
     ]
     return sections
+
+
+def _hardware_note(kinds: list[str]) -> str:
+    if len(kinds) <= 1:
+        return f" All ok cells ran on one kind of hardware ({kinds[0]})." if kinds else ""
+    return (
+        f" The ok cells ran on {len(kinds)} kinds of hardware ({'; '.join(kinds)}): timings are only comparable on "
+        "the same hardware, so every timing row and every bar group is one kind; compare times within it, not "
+        "across."
+    )
 
 
 def _run_summary(records: tables.RunRecords) -> pd.DataFrame:

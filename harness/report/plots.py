@@ -171,6 +171,9 @@ def _by_group(table: pd.DataFrame, column: str) -> pd.DataFrame:
     holds several datasets. Row and column order follow the table."""
     several_datasets = table["dataset"].nunique() > 1
     groups = table["variant"] + (" (" + table["dataset"] + ")" if several_datasets else "")
+    if "hardware" in table and table["hardware"].nunique() > 1:
+        # Bars side by side are compared: only cells on the same hardware may stand in one group.
+        groups = groups + " [" + table["hardware"].astype(str) + "]"
     wide = table.assign(group=groups).pivot(index="group", columns="framework", values=column)
     return wide.reindex(index=list(dict.fromkeys(groups)), columns=list(dict.fromkeys(table["framework"])))
 

@@ -26,6 +26,9 @@ from harness.core.record import STATUSES, CellRecord, CellTiming
 PARITY_STATUSES = ("OK", "NOT OK", "EXPLAINED")
 GROUP = ["dataset", "variant", "framework"]
 """The columns one row of the accuracy and timing tables stands for (one mean over seeds)."""
+TIMING_GROUP = [*GROUP, "hardware"]
+"""Timings are only comparable on the same hardware: a timing row stands for one group on one kind of machine."""
+UNRECORDED_HARDWARE = "not recorded"
 
 TIMING_FIELDS = tuple(field.name for field in fields(CellTiming) if field.name.endswith("_s"))
 """The timings of a cell record that the timing table takes medians of (seconds, and samples/s)."""
@@ -98,15 +101,18 @@ def load_run(run_dir: Path | str) -> RunRecords:
             "to redo those cells (the other records are kept)"
         )
     config = _read_optional_json(run_dir / "config.json")
+    environment = _read_optional_json(run_dir / "environment.json")
     variant_order = _matrix_variants(config)
     integers = {"threads": "Int64", "epochs": "Int64", "epochs_run": "Int64"}
     cells = _in_report_order(pd.DataFrame(rows).astype(integers), variant_order)
+    # Records written before the hardware was stored ran on the machine environment.json describes.
+    cells["hardware"] = cells["hardware"].fillna(str(environment.get("cpu_model") or UNRECORDED_HARDWARE))
     _require_unique_cells(cells, run_dir)
     curves = _in_report_order(_curves_frame(rows, histories), variant_order)
     return RunRecords(
         run_dir=run_dir,
         config=config,
-        environment=_read_optional_json(run_dir / "environment.json"),
+        environment=environment,
         cells=cells,
         curves=curves,
         parity=_load_parity(run_dir / "parity.json"),
@@ -129,11 +135,12 @@ def accuracy_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset × variant × framework, over ok seeds: the median of each stored timing (seconds; samples/s),
-    the min and max steady-state epoch time, and the threads and device used (distinct values joined)."""
+    """Per dataset × variant × framework × hardware (harness.core.record.CellHardware.label), over ok seeds: the
+    median of each stored timing (seconds; samples/s), the min and max steady-state epoch time, and the threads and
+    device used (distinct values joined). Cells of one group that ran on different hardware give one row each."""
     ok = cells[cells["status"] == "ok"]
     aggregations = {name: (name, "median") for name in TIMING_FIELDS}
-    stats = ok.groupby(GROUP, sort=False).agg(
+    stats = ok.groupby(TIMING_GROUP, sort=False).agg(
         n_seeds=("seed", "size"),
         **aggregations,
         steady_epoch_min_s=("steady_epoch_median_s", "min"),
@@ -142,7 +149,13 @@ def timing_table(cells: pd.DataFrame) -> pd.DataFrame:
         threads=("threads", _distinct),
         device=("device", _distinct),
     )
-    return _with_every_group(cells, stats, "n_seeds")
+    return _with_every_group(cells, stats, "n_seeds", TIMING_GROUP)
+
+
+def hardware_kinds(cells: pd.DataFrame) -> list[str]:
+    """The distinct hardware labels of the ok cells, in report order: more than one means timings must not be
+    compared across the whole table."""
+    return list(dict.fromkeys(cells.loc[cells["status"] == "ok", "hardware"]))
 
 
 REPRODUCED_WITHIN_POINTS = 0.003
@@ -292,6 +305,7 @@ def _cell_row(record: CellRecord) -> dict[str, Any]:
         **{name: _number_or_nan(getattr(timing, name) if timing else None) for name in TIMING_FIELDS},
         "threads": timing.threads if timing else None,
         "device": timing.device if timing else None,
+        "hardware": record.hardware.label(timing.device if timing else "cpu") if record.hardware else None,
         # Records written before load was measured have no count.
         "contended_epochs": _number_or_nan(timing.contended_epochs if timing else None),
         "published_value": published.value if published else math.nan,
@@ -369,13 +383,15 @@ def _require_unique_cells(cells: pd.DataFrame, run_dir: Path) -> None:
         )
 
 
-def _with_every_group(cells: pd.DataFrame, stats: pd.DataFrame, count_column: str) -> pd.DataFrame:
-    """`stats` (indexed by GROUP, ok cells only) reindexed to every group present in `cells`, with count 0 where a
-    group has no ok cell, and n_excluded: that group's cells of any other status."""
-    groups = pd.MultiIndex.from_frame(cells[GROUP].drop_duplicates())
+def _with_every_group(
+    cells: pd.DataFrame, stats: pd.DataFrame, count_column: str, group: list[str] = GROUP
+) -> pd.DataFrame:
+    """`stats` (indexed by `group`, ok cells only) reindexed to every group present in `cells`, with count 0 where
+    a group has no ok cell, and n_excluded: that group's cells of any other status."""
+    groups = pd.MultiIndex.from_frame(cells[group].drop_duplicates())
     table = stats.reindex(groups)
     table[count_column] = table[count_column].fillna(0).astype(int)
-    excluded = cells[cells["status"] != "ok"].groupby(GROUP).size()
+    excluded = cells[cells["status"] != "ok"].groupby(group).size()
     table["n_excluded"] = excluded.reindex(groups, fill_value=0).astype(int).to_numpy()
     return table.reset_index()
 
@@ -434,6 +450,7 @@ def timing_display(table: pd.DataFrame) -> pd.DataFrame:
             ),
             "threads": table["threads"].map(_text),
             "device": table["device"].map(_text),
+            "hardware": table["hardware"].map(_text),
         }
     )
 
