@@ -280,3 +280,33 @@ def test_more_threads_than_any_node_has_is_one_clear_error(cluster, tmp_path, ca
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--threads 3: each cell asks Ray for that many CPUs, but the largest node" in err
     assert "has 2; give --threads 2 or less" in err
+
+
+def test_without_an_address_a_ray_instance_is_started_for_the_run_and_stopped_after(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    matrix = MATRIX.narrowed(frameworks=("numpy",), variants=("relu-he",), epochs=2)
+    executor = RayExecutor(None, 1, matrix.frameworks, "cpu")
+    assert executor.address == "local"
+    before = _descendants(os.getpid())
+    result = run_matrix(matrix, RunDirectory(tmp_path / "run"), executor, data_dir=None)
+    assert [record.status for record in result.records.values()] == ["ok"]
+    deadline = time.monotonic() + 30
+    while _descendants(os.getpid()) - before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _descendants(os.getpid()) - before, "the Ray instance started for the run is still running"
+
+
+def _descendants(root: int) -> set[int]:
+    """PIDs of every process below `root` (children, their children, ...)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
