@@ -248,6 +248,23 @@ def form_differences(model_spec: ModelSpec, train_spec: TrainSpec) -> tuple[str,
     return tuple(names)
 
 
+def differing_conventions(model_spec: ModelSpec, train_spec: TrainSpec, left: str, right: str) -> tuple[str, ...]:
+    """The form_differences names under which the native forms of frameworks `left` and `right` (NATIVE_FORMS;
+    the spec's own for one not listed) differ: the optimiser rows when their optimizer forms differ, the BN row when
+    their running-variance conventions do."""
+    (left_optimizer, left_var), (right_optimizer, right_var) = (
+        NATIVE_FORMS.get(name, (train_spec.optimizer.form, getattr(model_spec.batch_norm, "running_var", "unbiased")))
+        for name in (left, right)
+    )
+    names = form_differences(model_spec, train_spec)
+    return tuple(
+        name
+        for name in names
+        if (name == "bn-running-variance" and left_var != right_var)
+        or (name != "bn-running-variance" and left_optimizer != right_optimizer)
+    )
+
+
 def conventions_markdown() -> str:
     """CONVENTIONS as a Markdown table (topic, torch, Keras, decision, why) for the README and the report."""
     header = "| Topic | PyTorch | Keras | fwcompare | Why |\n|---|---|---|---|---|\n"

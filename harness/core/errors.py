@@ -23,3 +23,12 @@ class UnknownNameError(FwcompareError):
 
 class DataError(FwcompareError):
     """A data file is corrupt, a data folder is missing, or no source could supply a data set."""
+
+
+class ImplementationError(FwcompareError):
+    """A user's own implementation (harness.byo) cannot be loaded, lacks a method, returned something of the wrong
+    keys, shapes or values, or ran past its time limit; the message names the user's file and line."""
+
+
+class NonFiniteOutputError(ImplementationError):
+    """A user's implementation returned NaN or infinity where the reference computes finite numbers."""

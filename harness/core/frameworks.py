@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterable
 from types import ModuleType
 
+from harness.core.conventions import NATIVE_FORMS
 from harness.core.errors import FrameworkUnavailableError, UnknownNameError
 from harness.core.interface import FrameworkModel
 
@@ -22,11 +23,32 @@ FRAMEWORKS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "keras": ("keras_impl.model", "tensorflow-cpu==2.21.0 keras", ("tensorflow", "keras")),
 }
 
+# name -> a class registered in this process (a user's own network, harness.byo); CPU-only, NumPy-like.
+REGISTERED: dict[str, type[FrameworkModel]] = {}
+
+
+def register_framework(model_cls: type[FrameworkModel], native_forms: tuple[str, str]) -> None:
+    """Make `model_cls` one more framework, named `model_cls.framework`, for this process: parity pairs it with
+    every other framework and a matrix can list it. native_forms is (optimizer form, BN running-variance
+    convention) it runs, as in harness.core.conventions.NATIVE_FORMS. A built-in name cannot be taken."""
+    name = model_cls.framework
+    if name in FRAMEWORKS:
+        raise UnknownNameError(f"framework name {name!r} is built in; give your implementation another name")
+    REGISTERED[name] = model_cls
+    NATIVE_FORMS[name] = native_forms
+
+
+def framework_names() -> tuple[str, ...]:
+    """The built-in frameworks, then those registered in this process."""
+    return (*FRAMEWORKS, *REGISTERED)
+
 
 def model_class(name: str) -> type[FrameworkModel]:
     """The MLP class of framework `name`; raises FrameworkUnavailableError if its library cannot be imported."""
+    if name in REGISTERED:
+        return REGISTERED[name]
     if name not in FRAMEWORKS:
-        raise UnknownNameError(f"unknown framework {name!r}; available: {', '.join(FRAMEWORKS)}")
+        raise UnknownNameError(f"unknown framework {name!r}; available: {', '.join(framework_names())}")
     module_name, requirement, libraries = FRAMEWORKS[name]
     try:
         if name == "keras":
@@ -49,7 +71,7 @@ def check_device(device: str, frameworks: Iterable[str]) -> None:
     if device != "cuda":
         return
     for name in frameworks:
-        if name == "numpy" or available_frameworks()[name] is not None:
+        if name == "numpy" or name in REGISTERED or available_frameworks()[name] is not None:
             continue
         if name == "keras":
             import_tensorflow()

@@ -27,17 +27,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from harness.catalog.variants import DEFAULT_VARIANTS, OPTIMIZER_VARIANTS, Variant, all_variants
 from harness.core.batching import dropout_masks
-from harness.core.conventions import form_differences, native_specs
-from harness.core.errors import FrameworkUnavailableError, UnknownNameError
-from harness.core.frameworks import FRAMEWORKS, model_class
+from harness.core.conventions import differing_conventions, native_specs
+from harness.core.errors import FrameworkUnavailableError, NonFiniteOutputError, UnknownNameError
+from harness.core.frameworks import FRAMEWORKS, framework_names, model_class
 from harness.core.interface import FrameworkModel
 from harness.core.specs import DTYPES, ModelSpec, ScheduleSpec, TrainSpec
 from harness.core.tolerances import ROUNDING_FACTOR, Tolerance, tolerance
+from harness.parity.diagnosis import LARGE_LOGIT, LARGE_LOGITS_CHECK, Mismatch, diagnose
 
 OK, NOT_OK, EXPLAINED = "OK", "NOT OK", "EXPLAINED"
 REFERENCE = "numpy"
@@ -143,6 +145,7 @@ class ParityReport:
 
     rows: list[ParityRow] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
     steps: int = DEFAULT_STEPS
     device: str = "cpu"
 
@@ -202,6 +205,7 @@ class ParityReport:
             "steps": self.steps,
             "device": self.device,
             "unavailable": dict(self.unavailable),
+            "skipped": list(self.skipped),
             "counts": {s: sum(r.status == s for r in self.rows) for s in (OK, EXPLAINED, NOT_OK)},
             "by_pair_dtype": by_pair_dtype,
             "explained": explained,
@@ -405,12 +409,20 @@ class _Case:
         self.batches = parity_batches(self.model_spec, dtype, steps)
         self._traces: dict[tuple[str, str], Trace] = {}
         self._twins: dict[str, list[Trace]] = {}
+        self._variations: dict[tuple, Any] = {}  # the reference run other ways, for diagnoses
         self._failures: dict[tuple[str, str], ModelRunError] = {}
 
-    def build(self, framework: str, form: str) -> FrameworkModel:
-        """A fresh `framework` model running `form`'s native specs (form == framework except for the reference)."""
-        model_spec, train_spec = native_specs(self.model_spec, self.train_spec, form)
-        params = {k: v.copy() for k, v in self.params.items()}
+    def build(
+        self,
+        framework: str,
+        form: str,
+        params: dict[str, np.ndarray] | None = None,
+        model_spec: ModelSpec | None = None,
+    ) -> FrameworkModel:
+        """A fresh `framework` model running `form`'s native specs (form == framework except for the reference), from
+        the case's parameters (or `params`) and model spec (or `model_spec`, a variation of it)."""
+        model_spec, train_spec = native_specs(model_spec or self.model_spec, self.train_spec, form)
+        params = {k: v.copy() for k, v in (params or self.params).items()}
         device = "cpu" if framework == REFERENCE else self.device
         return self.model_classes[framework](
             model_spec, train_spec, params, device=device, steps_per_epoch=PARITY_STEPS_PER_EPOCH
@@ -486,15 +498,18 @@ class _Case:
         else:
             a, b = self.trace(left), self.trace(right)
             forms, note = (left, right), ""
-            conventions = form_differences(self.model_spec, self.train_spec)
+            conventions = differing_conventions(self.model_spec, self.train_spec, left, right)
             evidence = _FormEvidence(self.trace(REFERENCE, left), self.trace(REFERENCE, right), conventions)
         pair = f"{left}-vs-{right}"
         rows = []
         for check, trajectory in CHECKS.items():
             tol = tolerance(self.dtype, trajectory)
             ta, tb = a.get(check, {}), b.get(check, {})
-            if check == "optimizer-state-after-steps":
-                names = [k for k in ta if k in tb]  # slots are compared where both sides expose them
+            if check == "optimizer-state-after-steps" or (
+                check in ACTIVATION_CHECKS and {"logits"} in (set(ta), set(tb))
+            ):
+                # slots, and layers of a user's network that shows only its logits, where both sides expose them
+                names = [k for k in ta if k in tb]
             else:
                 names = list(ta) + [k for k in tb if k not in ta]
             diverged = False
@@ -502,6 +517,9 @@ class _Case:
                 if name in ta and name in tb:
                     max_abs, max_rel, ok = compare(ta[name], tb[name], tol)
                     status, row_note = (OK, note) if ok else self._explain(check, name, ta, tb, tol, forms, evidence)
+                    if status == NOT_OK and left == REFERENCE:
+                        mismatch = Mismatch(check, name, ta[name], tb[name], tol)
+                        row_note = f"{row_note}; {diagnose(mismatch, _ReferenceEvidence(self, right))}"
                 else:
                     max_abs = max_rel = math.inf
                     status, row_note = NOT_OK, f"{left if name not in ta else right} has no tensor {name!r}"
@@ -522,7 +540,42 @@ class _Case:
                         row_note,
                     )
                 )
+        if left == REFERENCE and right not in FRAMEWORKS:
+            rows.append(self.large_logits_row(right))
         return rows
+
+    def large_logits_row(self, framework: str) -> ParityRow:
+        """The loss of a user's network (a registered framework) against the reference's on the first batch with
+        the output layer scaled so that the largest logit is LARGE_LOGIT: a probe for an unstable softmax."""
+        last = len(self.model_spec.hidden_sizes)
+        x, y, masks = self.batches.batch(0)
+        logits = self.build(REFERENCE, framework).activations(x, True, masks)["logits"]
+        scale = LARGE_LOGIT / float(np.abs(logits).max())
+        params = {k: v * scale if k.startswith(f"dense{last}.") else v for k, v in self.params.items()}
+        expected = self.build(REFERENCE, framework, params).loss_and_grads(x, y, masks)[0]
+        try:
+            got = self.build(framework, framework, params).loss_and_grads(x, y, masks)[0]
+        except NonFiniteOutputError:
+            got = math.nan
+        tol = tolerance(self.dtype, trajectory=False)
+        max_abs, max_rel, ok = compare(np.asarray(expected), np.asarray(got), tol)
+        note = f"loss on the first batch with logits scaled to magnitude {LARGE_LOGIT:g}"
+        if not ok:
+            mismatch = Mismatch(LARGE_LOGITS_CHECK, "loss", np.asarray(expected), np.asarray(got), tol)
+            note = f"{note}; outside tolerance; {diagnose(mismatch, _ReferenceEvidence(self, framework))}"
+        return ParityRow(
+            f"{REFERENCE}-vs-{framework}",
+            self.variant.name,
+            self.dtype,
+            LARGE_LOGITS_CHECK,
+            "loss",
+            max_abs,
+            max_rel,
+            tol.rtol,
+            tol.atol,
+            OK if ok else NOT_OK,
+            note,
+        )
 
     def _explain(
         self,
@@ -605,6 +658,37 @@ class _Case:
         return rows
 
 
+class _ReferenceEvidence:
+    """harness.parity.diagnosis.Evidence from a case: the reference in `form`'s native forms, run other ways."""
+
+    def __init__(self, case: _Case, form: str) -> None:
+        self.case, self.form = case, form
+        self.model_spec, self.train_spec, self.steps = case.model_spec, case.train_spec, case.steps
+        self.batch_size = case.batches.batch_size
+
+    def reference_with(self, **model_changes) -> Trace | None:
+        key = (self.form, tuple(sorted(model_changes.items(), key=lambda item: item[0])))
+        if key not in self.case._variations:
+            try:
+                model = self.case.build(REFERENCE, self.form, model_spec=replace(self.model_spec, **model_changes))
+                self.case._variations[key] = trace_model(model, self.case.batches, self.steps)
+            except Exception:  # a variation the reference cannot run proves nothing either way
+                self.case._variations[key] = None
+        return self.case._variations[key]
+
+    def reference_params_after(self, steps: int) -> dict[str, np.ndarray]:
+        key = (self.form, ("steps", steps))
+        if key not in self.case._variations:
+            model = self.case.build(REFERENCE, self.form)
+            for k in range(steps):
+                model.train_step(*self.case.batches.batch(k))
+            self.case._variations[key] = model.get_params()
+        return self.case._variations[key]
+
+    def initial_params(self) -> dict[str, np.ndarray]:
+        return self.case.params
+
+
 def initial_params(model_spec: ModelSpec, seed: int, dtype: str) -> dict[str, np.ndarray]:
     """reference.initializers.initial_params, imported late so that importing the engine stays cheap."""
     from reference.initializers import initial_params as reference_initial_params
@@ -645,18 +729,20 @@ def run_case(
     steps: int = DEFAULT_STEPS,
     device: str = "cpu",
 ) -> list[ParityRow]:
-    """All rows of one (variant, dtype): every pair of PAIRS within `frameworks` (default: all of model_classes),
-    then the fit path of each of them. `model_classes` maps framework name -> MLP class and must contain the
-    reference, which explains torch-vs-Keras differences even when it is not among `frameworks`."""
+    """All rows of one (variant, dtype): every pair of `case_pairs` within `frameworks` (default: all of
+    model_classes), then the fit path of each of them. `model_classes` maps framework name -> MLP class and must
+    contain the reference, which explains torch-vs-Keras differences even when it is not among `frameworks`; a name
+    that is not built in (a user's network, harness.byo) is paired with each built-in one."""
     if REFERENCE not in model_classes:
         raise ValueError(f"model_classes needs {REFERENCE!r}: the reference explains torch-vs-Keras differences")
     check_steps(steps)
-    selected = [f for f in FRAMEWORKS if f in model_classes and (frameworks is None or f in frameworks)]
+    names = [*FRAMEWORKS, *(f for f in model_classes if f not in FRAMEWORKS)]
+    selected = [f for f in names if f in model_classes and (frameworks is None or f in frameworks)]
     case = _Case(variant, dtype, model_classes, steps, device)
     rows = []
     with deterministic_settings({cls.framework for cls in model_classes.values()}):
         for pair, compare_pair in [
-            *((f"{a}-vs-{b}", partial(case.pair_rows, a, b)) for a, b in PAIRS if a in selected and b in selected),
+            *((f"{a}-vs-{b}", partial(case.pair_rows, a, b)) for a, b in case_pairs(selected)),
             *((f"{f}-epoch-vs-step", partial(case.fit_path_rows, f)) for f in selected),
         ]:
             try:
@@ -664,6 +750,13 @@ def run_case(
             except ModelRunError as error:
                 rows.append(case.error_row(pair, error))
     return rows
+
+
+def case_pairs(selected: Sequence[str]) -> list[tuple[str, str]]:
+    """PAIRS among the selected built-in frameworks, then each other selected framework after every built-in one."""
+    built_in = [f for f in selected if f in FRAMEWORKS]
+    pairs = [(a, b) for a, b in PAIRS if a in built_in and b in built_in]
+    return pairs + [(a, b) for b in selected if b not in FRAMEWORKS for a in built_in]
 
 
 @contextmanager
@@ -708,11 +801,12 @@ def run_parity(
     on_rows: Callable[[list[ParityRow]], None] | None = None,
 ) -> ParityReport:
     """Compare every pair of `frameworks` on every variant and dtype; unavailable frameworks are recorded in
-    `report.unavailable` and their pairs skipped. on_rows receives each case's rows as soon as they exist."""
+    `report.unavailable` and their pairs skipped, and so are the cases a user's network says it cannot run (its
+    `unsupported`, harness.byo) in `report.skipped`. on_rows receives each case's rows as soon as they exist."""
     check_steps(steps)
-    unknown = [f for f in frameworks if f not in FRAMEWORKS]
+    unknown = [f for f in frameworks if f not in framework_names()]
     if unknown:
-        raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")
+        raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(framework_names())}")
     report = ParityReport(steps=steps, device=device)
     model_classes: dict[str, type[FrameworkModel]] = {REFERENCE: model_class(REFERENCE)}
     for framework in frameworks:
@@ -722,7 +816,15 @@ def run_parity(
             report.unavailable[framework] = str(error)
     for variant in parity_variants(variants):
         for dtype in dtypes:
-            rows = run_case(variant, dtype, model_classes, frameworks, steps, device)
+            model_spec, train_spec = parity_specs(variant, dtype, steps)
+            case_frameworks = list(frameworks)
+            for framework, cls in model_classes.items():
+                unsupported = getattr(cls, "unsupported", None)
+                reason = None if unsupported is None else unsupported(*native_specs(model_spec, train_spec, framework))
+                if reason is not None:
+                    report.skipped.append(f"{framework} skipped {variant.name} {dtype}: it does not support {reason}")
+                    case_frameworks.remove(framework)
+            rows = run_case(variant, dtype, model_classes, case_frameworks, steps, device)
             report.rows += rows
             if on_rows is not None:
                 on_rows(rows)
