@@ -38,7 +38,7 @@ from harness.catalog.variants import (
     get_variant,
 )
 from harness.core.errors import FwcompareError, UnknownNameError
-from harness.core.frameworks import FRAMEWORKS
+from harness.core.frameworks import FRAMEWORKS, framework_names
 from harness.core.names import check_name, check_text
 from harness.core.specs import ModelSpec, SpecError, TrainSpec, spec_from_dict, spec_to_dict
 from harness.data.datasets import DATASETS
@@ -114,7 +114,7 @@ class Matrix:
     """'registry' for a named matrix, else the TOML file it was read from."""
 
     def __post_init__(self) -> None:
-        _require_names("framework", self.frameworks, tuple(FRAMEWORKS))
+        _require_names("framework", self.frameworks, framework_names())
         _require_names("data set", (self.dataset,), tuple(DATASETS))
         _require_names("scaling", (self.scaling,), SCALINGS)
         _require_names("validation split", (self.validation,), tuple(VALIDATION_SIZES))

@@ -1,8 +1,9 @@
 """`fwcompare parity`: per-tensor parity of the NumPy reference, PyTorch and Keras (harness/parity/suite.py).
 
-Prints a test log (one line per check, or per tensor with --verbose; every tensor that is not OK always), the first
-diverging layer of each failure, and summary tables. Exit status: 0 when every tensor is OK or EXPLAINED, 1 on any
-NOT OK, 2 for a usage error (unknown variant or framework).
+Prints a test log (one line per check, or per tensor with --verbose; every tensor that is not OK always, with its
+diagnosis when the reference is one side), the first diverging layer of each failure, and summary tables. With
+--impl, a user's own network (harness.byo) is one more framework. Exit status: 0 when every tensor is OK or
+EXPLAINED, 1 on any NOT OK or an --impl that could not be loaded, 2 for a usage error (unknown variant or framework).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.cli.args import comma_names, positive_int
-from harness.core.errors import UnknownNameError
+from harness.byo.adapter import DEFAULT_TIME_LIMIT_S
+from harness.byo.load import register_impl
+from harness.cli.args import comma_names, positive_int, positive_seconds
+from harness.core.errors import ImplementationError, UnknownNameError
 from harness.core.frameworks import FRAMEWORKS, check_device
 from harness.core.specs import DTYPES
 from harness.parity.suite import (
@@ -63,6 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="A,B",
         help="frameworks to compare pairwise (default: numpy,torch,keras)",
     )
+    add_impl_arguments(parser)
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")
     parser.add_argument(
         "--steps",
@@ -78,6 +82,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-v", "--verbose", action="store_true", help="log every tensor, not one line per check and failures"
     )
     parser.set_defaults(handler=_parity)
+
+
+def add_impl_arguments(parser: argparse.ArgumentParser) -> None:
+    """--impl and --impl-time-limit, shared by `parity` and `run`."""
+    parser.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="FILE.py:CLASS",
+        help="your own network as one more framework: an adapter class (harness/byo/adapter.py; example: "
+        "examples/byo/adapter.py:ScratchAdapter) given as path/to/file.py:ClassName or module:ClassName; repeatable",
+    )
+    parser.add_argument(
+        "--impl-time-limit",
+        type=positive_seconds,
+        default=DEFAULT_TIME_LIMIT_S,
+        metavar="S",
+        help="seconds one call into --impl code may take before it counts as hanging "
+        f"(default {DEFAULT_TIME_LIMIT_S:g})",
+    )
+
+
+def register_impls(targets: list[str], time_limit_s: float) -> tuple[list[str], dict[str, str]]:
+    """Load and register each --impl: (names registered, {target: why it could not be loaded})."""
+    names, failures = [], {}
+    for target in targets:
+        try:
+            names.append(register_impl(target, time_limit_s))
+        except ImplementationError as error:
+            failures[target] = str(error)
+    return names, failures
 
 
 def _steps(text: str) -> int:
@@ -96,6 +131,9 @@ def _parity(args: argparse.Namespace) -> int:
     if unknown:
         raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")
     parity_variants(args.variants)  # an unknown variant is refused before any framework loads
+    # A user's network that cannot be loaded is reported at the end; the other frameworks are compared regardless.
+    impls, impl_failures = register_impls(args.impl, args.impl_time_limit)
+    args.frameworks = [*args.frameworks, *(name for name in impls if name not in args.frameworks)]
     check_device(args.device, args.frameworks)
     # TensorFlow takes its thread counts only before it starts; the engine limits NumPy and torch itself.
     configure_threads(1, args.frameworks)
@@ -105,17 +143,20 @@ def _parity(args: argparse.Namespace) -> int:
             print(line, file=log, flush=True)
 
     report = run_parity(args.variants, args.frameworks, dtypes, args.steps, args.device, on_rows=print_case)
+    report.unavailable.update({f"--impl {target}": message for target, message in impl_failures.items()})
     for framework, reason in report.unavailable.items():
         print(f"UNAVAILABLE {framework}: its pairs were skipped ({reason})", file=log)
+    for line in report.skipped:
+        print(f"SKIPPED {line}", file=log)
     document = report.to_json()
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(args.out / "parity.json", document)
         print(f"wrote {args.out / 'parity.json'}", file=log)
-    print(summary_text(report), file=log)
+    print(summary_text(report, impl_failed=bool(impl_failures)), file=log)
     if args.json:
         print(json.dumps(document, indent=1))
-    return 1 if report.failed else 0
+    return 1 if report.failed or impl_failures else 0
 
 
 def format_row(row: ParityRow, tensors: int = 1) -> str:
@@ -143,9 +184,10 @@ def log_lines(rows: list[ParityRow], verbose: bool = False) -> list[str]:
     return lines
 
 
-def summary_text(report: ParityReport) -> str:
+def summary_text(report: ParityReport, impl_failed: bool = False) -> str:
     """Summary tables: per pair × dtype counts and the worst OK differences; the explained differences by
-    convention; the first diverging layer of each failing case; the verdict."""
+    convention; the first diverging layer of each failing case; the verdict (FAILED also when a user's --impl could
+    not be loaded: `impl_failed`)."""
     summary = report.summary()
     parts = []
     table = [
@@ -206,7 +248,7 @@ def summary_text(report: ParityReport) -> str:
     if divergences:
         parts.append("\n".join(divergences))
     counts = summary["counts"]
-    verdict = "FAILED" if report.failed else "PASSED"
+    verdict = "FAILED" if report.failed or impl_failed else "PASSED"
     parts.append(
         f"parity {verdict}: {counts[OK]} OK, {counts[EXPLAINED]} EXPLAINED, {counts[NOT_OK]} NOT OK "
         f"({report.steps} steps, device {report.device})"

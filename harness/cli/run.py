@@ -18,6 +18,8 @@ from tqdm import tqdm
 
 from harness.catalog.matrices import MATRICES, get_matrix
 from harness.cli.args import comma_names, epoch_count, positive_int
+from harness.cli.parity import add_impl_arguments, register_impls
+from harness.core.errors import ImplementationError
 from harness.core.frameworks import check_device
 from harness.core.load import machine_is_busy
 from harness.data.datasets import DATASETS
@@ -63,6 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="threads for NumPy's BLAS, PyTorch and TensorFlow alike, split between --jobs (default: all cores)",
     )
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="cells run at once in N processes")
+    add_impl_arguments(parser)
     parser.add_argument(
         "--wait", action="store_true", help="if another run holds --out, wait for it to finish instead of stopping"
     )
@@ -72,8 +75,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # Everything that can be refused is checked before a framework is imported (make_executor imports them).
-    matrix = get_matrix(args.matrix).narrowed(
-        frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
+    if args.impl and args.jobs > 1:
+        # A user's network is registered in this process only; spawned workers would not know its name.
+        raise ImplementationError("--impl runs in one process; leave out --jobs (or give --jobs 1)")
+    impls, impl_failures = register_impls(args.impl, args.impl_time_limit)
+    for target, message in impl_failures.items():
+        _say(f"error: --impl {target}: {message}; the other frameworks run without it")
+    matrix = get_matrix(args.matrix)
+    frameworks = [*(args.frameworks or matrix.frameworks), *impls]
+    matrix = matrix.narrowed(
+        frameworks=list(dict.fromkeys(frameworks)),
+        variants=args.variants,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        dataset=args.dataset,
     )
     if args.threads > available_cores():
         _say(
@@ -147,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
         for record in failed:
             print(f"  {record['key']}: {record['status']}: {record['message']}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if impl_failures else 0
 
 
 def _say(line: str) -> None:

@@ -541,7 +541,10 @@ class _Case:
                     )
                 )
         if left == REFERENCE and right not in FRAMEWORKS:
-            rows.append(self.large_logits_row(right))
+            try:
+                rows.append(self.large_logits_row(right))
+            except Exception as error:  # as in trace(): a NOT OK row, not the end of the run
+                raise ModelRunError(right, f"{LARGE_LOGITS_CHECK}: {type(error).__name__}: {error}") from error
         return rows
 
     def large_logits_row(self, framework: str) -> ParityRow:
