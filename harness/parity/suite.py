@@ -39,7 +39,7 @@ from harness.core.frameworks import FRAMEWORKS, framework_names, model_class
 from harness.core.interface import FrameworkModel
 from harness.core.specs import DTYPES, ModelSpec, ScheduleSpec, TrainSpec
 from harness.core.tolerances import ROUNDING_FACTOR, Tolerance, tolerance
-from harness.parity.diagnosis import LARGE_LOGIT, LARGE_LOGITS_CHECK, Mismatch, diagnose
+from harness.parity.diagnosis import LARGE_LOGIT, LARGE_LOGITS_CHECK, UNEXPLAINED, Mismatch, diagnose
 
 OK, NOT_OK, EXPLAINED = "OK", "NOT OK", "EXPLAINED"
 REFERENCE = "numpy"
@@ -502,6 +502,7 @@ class _Case:
             evidence = _FormEvidence(self.trace(REFERENCE, left), self.trace(REFERENCE, right), conventions)
         pair = f"{left}-vs-{right}"
         rows = []
+        first_difference = None  # "check tensor" of the first NOT OK row, which later ones may follow from
         for check, trajectory in CHECKS.items():
             tol = tolerance(self.dtype, trajectory)
             ta, tb = a.get(check, {}), b.get(check, {})
@@ -519,7 +520,11 @@ class _Case:
                     status, row_note = (OK, note) if ok else self._explain(check, name, ta, tb, tol, forms, evidence)
                     if status == NOT_OK and left == REFERENCE:
                         mismatch = Mismatch(check, name, ta[name], tb[name], tol)
-                        row_note = f"{row_note}; {diagnose(mismatch, _ReferenceEvidence(self, right))}"
+                        diagnosis = diagnose(mismatch, _ReferenceEvidence(self, right))
+                        if diagnosis.endswith(UNEXPLAINED) and first_difference is not None:
+                            diagnosis += f" by itself; it follows the earlier difference in {first_difference}"
+                        row_note = f"{row_note}; {diagnosis}"
+                        first_difference = first_difference or f"{check} {name}"
                 else:
                     max_abs = max_rel = math.inf
                     status, row_note = NOT_OK, f"{left if name not in ta else right} has no tensor {name!r}"
