@@ -64,7 +64,7 @@ def test_a_missing_file_module_or_class_is_named(tmp_path):
     path = user_file(tmp_path, "class Other:\n    pass\n")
     with pytest.raises(ImplementationError, match="has no class 'Net'; it defines Other, ScratchAdapter"):
         load_impl(f"{path}:Net")
-    with pytest.raises(ImplementationError, match=re.escape("give FILE.py:ClassName")):
+    with pytest.raises(ImplementationError, match=re.escape("give FILE.py:class")):
         load_impl(str(path))
 
 

@@ -1,0 +1,86 @@
+"""`fwcompare port`: check a real port — two users' model objects (a torch.nn.Sequential and a Keras Sequential,
+or two of one library) read into fwcompare's MLP, each checked against the reference, and every setting in which
+they differ named with its measured effect (harness/parity/ports.py).
+
+Exit status: 0 when both models are read and their readings reproduce their own outputs, 1 when a reading does
+not, 2 when a model cannot be loaded or read (the layer it cannot map is named).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tabulate import tabulate
+
+from harness.byo.load import load_attribute
+from harness.cli.parity import _steps
+from harness.core.errors import ImplementationError
+from harness.core.frameworks import available_frameworks, import_tensorflow
+from harness.parity.suite import DEFAULT_STEPS
+
+# Own output against the reference built from the reading: far below any real difference, above float32 rounding.
+FAITHFUL_ATOL = 1e-4
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "port",
+        help="check a real port: read two users' models (torch / Keras Sequential) and measure every difference",
+        description="Read each model (a file.py:name or module:name naming a model, or a function that returns "
+        "one) into fwcompare's MLP — layer sizes, weights and every setting (BN momentum, epsilon and running "
+        "variance, activation, dropout, initialiser) — check that the reading reproduces the model's own "
+        "inference output, then name each setting in which they differ with its effect, measured on the reference "
+        "with the left model's weights: forward passes, gradients and K SGD steps.",
+    )
+    parser.add_argument("left", metavar="LEFT", help="e.g. my_torch_model.py:build")
+    parser.add_argument("right", metavar="RIGHT", help="e.g. my_keras_model.py:build")
+    parser.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, metavar="K", help="SGD steps (default 10)")
+    parser.set_defaults(handler=_port)
+
+
+def _model(target: str):
+    found = load_attribute(target, "model or function")
+    if callable(found) and not hasattr(found, "parameters") and not hasattr(found, "layers"):
+        try:
+            return found()
+        except Exception as error:
+            raise ImplementationError(f"{target}() raised {type(error).__name__}: {error}") from error
+    return found
+
+
+def _port(args: argparse.Namespace) -> int:
+    from harness.parity.ports import MEASURED, differences, read
+
+    if available_frameworks()["keras"] is None:
+        import_tensorflow()  # before a user's file imports Keras, so that TensorFlow's start-up log stays quiet
+    readings = [read(_model(target)) for target in (args.left, args.right)]
+    faithful = True
+    for target, reading in zip((args.left, args.right), readings, strict=True):
+        port = reading.port
+        ok = reading.own_vs_reference <= FAITHFUL_ATOL
+        faithful &= ok
+        print(f"{target}: {port.framework} MLP {'-'.join(map(str, port.model_spec.layer_sizes))}")
+        for name, value in port.settings.items():
+            print(f"  {name}: {value}")
+        for note in port.notes:
+            print(f"  note: {note}")
+        verdict = "OK" if ok else "NOT OK: the reading does not reproduce the model"
+        distance = f"{reading.own_vs_reference:.1e}"
+        print(f"  its own inference output vs the reference built from this reading: max abs {distance} {verdict}")
+    effects = differences(readings[0].port, readings[1].port, args.steps)
+    measured = [e for e in effects if e.changes is not None]
+    if not effects:
+        print("\nno setting differs: the two models are the same network")
+    for effect in effects:
+        if effect.changes is None:
+            print(f"\n{effect.setting} differs, not measured (each model keeps its own weights):")
+            print(f"  {readings[0].port.framework}: {effect.left}\n  {readings[1].port.framework}: {effect.right}")
+    if measured:
+        print(
+            f"\nsettings that differ, and the largest absolute change each makes to the left model (the reference in "
+            f"float64 with its weights, {args.steps} SGD steps at lr 0.01 on the same batches):"
+        )
+        rows = [[e.setting, e.left, e.right, *(f"{e.changes[c]:.1e}" for c in MEASURED)] for e in measured]
+        headers = ["setting", readings[0].port.framework, readings[1].port.framework, *MEASURED]
+        print(tabulate(rows, headers=headers, disable_numparse=True))
+    return 0 if faithful else 1

@@ -1,0 +1,135 @@
+"""Check a real port: two users' model objects (e.g. a torch.nn.Sequential and the Keras Sequential it was ported
+to) read into fwcompare's contract, each checked against the reference, and every setting in which they differ
+named with its measured effect.
+
+Reading is the framework package's job (`<package>.port.read_model`, harness.core.ports); which package reads an
+object is decided by the library its class comes from, looked up in harness.core.frameworks.FRAMEWORKS. Effects are
+measured on the reference: the left model's network and weights, then the same with one setting changed to the
+right model's value, through the parity trace (forward in both modes, gradients, K SGD steps) on the same batches.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from harness.core.frameworks import FRAMEWORKS, import_tensorflow, model_class
+from harness.core.ports import PortedModel, PortError
+from harness.core.specs import ModelSpec, OptimizerSpec, TrainSpec
+from harness.parity.suite import PARITY_BATCH_SIZE, PARITY_SEED, parity_batches, trace_model
+
+EFFECT_TRAIN = TrainSpec(optimizer=OptimizerSpec("sgd", lr=0.01), batch_size=PARITY_BATCH_SIZE, dtype="float64")
+"""The training the effects are measured under: the users' optimisers are not read, so plain SGD in float64."""
+MEASURED = {
+    "forward (training)": ("forward-train", "logits"),
+    "forward (inference)": ("forward-inference", "logits"),
+    "gradients": ("gradient", None),
+    "parameters after K steps": ("params-after-steps", None),
+    "inference after K steps": ("forward-inference-after-steps", "logits"),
+}
+"""Column -> (trace check, tensor or None for the largest over all of the check's tensors)."""
+
+
+def port_module(model: Any) -> ModuleType:
+    """The framework package's `port` module for `model`, chosen by the library its class comes from."""
+    library = type(model).__module__.split(".")[0]
+    for name, (module_name, _, libraries) in FRAMEWORKS.items():
+        if library in libraries and name != "numpy":
+            if name == "keras":
+                import_tensorflow()
+            return importlib.import_module(f"{module_name.rsplit('.', 1)[0]}.port")
+    raise PortError(
+        f"a {type(model).__module__}.{type(model).__name__} cannot be read; give a model of "
+        f"{', '.join(name for name in FRAMEWORKS if name != 'numpy')}"
+    )
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """A user's model as read, and how far its own inference output is from the reference built from the reading
+    (max abs difference on PARITY_BATCH_SIZE rows: near rounding when the reading is faithful)."""
+
+    port: PortedModel
+    own_vs_reference: float
+
+
+def read(model: Any) -> ReadModel:
+    """Read `model` and check the reading against the model's own output."""
+    module = port_module(model)
+    port = module.read_model(model)
+    dtype = next(iter(port.params.values())).dtype.name
+    x = parity_batches(port.model_spec, dtype, 1).x[0]
+    reference = _reference(port.model_spec, replace(EFFECT_TRAIN, dtype=dtype), port.params)
+    own = module.inference_logits(model, x)
+    return ReadModel(port, float(np.abs(own - reference.forward(x, training=False)).max()))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One setting in which the two models differ, and the largest absolute change it makes to each measured
+    quantity of the left model (MEASURED columns; None where the setting cannot be applied to the reference)."""
+
+    setting: str
+    left: Any
+    right: Any
+    changes: dict[str, float] | None
+
+
+def differences(left: PortedModel, right: PortedModel, steps: int = 10) -> list[Effect]:
+    """Every setting whose values differ, with its measured effect; then 'all of them' together. Raises PortError
+    when the two are not the same network (layer sizes)."""
+    if left.model_spec.layer_sizes != right.model_spec.layer_sizes:
+        raise PortError(
+            f"the two models are different networks: layer sizes {left.model_spec.layer_sizes} "
+            f"({left.framework}) and {right.model_spec.layer_sizes} ({right.framework})"
+        )
+    names = [
+        n for n in dict.fromkeys([*left.settings, *right.settings]) if left.settings.get(n) != right.settings.get(n)
+    ]
+    params = {key: np.asarray(value, np.float64) for key, value in left.params.items()}
+    baseline = _trace(left.model_spec, params, steps)
+    effects = []
+    changed_spec = left.model_spec
+    for name in names:
+        value = right.settings.get(name)
+        spec = _with_setting(left.model_spec, name, value)
+        changes = None if spec is None else _changes(baseline, _trace(spec, params, steps))
+        effects.append(Effect(name, left.settings.get(name), value, changes))
+        if spec is not None:
+            changed_spec = _with_setting(changed_spec, name, value)
+    if len([e for e in effects if e.changes is not None]) > 1:
+        effects.append(Effect("all of the above", "", "", _changes(baseline, _trace(changed_spec, params, steps))))
+    return effects
+
+
+def _with_setting(spec: ModelSpec, name: str, value: Any) -> ModelSpec | None:
+    """`spec` with one PortedModel setting changed, or None for a setting the reference does not take (init)."""
+    bn = spec.batch_norm
+    if name.startswith("bn.") and bn is not None:
+        return replace(spec, batch_norm=replace(bn, **{name.removeprefix("bn."): value}))
+    if name == "dropout":
+        return replace(spec, dropout=tuple(value) if any(value) else ())
+    if name in ("activation", "leaky_relu_alpha"):
+        return replace(spec, **{name: value})
+    return None
+
+
+def _reference(model_spec: ModelSpec, train_spec: TrainSpec, params: dict[str, np.ndarray]):
+    return model_class("numpy")(model_spec, train_spec, params)
+
+
+def _trace(model_spec: ModelSpec, params: dict[str, np.ndarray], steps: int) -> dict:
+    train = replace(EFFECT_TRAIN, seed=PARITY_SEED)
+    return trace_model(_reference(model_spec, train, params), parity_batches(model_spec, "float64", steps), steps)
+
+
+def _changes(a: dict, b: dict) -> dict[str, float]:
+    changes = {}
+    for column, (check, tensor) in MEASURED.items():
+        names = [tensor] if tensor is not None else list(a[check])
+        changes[column] = max(float(np.abs(a[check][n] - b[check][n]).max(initial=0.0)) for n in names)
+    return changes

@@ -1,0 +1,69 @@
+"""Read a user's Keras Sequential MLP into fwcompare's contract (harness.core.ports), and run it as it is."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from harness.core.ports import Layer, PortedModel, PortError, assemble
+
+
+def _activation_name(function) -> str:
+    return keras.activations.serialize(function) if not isinstance(function, str) else function
+
+
+def read_model(model: keras.Model) -> PortedModel:
+    """The PortedModel of a Sequential of Dense (with or without an activation), BatchNormalization, Activation,
+    ReLU/LeakyReLU and Dropout layers (InputLayer and a leading Flatten are allowed); PortError names the first
+    layer that has no counterpart."""
+    if not isinstance(model, keras.Sequential):
+        raise PortError(f"Keras model is a {type(model).__name__}; give a keras.Sequential of the supported layers")
+    layers, inits = [], set()
+    for index, layer in enumerate(model.layers):
+        where = f"layer {index} ({type(layer).__name__} {layer.name!r})"
+        if isinstance(layer, keras.layers.InputLayer) or (isinstance(layer, keras.layers.Flatten) and index == 0):
+            continue
+        if isinstance(layer, keras.layers.Dense):
+            arrays = {"W": np.array(layer.kernel.numpy())}
+            if layer.use_bias:
+                arrays["b"] = np.array(layer.bias.numpy())
+            layers.append(Layer("dense", where, arrays))
+            inits.add(type(layer.kernel_initializer).__name__)
+            name = _activation_name(layer.activation)
+            if name != "linear":
+                layers.append(_activation(name, where))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            if not (layer.center and layer.scale):
+                raise PortError(f"Keras model: {where} needs center=True and scale=True")
+            arrays = {
+                "gamma": np.array(layer.gamma.numpy()),
+                "beta": np.array(layer.beta.numpy()),
+                "running_mean": np.array(layer.moving_mean.numpy()),
+                "running_var": np.array(layer.moving_variance.numpy()),
+            }
+            settings = {"eps": float(layer.epsilon), "momentum": float(layer.momentum), "running_var": "biased"}
+            layers.append(Layer("batch_norm", where, arrays, settings))
+        elif isinstance(layer, keras.layers.Activation):
+            layers.append(_activation(_activation_name(layer.activation), where))
+        elif isinstance(layer, keras.layers.LeakyReLU):
+            layers.append(
+                Layer("activation", where, settings={"name": "leaky_relu", "alpha": float(layer.negative_slope)})
+            )
+        elif isinstance(layer, keras.layers.ReLU) and layer.max_value is None and not layer.negative_slope:
+            layers.append(Layer("activation", where, settings={"name": "relu"}))
+        elif isinstance(layer, keras.layers.Dropout):
+            layers.append(Layer("dropout", where, settings={"rate": float(layer.rate)}))
+        else:
+            raise PortError(f"Keras model: {where} has no counterpart in fwcompare's MLP")
+    return assemble("keras", layers, f"as given (Dense kernel_initializer {', '.join(sorted(inits))})")
+
+
+def _activation(name: str, where: str) -> Layer:
+    """An activation by its Keras name; harness.core.ports refuses the names fwcompare has no counterpart for."""
+    return Layer("activation", where, settings={"name": name})
+
+
+def inference_logits(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """The model's own inference-mode output for x (n, input_size), in its weights' dtype."""
+    dtype = model.layers[-1].kernel.dtype
+    return np.array(model(np.asarray(x, dtype=dtype), training=False))
