@@ -3,12 +3,13 @@
     cli      the `fwcompare` command line
     report   tables, plots and the report of a run directory; the reproduction summary
     run      the runner (matrix → cells → records), executors, environment, run lock, estimates
-    parity   the parity suite: every variant through every pair of frameworks, tensor by tensor
+    parity   the parity suite: every variant through every pair of frameworks, tensor by tensor; the diagnosis of
+             a tensor that disagrees; a user's ported models compared setting by setting
     byo      bring your own network: the adapter protocol for a user's implementation, loading it by file or module
     catalog  the named variants and matrices (data, and the TOML loader for users' matrices)
     data     data sets: sources, IDX files, preprocessing
     core     the contract: specs, the FrameworkModel interface, params layout, batching and masks, schedules,
-             conventions, tolerances, errors, the framework registry
+             conventions, tolerances, errors, the framework registry, a user's model read into the contract (ports)
 
 Framework packages (reference, torch_impl, keras_impl) import only `harness.core`.
 """

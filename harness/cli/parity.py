@@ -70,7 +70,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")
     parser.add_argument(
         "--steps",
-        type=_steps,
+        type=step_count,
         default=DEFAULT_STEPS,
         metavar="K",
         help=f"optimiser steps, a multiple of {PARITY_STEPS_PER_EPOCH}, at most {MAX_STEPS} (default {DEFAULT_STEPS})",
@@ -115,7 +115,8 @@ def register_impls(targets: list[str], time_limit_s: float) -> tuple[list[str], 
     return names, failures
 
 
-def _steps(text: str) -> int:
+def step_count(text: str) -> int:
+    """A number of optimiser steps parity accepts (check_steps), for `parity` and `port`."""
     steps = positive_int(text)
     try:
         check_steps(steps)

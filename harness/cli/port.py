@@ -13,7 +13,7 @@ import argparse
 from tabulate import tabulate
 
 from harness.byo.load import load_attribute
-from harness.cli.parity import _steps
+from harness.cli.parity import step_count
 from harness.core.errors import ImplementationError
 from harness.core.frameworks import available_frameworks, import_tensorflow
 from harness.parity.suite import DEFAULT_STEPS
@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("left", metavar="LEFT", help="e.g. my_torch_model.py:build")
     parser.add_argument("right", metavar="RIGHT", help="e.g. my_keras_model.py:build")
-    parser.add_argument("--steps", type=_steps, default=DEFAULT_STEPS, metavar="K", help="SGD steps (default 10)")
+    parser.add_argument("--steps", type=step_count, default=DEFAULT_STEPS, metavar="K", help="SGD steps (default 10)")
     parser.set_defaults(handler=_port)
 
 
