@@ -67,3 +67,16 @@ def inference_logits(model: keras.Model, x: np.ndarray) -> np.ndarray:
     """The model's own inference-mode output for x (n, input_size), in its weights' dtype."""
     dtype = model.layers[-1].kernel.dtype
     return np.array(model(np.asarray(x, dtype=dtype), training=False))
+
+
+def default_settings() -> dict[str, object]:
+    """The settings of harness.core.ports.PortedModel that Keras gives a layer nobody configured, read from freshly
+    made default layers."""
+    bn = keras.layers.BatchNormalization()
+    init = type(keras.layers.Dense(1).kernel_initializer).__name__
+    return {
+        "bn.eps": float(bn.epsilon),
+        "bn.momentum": float(bn.momentum),
+        "bn.running_var": "biased",
+        "init": f"as given (Dense kernel_initializer {init})",
+    }

@@ -113,3 +113,22 @@ def test_port_cli_on_the_examples(capsys, keras):
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("bn.")}
     assert lines["bn.eps"][:2] == ["1e-05", "0.001"] and lines["bn.momentum"][:2] == ["0.9", "0.99"]
     assert np.isclose(float(lines["bn.eps"][2]), 0, atol=1e-6) is np.False_  # eps changes the training forward
+
+
+def test_against_names_only_what_still_differs_from_the_other_librarys_defaults(capsys, tmp_path, keras):
+    path = tmp_path / "aligned.py"
+    path.write_text(
+        "import torch\nfrom torch import nn\n\n\ndef build():\n    torch.manual_seed(0)\n"
+        "    return nn.Sequential(nn.Linear(8, 6), nn.BatchNorm1d(6, eps=1e-3, momentum=0.01), nn.Tanh(), "
+        "nn.Linear(6, 3))\n"
+    )
+    assert main(["port", f"{path}:build", "--against", "keras", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    settings = [line.split()[0] for line in out.splitlines() if line.startswith("bn.")]
+    assert settings == ["bn.running_var"]  # eps and momentum were set to Keras' values by hand
+    assert "keras defaults" in out
+
+
+def test_port_needs_exactly_one_other_side(capsys):
+    assert main(["port", f"{EXAMPLES / 'torch_model.py'}:build"]) == 2
+    assert "give either RIGHT" in capsys.readouterr().err

@@ -75,3 +75,15 @@ def inference_logits(model: nn.Module, x: np.ndarray) -> np.ndarray:
             return _array(model(torch.as_tensor(x, dtype=parameter.dtype, device=parameter.device)))
     finally:
         model.train(was_training)
+
+
+def default_settings() -> dict[str, object]:
+    """The settings of harness.core.ports.PortedModel that torch gives a layer nobody configured, read from freshly
+    made default layers."""
+    bn = nn.BatchNorm1d(1)
+    return {
+        "bn.eps": float(bn.eps),
+        "bn.momentum": 1.0 - float(bn.momentum),
+        "bn.running_var": "unbiased",
+        "init": INIT,
+    }

@@ -33,7 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "with the left model's weights: forward passes, gradients and K SGD steps.",
     )
     parser.add_argument("left", metavar="LEFT", help="e.g. my_torch_model.py:build")
-    parser.add_argument("right", metavar="RIGHT", help="e.g. my_keras_model.py:build")
+    parser.add_argument("right", metavar="RIGHT", nargs="?", help="e.g. my_keras_model.py:build")
+    parser.add_argument(
+        "--against",
+        metavar="FRAMEWORK",
+        help="instead of RIGHT: LEFT's network as FRAMEWORK (torch or keras) builds it with its own defaults",
+    )
     parser.add_argument("--steps", type=step_count, default=DEFAULT_STEPS, metavar="K", help="SGD steps (default 10)")
     parser.set_defaults(handler=_port)
 
@@ -49,13 +54,19 @@ def _model(target: str):
 
 
 def _port(args: argparse.Namespace) -> int:
-    from harness.parity.ports import MEASURED, differences, read
+    from harness.parity.ports import MEASURED, differences, read, with_defaults_of
 
+    if (args.right is None) == (args.against is None):
+        raise ImplementationError("give either RIGHT (a second model) or --against FRAMEWORK, not both or neither")
     if available_frameworks()["keras"] is None:
         import_tensorflow()  # before a user's file imports Keras, so that TensorFlow's start-up log stays quiet
-    readings = [read(_model(target)) for target in (args.left, args.right)]
+    targets = [args.left] if args.right is None else [args.left, args.right]
+    readings = [read(_model(target)) for target in targets]
+    ports = [reading.port for reading in readings]
+    if args.against is not None:
+        ports.append(with_defaults_of(ports[0], args.against))
     faithful = True
-    for target, reading in zip((args.left, args.right), readings, strict=True):
+    for target, reading in zip(targets, readings, strict=True):
         port = reading.port
         ok = reading.own_vs_reference <= FAITHFUL_ATOL
         faithful &= ok
@@ -67,20 +78,20 @@ def _port(args: argparse.Namespace) -> int:
         verdict = "OK" if ok else "NOT OK: the reading does not reproduce the model"
         distance = f"{reading.own_vs_reference:.1e}"
         print(f"  its own inference output vs the reference built from this reading: max abs {distance} {verdict}")
-    effects = differences(readings[0].port, readings[1].port, args.steps)
+    effects = differences(ports[0], ports[1], args.steps)
     measured = [e for e in effects if e.changes is not None]
     if not effects:
         print("\nno setting differs: the two models are the same network")
     for effect in effects:
         if effect.changes is None:
             print(f"\n{effect.setting} differs, not measured (each model keeps its own weights):")
-            print(f"  {readings[0].port.framework}: {effect.left}\n  {readings[1].port.framework}: {effect.right}")
+            print(f"  {ports[0].framework}: {effect.left}\n  {ports[1].framework}: {effect.right}")
     if measured:
         print(
             f"\nsettings that differ, and the largest absolute change each makes to the left model (the reference in "
             f"float64 with its weights, {args.steps} SGD steps at lr 0.01 on the same batches):"
         )
         rows = [[e.setting, e.left, e.right, *(f"{e.changes[c]:.1e}" for c in MEASURED)] for e in measured]
-        headers = ["setting", readings[0].port.framework, readings[1].port.framework, *MEASURED]
+        headers = ["setting", ports[0].framework, ports[1].framework, *MEASURED]
         print(tabulate(rows, headers=headers, disable_numparse=True))
     return 0 if faithful else 1

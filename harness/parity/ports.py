@@ -34,18 +34,40 @@ MEASURED = {
 """Column -> (trace check, tensor or None for the largest over all of the check's tensors)."""
 
 
+PORTABLE = tuple(name for name in FRAMEWORKS if name != "numpy")
+"""The frameworks whose packages read users' models (a `port` module)."""
+
+
+def framework_port_module(framework: str) -> ModuleType:
+    """The `port` module of a framework package in PORTABLE."""
+    if framework not in PORTABLE:
+        raise PortError(f"no reader of {framework!r} models; choose one of {', '.join(PORTABLE)}")
+    if framework == "keras":
+        import_tensorflow()
+    return importlib.import_module(f"{FRAMEWORKS[framework][0].rsplit('.', 1)[0]}.port")
+
+
 def port_module(model: Any) -> ModuleType:
     """The framework package's `port` module for `model`, chosen by the library its class comes from."""
     library = type(model).__module__.split(".")[0]
-    for name, (module_name, _, libraries) in FRAMEWORKS.items():
-        if library in libraries and name != "numpy":
-            if name == "keras":
-                import_tensorflow()
-            return importlib.import_module(f"{module_name.rsplit('.', 1)[0]}.port")
+    for name in PORTABLE:
+        if library in FRAMEWORKS[name][2]:
+            return framework_port_module(name)
     raise PortError(
-        f"a {type(model).__module__}.{type(model).__name__} cannot be read; give a model of "
-        f"{', '.join(name for name in FRAMEWORKS if name != 'numpy')}"
+        f"a {type(model).__module__}.{type(model).__name__} cannot be read; give a model of {', '.join(PORTABLE)}"
     )
+
+
+def with_defaults_of(port: PortedModel, framework: str) -> PortedModel:
+    """`port` as `framework` builds it when nobody sets anything: the same layers and weights, with that
+    framework's default settings (read from its default layers) wherever `port` has such a setting."""
+    defaults = framework_port_module(framework).default_settings()
+    settings = {**port.settings, **{k: v for k, v in defaults.items() if k in port.settings}}
+    spec = port.model_spec
+    for name in ("bn.eps", "bn.momentum", "bn.running_var"):
+        if name in settings:
+            spec = _with_setting(spec, name, settings[name])
+    return replace(port, framework=f"{framework} defaults", model_spec=spec, settings=settings, notes=())
 
 
 @dataclass(frozen=True)
