@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from harness.core.ports import Layer, PortedModel, PortError, assemble
+from harness.core.specs import OptimizerSpec
 
 
 def _activation_name(function) -> str:
@@ -80,3 +81,64 @@ def default_settings() -> dict[str, object]:
         "bn.running_var": "biased",
         "init": f"as given (Dense kernel_initializer {init})",
     }
+
+
+_OPTIMIZERS = {
+    keras.optimizers.SGD: "sgd",
+    keras.optimizers.Adam: "adam",
+    keras.optimizers.RMSprop: "rmsprop",
+    keras.optimizers.Adagrad: "adagrad",
+}
+
+
+def _number(value) -> float:
+    """A hyperparameter as the user wrote it: Keras keeps the learning rate as a float32 variable (0.01 reads back
+    as 0.009999999776482582), so the float32's shortest decimal is taken."""
+    return float(str(np.float32(value)))
+
+
+def read_optimizer(optimizer: keras.optimizers.Optimizer) -> OptimizerSpec:
+    """The OptimizerSpec of a Keras SGD, Adam, RMSprop or Adagrad (Keras' forms); PortError names a setting that
+    has no counterpart."""
+    name = _OPTIMIZERS.get(type(optimizer))
+    if name is None:
+        raise PortError(
+            f"Keras optimiser {type(optimizer).__name__} has no counterpart; use SGD, Adam, RMSprop or Adagrad"
+        )
+    config = optimizer.get_config()
+    unsupported = {
+        key: config[key]
+        for key in ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue", "use_ema", "amsgrad", "centered")
+        if config.get(key)
+    }
+    if name == "rmsprop" and config["momentum"]:
+        unsupported["momentum"] = config["momentum"]
+    if unsupported:
+        raise PortError(f"Keras {type(optimizer).__name__}: {unsupported} has no counterpart in fwcompare's optimisers")
+    lr = _number(config["learning_rate"])
+    if name == "sgd":
+        if config["momentum"]:
+            name = "nesterov" if config["nesterov"] else "momentum"
+        return OptimizerSpec(name, lr=lr, momentum=_number(config["momentum"]), form="keras")
+    if name == "adam":
+        beta1, beta2, eps = config["beta_1"], config["beta_2"], config["epsilon"]
+        return OptimizerSpec("adam", lr=lr, beta1=beta1, beta2=beta2, eps=eps, form="keras")
+    if name == "rmsprop":
+        return OptimizerSpec("rmsprop", lr=lr, rho=config["rho"], eps=config["epsilon"], form="keras")
+    return OptimizerSpec(
+        "adagrad",
+        lr=lr,
+        eps=config["epsilon"],
+        initial_accumulator=float(config["initial_accumulator_value"]),
+        form="keras",
+    )
+
+
+def default_optimizer(name: str) -> OptimizerSpec:
+    """The OptimizerSpec Keras' optimiser for update rule `name` has when nobody sets anything but momentum."""
+    cls = {"sgd": keras.optimizers.SGD, "momentum": keras.optimizers.SGD, "nesterov": keras.optimizers.SGD}
+    cls |= {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "adagrad": keras.optimizers.Adagrad}
+    extra = {"momentum": 0.9} if name in ("momentum", "nesterov") else {}
+    if name == "nesterov":
+        extra["nesterov"] = True
+    return read_optimizer(cls[name](**extra))

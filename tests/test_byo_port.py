@@ -132,3 +132,24 @@ def test_against_names_only_what_still_differs_from_the_other_librarys_defaults(
 def test_port_needs_exactly_one_other_side(capsys):
     assert main(["port", f"{EXAMPLES / 'torch_model.py'}:build"]) == 2
     assert "give either RIGHT" in capsys.readouterr().err
+
+
+def test_optimiser_defaults_are_read_and_their_differences_measured(keras):
+    model = torch_model()
+    left = read(model, torch.optim.Adam(model.parameters())).port
+    right = read(keras_model(keras), keras.optimizers.Adam()).port
+    assert (left.settings["optimizer.eps"], right.settings["optimizer.eps"]) == (1e-8, 1e-7)
+    assert right.settings["optimizer.lr"] == 0.001  # Keras' float32 learning rate, read as the user wrote it
+    effects = {e.setting: e.changes for e in differences(left, right, steps=4)}
+    for setting in ("optimizer.eps", "optimizer.form"):
+        assert effects[setting]["gradients"] == 0.0  # an optimiser changes nothing until it steps
+        assert effects[setting]["parameters after K steps"] > 0
+    assert "optimizer.lr" not in effects and "optimizer.beta1" not in effects
+
+
+def test_an_optimiser_setting_without_counterpart_is_refused(keras):
+    model = torch_model()
+    with pytest.raises(PortError, match=r"torch Adam: \{'weight_decay': 0.01\} has no counterpart"):
+        read(model, torch.optim.Adam(model.parameters(), weight_decay=0.01))
+    with pytest.raises(PortError, match="Keras optimiser Lion has no counterpart"):
+        read(keras_model(keras), keras.optimizers.Lion())

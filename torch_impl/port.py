@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from harness.core.ports import Layer, PortedModel, PortError, assemble
+from harness.core.specs import OptimizerSpec
 
 # Softmax is read so that harness.core.ports can say where it belongs (inside the loss, not after the last layer).
 _ACTIVATIONS = {
@@ -87,3 +88,57 @@ def default_settings() -> dict[str, object]:
         "bn.running_var": "unbiased",
         "init": INIT,
     }
+
+
+_OPTIMIZERS = {
+    torch.optim.SGD: "sgd",
+    torch.optim.Adam: "adam",
+    torch.optim.RMSprop: "rmsprop",
+    torch.optim.Adagrad: "adagrad",
+}
+
+
+def read_optimizer(optimizer: torch.optim.Optimizer) -> OptimizerSpec:
+    """The OptimizerSpec of a torch.optim SGD, Adam, RMSprop or Adagrad (one parameter group's settings, torch's
+    forms); PortError names a setting that has no counterpart."""
+    name = _OPTIMIZERS.get(type(optimizer))
+    if name is None:
+        raise PortError(
+            f"torch optimiser {type(optimizer).__name__} has no counterpart; use SGD, Adam, RMSprop or Adagrad"
+        )
+    group = optimizer.param_groups[0]
+    unsupported = {
+        key: group[key]
+        for key in ("weight_decay", "dampening", "lr_decay", "amsgrad", "centered", "maximize")
+        if group.get(key)
+    }
+    if name == "rmsprop" and group["momentum"]:
+        unsupported["momentum"] = group["momentum"]
+    if unsupported:
+        raise PortError(f"torch {type(optimizer).__name__}: {unsupported} has no counterpart in fwcompare's optimisers")
+    if name == "sgd":
+        if group["momentum"]:
+            name = "nesterov" if group["nesterov"] else "momentum"
+        return OptimizerSpec(name, lr=float(group["lr"]), momentum=float(group["momentum"]), form="torch")
+    if name == "adam":
+        beta1, beta2 = group["betas"]
+        return OptimizerSpec("adam", lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"], form="torch")
+    if name == "rmsprop":
+        return OptimizerSpec("rmsprop", lr=float(group["lr"]), rho=group["alpha"], eps=group["eps"], form="torch")
+    return OptimizerSpec(
+        "adagrad",
+        lr=float(group["lr"]),
+        eps=group["eps"],
+        initial_accumulator=float(group["initial_accumulator_value"]),
+        form="torch",
+    )
+
+
+def default_optimizer(name: str) -> OptimizerSpec:
+    """The OptimizerSpec torch's optimiser for update rule `name` has when nobody sets anything but momentum."""
+    cls = {"sgd": torch.optim.SGD, "momentum": torch.optim.SGD, "nesterov": torch.optim.SGD, "adam": torch.optim.Adam}
+    cls |= {"rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad}
+    extra = {"momentum": 0.9} if name in ("momentum", "nesterov") else {}
+    if name == "nesterov":
+        extra["nesterov"] = True
+    return read_optimizer(cls[name]([torch.zeros(1, requires_grad=True)], **extra))

@@ -1,11 +1,12 @@
-"""The same MLP ported to Keras, built with the library's defaults (see `fwcompare port` in the README)."""
+"""The same MLP ported to Keras, with its optimiser, built with the library's defaults (see `fwcompare port` in the
+README)."""
 
 import keras
 
 
 def build():
     keras.utils.set_random_seed(0)
-    return keras.Sequential(
+    model = keras.Sequential(
         [
             keras.Input((64,)),
             keras.layers.Dense(32),
@@ -15,3 +16,4 @@ def build():
             keras.layers.Dense(10),
         ]
     )
+    return model, keras.optimizers.Adam()

@@ -43,14 +43,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_port)
 
 
-def _model(target: str):
+def _model(target: str) -> tuple:
+    """(model, optimiser or None) that `target` names: a model, a (model, optimiser) pair, or a function returning
+    either."""
     found = load_attribute(target, "model or function")
     if callable(found) and not hasattr(found, "parameters") and not hasattr(found, "layers"):
         try:
-            return found()
+            found = found()
         except Exception as error:
             raise ImplementationError(f"{target}() raised {type(error).__name__}: {error}") from error
-    return found
+    return tuple(found) if isinstance(found, tuple | list) and len(found) == 2 else (found, None)
+
+
+def _training(port) -> str:
+    optimizer = port.optimizer
+    return "SGD at lr 0.01 (no optimiser given)" if optimizer is None else f"its {optimizer.name}"
 
 
 def _port(args: argparse.Namespace) -> int:
@@ -61,7 +68,7 @@ def _port(args: argparse.Namespace) -> int:
     if available_frameworks()["keras"] is None:
         import_tensorflow()  # before a user's file imports Keras, so that TensorFlow's start-up log stays quiet
     targets = [args.left] if args.right is None else [args.left, args.right]
-    readings = [read(_model(target)) for target in targets]
+    readings = [read(*_model(target)) for target in targets]
     ports = [reading.port for reading in readings]
     if args.against is not None:
         ports.append(with_defaults_of(ports[0], args.against))
@@ -89,7 +96,7 @@ def _port(args: argparse.Namespace) -> int:
     if measured:
         print(
             f"\nsettings that differ, and the largest absolute change each makes to the left model (the reference in "
-            f"float64 with its weights, {args.steps} SGD steps at lr 0.01 on the same batches):"
+            f"float64 with its weights, {args.steps} steps of {_training(ports[0])} on the same batches):"
         )
         rows = [[e.setting, e.left, e.right, *(f"{e.changes[c]:.1e}" for c in MEASURED)] for e in measured]
         headers = ["setting", ports[0].framework, ports[1].framework, *MEASURED]

@@ -9,13 +9,13 @@ linear Dense that gives the logits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
 from harness.core.errors import FwcompareError
-from harness.core.specs import ACTIVATIONS, BatchNormSpec, ModelSpec
+from harness.core.specs import ACTIVATIONS, BatchNormSpec, ModelSpec, OptimizerSpec
 
 LAYER_KINDS = ("dense", "batch_norm", "activation", "dropout")
 
@@ -51,6 +51,38 @@ class PortedModel:
     params: dict[str, np.ndarray]
     settings: dict[str, Any]
     notes: tuple[str, ...] = ()
+    optimizer: OptimizerSpec | None = None
+    """The user's optimiser, when they gave one; its settings are in `settings` as optimizer.<field>."""
+
+    def with_optimizer(self, optimizer: OptimizerSpec) -> PortedModel:
+        """This model trained by `optimizer` (read from the user's optimiser object)."""
+        return replace(self, optimizer=optimizer, settings={**self.settings, **optimizer_settings(optimizer)})
+
+
+# The OptimizerSpec fields each update rule reads (harness.core.specs); others are not settings of that optimiser.
+OPTIMIZER_FIELDS = {
+    "sgd": ("lr",),
+    "momentum": ("lr", "momentum"),
+    "nesterov": ("lr", "momentum"),
+    "adagrad": ("lr", "eps", "initial_accumulator", "form"),
+    "rmsprop": ("lr", "rho", "eps", "form"),
+    "adam": ("lr", "beta1", "beta2", "eps", "form"),
+}
+
+
+def optimizer_settings(optimizer: OptimizerSpec) -> dict[str, Any]:
+    """optimizer.<field> for the name and each field its update rule reads (form: momentum's velocity form makes no
+    difference under a constant learning rate, so it is left out for momentum and Nesterov)."""
+    names = ("name", *OPTIMIZER_FIELDS[optimizer.name])
+    return {f"optimizer.{name}": getattr(optimizer, name) for name in names}
+
+
+def with_optimizer_setting(optimizer: OptimizerSpec, name: str, value: Any) -> OptimizerSpec:
+    """`optimizer` with one optimizer.<field> setting changed."""
+    field_name = name.removeprefix("optimizer.")
+    if field_name not in {f.name for f in fields(OptimizerSpec)}:
+        raise PortError(f"{name} is not an optimiser setting")
+    return replace(optimizer, **{field_name: value})
 
 
 def assemble(framework: str, layers: list[Layer], init: str) -> PortedModel:

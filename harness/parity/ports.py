@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from harness.core.frameworks import FRAMEWORKS, import_tensorflow, model_class
-from harness.core.ports import PortedModel, PortError
+from harness.core.ports import PortedModel, PortError, optimizer_settings, with_optimizer_setting
 from harness.core.specs import ModelSpec, OptimizerSpec, TrainSpec
 from harness.parity.suite import PARITY_BATCH_SIZE, PARITY_SEED, parity_batches, trace_model
 
 EFFECT_TRAIN = TrainSpec(optimizer=OptimizerSpec("sgd", lr=0.01), batch_size=PARITY_BATCH_SIZE, dtype="float64")
-"""The training the effects are measured under: the users' optimisers are not read, so plain SGD in float64."""
+"""The training the effects are measured under, in float64: the left model's optimiser, or plain SGD when the user
+gave none."""
 MEASURED = {
     "forward (training)": ("forward-train", "logits"),
     "forward (inference)": ("forward-inference", "logits"),
@@ -61,13 +62,20 @@ def port_module(model: Any) -> ModuleType:
 def with_defaults_of(port: PortedModel, framework: str) -> PortedModel:
     """`port` as `framework` builds it when nobody sets anything: the same layers and weights, with that
     framework's default settings (read from its default layers) wherever `port` has such a setting."""
-    defaults = framework_port_module(framework).default_settings()
+    module = framework_port_module(framework)
+    defaults = module.default_settings()
+    optimizer = None
+    if port.optimizer is not None:
+        optimizer = module.default_optimizer(port.optimizer.name)
+        defaults |= optimizer_settings(optimizer)
     settings = {**port.settings, **{k: v for k, v in defaults.items() if k in port.settings}}
     spec = port.model_spec
     for name in ("bn.eps", "bn.momentum", "bn.running_var"):
         if name in settings:
-            spec = _with_setting(spec, name, settings[name])
-    return replace(port, framework=f"{framework} defaults", model_spec=spec, settings=settings, notes=())
+            spec = _with_model_setting(spec, name, settings[name])
+    return replace(
+        port, framework=f"{framework} defaults", model_spec=spec, settings=settings, notes=(), optimizer=optimizer
+    )
 
 
 @dataclass(frozen=True)
@@ -79,10 +87,13 @@ class ReadModel:
     own_vs_reference: float
 
 
-def read(model: Any) -> ReadModel:
-    """Read `model` and check the reading against the model's own output."""
+def read(model: Any, optimizer: Any = None) -> ReadModel:
+    """Read `model` (and the optimiser that trains it, if given) and check the reading against the model's own
+    output."""
     module = port_module(model)
     port = module.read_model(model)
+    if optimizer is not None:
+        port = port.with_optimizer(port_module(optimizer).read_optimizer(optimizer))
     dtype = next(iter(port.params.values())).dtype.name
     x = parity_batches(port.model_spec, dtype, 1).x[0]
     reference = _reference(port.model_spec, replace(EFFECT_TRAIN, dtype=dtype), port.params)
@@ -113,23 +124,34 @@ def differences(left: PortedModel, right: PortedModel, steps: int = 10) -> list[
         n for n in dict.fromkeys([*left.settings, *right.settings]) if left.settings.get(n) != right.settings.get(n)
     ]
     params = {key: np.asarray(value, np.float64) for key, value in left.params.items()}
-    baseline = _trace(left.model_spec, params, steps)
+    train = replace(EFFECT_TRAIN, optimizer=left.optimizer or EFFECT_TRAIN.optimizer)
+    both_optimizers = left.optimizer is not None and right.optimizer is not None
+    baseline = _trace(left.model_spec, train, params, steps)
     effects = []
-    changed_spec = left.model_spec
+    changed = (left.model_spec, train)
     for name in names:
         value = right.settings.get(name)
-        spec = _with_setting(left.model_spec, name, value)
-        changes = None if spec is None else _changes(baseline, _trace(spec, params, steps))
+        specs = _with_setting(left.model_spec, train, name, value)
+        if name.startswith("optimizer.") and not both_optimizers:
+            specs = None  # one side's optimiser is unknown: nothing to change it to
+        changes = None if specs is None else _changes(baseline, _trace(*specs, params, steps))
         effects.append(Effect(name, left.settings.get(name), value, changes))
-        if spec is not None:
-            changed_spec = _with_setting(changed_spec, name, value)
+        if specs is not None:
+            changed = _with_setting(*changed, name, value)
     if len([e for e in effects if e.changes is not None]) > 1:
-        effects.append(Effect("all of the above", "", "", _changes(baseline, _trace(changed_spec, params, steps))))
+        effects.append(Effect("all of the above", "", "", _changes(baseline, _trace(*changed, params, steps))))
     return effects
 
 
-def _with_setting(spec: ModelSpec, name: str, value: Any) -> ModelSpec | None:
-    """`spec` with one PortedModel setting changed, or None for a setting the reference does not take (init)."""
+def _with_setting(spec: ModelSpec, train: TrainSpec, name: str, value: Any) -> tuple[ModelSpec, TrainSpec] | None:
+    """The specs with one PortedModel setting changed, or None for a setting the reference does not take (init)."""
+    if name.startswith("optimizer."):
+        return spec, replace(train, optimizer=with_optimizer_setting(train.optimizer, name, value))
+    changed = _with_model_setting(spec, name, value)
+    return None if changed is None else (changed, train)
+
+
+def _with_model_setting(spec: ModelSpec, name: str, value: Any) -> ModelSpec | None:
     bn = spec.batch_norm
     if name.startswith("bn.") and bn is not None:
         return replace(spec, batch_norm=replace(bn, **{name.removeprefix("bn."): value}))
@@ -144,8 +166,8 @@ def _reference(model_spec: ModelSpec, train_spec: TrainSpec, params: dict[str, n
     return model_class("numpy")(model_spec, train_spec, params)
 
 
-def _trace(model_spec: ModelSpec, params: dict[str, np.ndarray], steps: int) -> dict:
-    train = replace(EFFECT_TRAIN, seed=PARITY_SEED)
+def _trace(model_spec: ModelSpec, train: TrainSpec, params: dict[str, np.ndarray], steps: int) -> dict:
+    train = replace(train, seed=PARITY_SEED)
     return trace_model(_reference(model_spec, train, params), parity_batches(model_spec, "float64", steps), steps)
 
 
