@@ -78,6 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
     parser.add_argument("--json", action="store_true", help="print parity.json on stdout (the log goes to stderr)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/parity.json")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML (one test case per tensor) for CI")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log every tensor, not one line per check and failures"
     )
@@ -154,10 +155,50 @@ def _parity(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(args.out / "parity.json", document)
         print(f"wrote {args.out / 'parity.json'}", file=log)
+    if args.junit is not None:
+        write_junit(report, args.junit)
+        print(f"wrote {args.junit}", file=log)
     print(summary_text(report, impl_failed=bool(impl_failures)), file=log)
     if args.json:
         print(json.dumps(document, indent=1))
     return 1 if report.failed or impl_failures else 0
+
+
+def write_junit(report: ParityReport, path: Path) -> None:
+    """JUnit XML of `report`: a test suite per pair, a test case per compared tensor (NOT OK as a failure with its
+    note and diagnosis, EXPLAINED as a pass whose output says why), an error case per --impl that was not loaded
+    and a skipped case per framework not installed here."""
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.Element("testsuites", name="fwcompare parity")
+    suites: dict[str, ElementTree.Element] = {}
+    for row in report.rows:
+        suite = suites.get(row.pair)
+        if suite is None:
+            suite = suites[row.pair] = ElementTree.SubElement(root, "testsuite", name=row.pair)
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=f"{row.pair}.{row.variant}.{row.dtype}", name=f"{row.check} {row.tensor}"
+        )
+        detail = (
+            f"max abs diff {row.max_abs_diff:.1e}, max rel diff {row.max_rel_diff:.1e} "
+            f"(rtol {row.rtol:.0e}, atol {row.atol:.0e})"
+        )
+        if row.status == NOT_OK:
+            ElementTree.SubElement(case, "failure", message=row.note or "outside tolerance").text = detail
+        elif row.status == EXPLAINED:
+            ElementTree.SubElement(case, "system-out").text = f"{detail}; {row.note}"
+    for target, message in report.unavailable.items():
+        suite = ElementTree.SubElement(root, "testsuite", name=f"unavailable {target}")
+        case = ElementTree.SubElement(suite, "testcase", classname="unavailable", name=target)
+        ElementTree.SubElement(case, "error" if target.startswith("--impl ") else "skipped", message=message)
+    for suite in root:
+        cases = list(suite)
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(sum(c.find("failure") is not None for c in cases)))
+        suite.set("errors", str(sum(c.find("error") is not None for c in cases)))
+        suite.set("skipped", str(sum(c.find("skipped") is not None for c in cases)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def format_row(row: ParityRow, tensors: int = 1) -> str:
