@@ -188,3 +188,23 @@ def test_parity_cli_compares_the_others_when_the_impl_cannot_load(tmp_path, caps
     assert "OK        numpy-epoch-vs-step" in out  # the reference's own check still ran
     assert f"UNAVAILABLE --impl {path}:Net" in out and f"{path}:{line_of(path, 'import not_a_real')}" in out
     assert "parity FAILED" in out
+
+
+def test_an_unsupported_check_that_raises_fails_only_that_network(tmp_path, capsys):
+    path = user_file(
+        tmp_path,
+        """
+        class BadCheck(ScratchAdapter):
+            name = "bad-check"
+
+            @staticmethod
+            def unsupported(model_spec, train_spec):
+                return model_spec.no_such_field
+        """,
+    )
+    argv = ["parity", "--impl", f"{path}:BadCheck", "--frameworks", "numpy", "--variants", "relu-he-sgd"]
+    assert main([*argv, "--dtype", "float64", "--steps", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT OK    numpy-vs-bad-check" in out and "bad-check failed: BadCheck.unsupported" in out
+    assert f"AttributeError: 'ModelSpec' object has no attribute 'no_such_field' at {path}:" in out
+    assert "OK        numpy-epoch-vs-step" in out

@@ -34,7 +34,7 @@ import numpy as np
 from harness.catalog.variants import DEFAULT_VARIANTS, OPTIMIZER_VARIANTS, Variant, all_variants
 from harness.core.batching import dropout_masks
 from harness.core.conventions import differing_conventions, native_specs
-from harness.core.errors import FrameworkUnavailableError, NonFiniteOutputError, UnknownNameError
+from harness.core.errors import FrameworkUnavailableError, FwcompareError, NonFiniteOutputError, UnknownNameError
 from harness.core.frameworks import FRAMEWORKS, framework_names, model_class
 from harness.core.interface import FrameworkModel
 from harness.core.specs import DTYPES, ModelSpec, ScheduleSpec, TrainSpec
@@ -826,13 +826,35 @@ def run_parity(
         for dtype in dtypes:
             model_spec, train_spec = parity_specs(variant, dtype, steps)
             case_frameworks = list(frameworks)
+            failed = []
             for framework, cls in model_classes.items():
                 unsupported = getattr(cls, "unsupported", None)
-                reason = None if unsupported is None else unsupported(*native_specs(model_spec, train_spec, framework))
+                try:
+                    reason = (
+                        None if unsupported is None else unsupported(*native_specs(model_spec, train_spec, framework))
+                    )
+                except FwcompareError as error:  # a user's `unsupported` that fails: a NOT OK row, as any failure
+                    tol = tolerance(dtype, trajectory=False)
+                    failed.append(
+                        ParityRow(
+                            f"{REFERENCE}-vs-{framework}",
+                            variant.name,
+                            dtype,
+                            "error",
+                            framework,
+                            math.inf,
+                            math.inf,
+                            tol.rtol,
+                            tol.atol,
+                            NOT_OK,
+                            f"{framework} failed: {error}",
+                        )
+                    )
+                    reason = "its unsupported() failed"
                 if reason is not None:
                     report.skipped.append(f"{framework} skipped {variant.name} {dtype}: it does not support {reason}")
                     case_frameworks.remove(framework)
-            rows = run_case(variant, dtype, model_classes, case_frameworks, steps, device)
+            rows = failed + run_case(variant, dtype, model_classes, case_frameworks, steps, device)
             report.rows += rows
             if on_rows is not None:
                 on_rows(rows)
