@@ -32,9 +32,9 @@ from harness.catalog.variants import get_variant
 from harness.core.batching import epoch_order
 from harness.core.conventions import native_specs
 from harness.core.frameworks import model_class
+from harness.core.initializers import initial_params
 from harness.core.load import LoadMeter, machine_is_busy
 from harness.run.executor import configure_threads
-from reference.initializers import initial_params
 
 LIBRARY_OF = {"numpy": "numpy", "torch": "torch", "keras": "tensorflow"}
 # The hand loop each framework's fwcompare path is compared with (Keras' XLA mode: the XLA step).
@@ -45,7 +45,7 @@ RESULTS_DIR = Path(__file__).parent / "results"
 def training_arrays(args: argparse.Namespace, input_size: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """x (n, input_size) float32 and y (n,) int64: the real training set, or seeded uniform noise."""
     if args.dataset:
-        from harness.data.datasets import load_dataset
+        from harness.data.loader import load_dataset
         from harness.data.preprocess import prepare_arrays
 
         arrays = prepare_arrays(load_dataset(args.dataset, args.data_dir), "unit", "none", "float32")
@@ -106,7 +106,7 @@ def timed(epoch: Callable[[np.ndarray], object], order: np.ndarray) -> tuple[flo
         start = time.perf_counter()
         epoch(order)
         seconds = time.perf_counter() - start
-    return seconds, meter.sample.as_dict(), peak_mib(), start_mib
+    return seconds, meter.measured.as_dict(), peak_mib(), start_mib
 
 
 def fwcompare_paths(variant, x, y, batch_size: int, frameworks: list[str], device: str) -> dict:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from harness.core.ports import Layer, PortedModel, PortError, assemble
+from harness.core.errors import PortError
+from harness.core.ports import Layer, PortedModel, assemble
 from harness.core.specs import OptimizerSpec
+from keras_impl.plugin import PLUGIN
 
 
 def _activation_name(function) -> str:
@@ -98,8 +100,8 @@ def _number(value) -> float:
 
 
 def read_optimizer(optimizer: keras.optimizers.Optimizer) -> OptimizerSpec:
-    """The OptimizerSpec of a Keras SGD, Adam, RMSprop or Adagrad (Keras' forms); PortError names a setting that
-    has no counterpart."""
+    """The OptimizerSpec of a Keras SGD, Adam, RMSprop or Adagrad (Keras' forms, as its plug-in names them);
+    PortError names a setting that has no counterpart."""
     name = _OPTIMIZERS.get(type(optimizer))
     if name is None:
         raise PortError(
@@ -119,18 +121,20 @@ def read_optimizer(optimizer: keras.optimizers.Optimizer) -> OptimizerSpec:
     if name == "sgd":
         if config["momentum"]:
             name = "nesterov" if config["nesterov"] else "momentum"
-        return OptimizerSpec(name, lr=lr, momentum=_number(config["momentum"]), form="keras")
+        return OptimizerSpec(name, lr=lr, momentum=_number(config["momentum"]), form=PLUGIN.optimizer_forms[name])
     if name == "adam":
         beta1, beta2, eps = config["beta_1"], config["beta_2"], config["epsilon"]
-        return OptimizerSpec("adam", lr=lr, beta1=beta1, beta2=beta2, eps=eps, form="keras")
+        return OptimizerSpec("adam", lr=lr, beta1=beta1, beta2=beta2, eps=eps, form=PLUGIN.optimizer_forms[name])
     if name == "rmsprop":
-        return OptimizerSpec("rmsprop", lr=lr, rho=config["rho"], eps=config["epsilon"], form="keras")
+        return OptimizerSpec(
+            "rmsprop", lr=lr, rho=config["rho"], eps=config["epsilon"], form=PLUGIN.optimizer_forms[name]
+        )
     return OptimizerSpec(
         "adagrad",
         lr=lr,
         eps=config["epsilon"],
         initial_accumulator=float(config["initial_accumulator_value"]),
-        form="keras",
+        form=PLUGIN.optimizer_forms[name],
     )
 
 

@@ -11,11 +11,10 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
+from byo_registry import restored_registry
 
 from harness.byo.load import load_impl
 from harness.cli.main import main
-from harness.core.conventions import NATIVE_FORMS
-from harness.core.frameworks import REGISTERED
 from harness.parity.pytest_plugin import assert_parity
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,12 +22,10 @@ EXAMPLE = f"{ROOT / 'examples' / 'byo' / 'adapter.py'}:ScratchAdapter"
 
 
 @pytest.fixture(autouse=True)
-def registry_restored():
-    saved = dict(REGISTERED), dict(NATIVE_FORMS)
-    yield
-    for registry, before in zip((REGISTERED, NATIVE_FORMS), saved, strict=True):
-        registry.clear()
-        registry.update(before)
+def each_test_leaves_the_registry_as_it_found_it():
+    """--impl and assert_parity register frameworks for the process."""
+    with restored_registry():
+        yield
 
 
 @pytest.fixture(scope="module")

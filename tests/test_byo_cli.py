@@ -7,23 +7,19 @@ import json
 from pathlib import Path
 
 import pytest
+from byo_registry import restored_registry
 
 from harness.cli.main import main
-from harness.core.conventions import NATIVE_FORMS
-from harness.core.frameworks import REGISTERED
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "byo"
 EXAMPLE = f"{EXAMPLE_DIR / 'adapter.py'}:ScratchAdapter"
 
 
 @pytest.fixture(autouse=True)
-def registry_restored():
-    """--impl registers frameworks for the process; each test leaves the registry as it found it."""
-    saved = dict(REGISTERED), dict(NATIVE_FORMS)
-    yield
-    for registry, before in zip((REGISTERED, NATIVE_FORMS), saved, strict=True):
-        registry.clear()
-        registry.update(before)
+def each_test_leaves_the_registry_as_it_found_it():
+    """--impl and assert_parity register frameworks for the process."""
+    with restored_registry():
+        yield
 
 
 def test_parity_of_the_example_passes_against_the_reference(capsys, tmp_path):

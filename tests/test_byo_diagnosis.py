@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from byo_registry import registered
 
 from harness.byo.adapter import adapter_model
 from harness.byo.load import load_impl
@@ -16,7 +17,9 @@ from harness.catalog.variants import Variant
 from harness.core.frameworks import model_class
 from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec, OptimizerSpec, TrainSpec
 from harness.parity.diagnosis import UNEXPLAINED
-from harness.parity.suite import NOT_OK, PARITY_BATCH_SIZE, run_case
+from harness.parity.inputs import PARITY_BATCH_SIZE
+from harness.parity.results import NOT_OK
+from harness.parity.suite import run_case
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "byo" / "adapter.py"
 STEPS = 2
@@ -51,7 +54,10 @@ def planted(example, network_overrides=None, adapter_overrides=None):
 def notes(model_cls, model=MODEL, train=TRAIN):
     """The notes of every NOT OK row of numpy-vs-<model_cls> on one float64 case."""
     variant = Variant("tiny", "a tiny network for planted bugs", model, train)
-    rows = run_case(variant, "float64", {"numpy": model_class("numpy"), model_cls.framework: model_cls}, steps=STEPS)
+    with registered(model_cls):
+        rows = run_case(
+            variant, "float64", {"numpy": model_class("numpy"), model_cls.framework: model_cls}, steps=STEPS
+        )
     return {(r.check, r.tensor): r.note for r in rows if r.status == NOT_OK and r.pair.startswith("numpy-vs-")}
 
 

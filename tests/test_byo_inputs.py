@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from byo_registry import registered
 
 from harness.byo.load import load_impl
 from harness.catalog.variants import Variant
@@ -15,7 +16,8 @@ from harness.cli.main import main
 from harness.core.errors import ImplementationError
 from harness.core.frameworks import model_class
 from harness.core.specs import ModelSpec, OptimizerSpec, TrainSpec
-from harness.parity.suite import NOT_OK, OK, run_case
+from harness.parity.results import NOT_OK, OK
+from harness.parity.suite import run_case
 
 EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "byo"
 VARIANT = Variant("small", "a small network", ModelSpec(6, (5,), 3), TrainSpec(optimizer=OptimizerSpec("sgd", lr=0.1)))
@@ -35,7 +37,8 @@ def line_of(path: Path, text: str) -> int:
 
 
 def parity_rows(model_cls):
-    rows = run_case(VARIANT, "float64", {"numpy": model_class("numpy"), model_cls.framework: model_cls}, steps=2)
+    with registered(model_cls):
+        rows = run_case(VARIANT, "float64", {"numpy": model_class("numpy"), model_cls.framework: model_cls}, steps=2)
     errors = [r for r in rows if r.check == "error"]
     reference_fit = [r for r in rows if r.pair == "numpy-epoch-vs-step"]
     assert reference_fit and all(r.status == OK for r in reference_fit), "the reference's own checks must complete"

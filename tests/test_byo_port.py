@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from harness.cli.main import main
-from harness.core.frameworks import import_tensorflow
-from harness.core.ports import PortError
+from harness.core.errors import PortError
+from harness.core.frameworks import plugin
 from harness.parity.ports import differences, read
 
 torch = pytest.importorskip("torch")
@@ -21,7 +21,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "byo"
 
 @pytest.fixture(scope="module")
 def keras():
-    import_tensorflow()
+    plugin("keras").import_library()  # TensorFlow without its start-up log
     import keras
 
     return keras
@@ -139,6 +139,8 @@ def test_optimiser_defaults_are_read_and_their_differences_measured(keras):
     left = read(model, torch.optim.Adam(model.parameters())).port
     right = read(keras_model(keras), keras.optimizers.Adam()).port
     assert (left.settings["optimizer.eps"], right.settings["optimizer.eps"]) == (1e-8, 1e-7)
+    # forms named by rule, as each library's plug-in declares them
+    assert (left.settings["optimizer.form"], right.settings["optimizer.form"]) == ("eps-outside-root", "epsilon-hat")
     assert right.settings["optimizer.lr"] == 0.001  # Keras' float32 learning rate, read as the user wrote it
     effects = {e.setting: e.changes for e in differences(left, right, steps=4)}
     for setting in ("optimizer.eps", "optimizer.form"):

@@ -6,8 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.core.ports import Layer, PortedModel, PortError, assemble
+from harness.core.errors import PortError
+from harness.core.ports import Layer, PortedModel, assemble
 from harness.core.specs import OptimizerSpec
+from torch_impl.plugin import PLUGIN
 
 # Softmax is read so that harness.core.ports can say where it belongs (inside the loss, not after the last layer).
 _ACTIVATIONS = {
@@ -100,7 +102,7 @@ _OPTIMIZERS = {
 
 def read_optimizer(optimizer: torch.optim.Optimizer) -> OptimizerSpec:
     """The OptimizerSpec of a torch.optim SGD, Adam, RMSprop or Adagrad (one parameter group's settings, torch's
-    forms); PortError names a setting that has no counterpart."""
+    forms as its plug-in names them); PortError names a setting that has no counterpart."""
     name = _OPTIMIZERS.get(type(optimizer))
     if name is None:
         raise PortError(
@@ -119,18 +121,24 @@ def read_optimizer(optimizer: torch.optim.Optimizer) -> OptimizerSpec:
     if name == "sgd":
         if group["momentum"]:
             name = "nesterov" if group["nesterov"] else "momentum"
-        return OptimizerSpec(name, lr=float(group["lr"]), momentum=float(group["momentum"]), form="torch")
+        return OptimizerSpec(
+            name, lr=float(group["lr"]), momentum=float(group["momentum"]), form=PLUGIN.optimizer_forms[name]
+        )
     if name == "adam":
         beta1, beta2 = group["betas"]
-        return OptimizerSpec("adam", lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"], form="torch")
+        return OptimizerSpec(
+            "adam", lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"], form=PLUGIN.optimizer_forms[name]
+        )
     if name == "rmsprop":
-        return OptimizerSpec("rmsprop", lr=float(group["lr"]), rho=group["alpha"], eps=group["eps"], form="torch")
+        return OptimizerSpec(
+            "rmsprop", lr=float(group["lr"]), rho=group["alpha"], eps=group["eps"], form=PLUGIN.optimizer_forms[name]
+        )
     return OptimizerSpec(
         "adagrad",
         lr=float(group["lr"]),
         eps=group["eps"],
         initial_accumulator=float(group["initial_accumulator_value"]),
-        form="torch",
+        form=PLUGIN.optimizer_forms[name],
     )
 
 

@@ -17,8 +17,10 @@ An adapter is a plain class; it needs no fwcompare base class:
 x is (n, input_size) in train_spec.dtype, y (n,) int64 class indices, dropout_masks None or {"dropout{i}":
 (n, width) 0/1 keep-masks} to use instead of random ones (harness.core.interface).
 
-Optional members: `name` (the framework name in tables; default the class name), `optimizer_form` ('torch' or
-'keras': which form of momentum/Adam/AdaGrad/RMSProp it implements, harness.core.conventions; default 'torch'),
+Optional members: `name` (the framework name in tables; default the class name), `optimizer_form` (which update
+rule of momentum/Adam/AdaGrad/RMSProp it implements, harness.core.specs.OPTIMIZER_FORMS: a dict {optimiser: rule
+form}, optimisers left out running their first form, or 'torch' / 'keras' for every optimiser's first / last form, as
+PyTorch / Keras run them; default 'torch'),
 `bn_running_var` ('unbiased' or 'biased'; default 'unbiased'), `activations(x, training, dropout_masks)` (every
 layer's output by canonical key, for a per-layer comparison; default: logits only), `optimizer_state()` (slots
 keyed '<param key>/<slot>'), and `unsupported(model_spec, train_spec)`, a staticmethod returning why a variant is
@@ -39,6 +41,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,10 +50,17 @@ import numpy as np
 import harness
 from harness.core.batching import batch_slices, slice_masks
 from harness.core.errors import ImplementationError, NonFiniteOutputError
+from harness.core.frameworks import model_class, reference_name
 from harness.core.interface import FrameworkModel, Masks, Params
 from harness.core.names import BadNameError, check_name
 from harness.core.params import check_params, param_shapes, trainable_keys
-from harness.core.specs import OPTIMIZER_FORMS, RUNNING_VAR_CONVENTIONS, ModelSpec, TrainSpec
+from harness.core.specs import (
+    FRAMEWORK_FORM_NAMES,
+    OPTIMIZER_FORMS,
+    RUNNING_VAR_CONVENTIONS,
+    ModelSpec,
+    TrainSpec,
+)
 
 REQUIRED_METHODS: dict[str, str] = {
     "forward": "forward(self, x, training, dropout_masks) -> logits (n, output_size)",
@@ -129,15 +139,46 @@ def check_adapter(adapter_cls: type, source: str) -> None:
         check_name("adapter name", getattr(adapter_cls, "name", adapter_cls.__name__))
     except BadNameError as error:
         raise ImplementationError(f"{where}: {error}") from None
-    for attribute, choices in (("optimizer_form", OPTIMIZER_FORMS), ("bn_running_var", RUNNING_VAR_CONVENTIONS)):
-        value = getattr(adapter_cls, attribute, choices[0])
-        if value not in choices:
-            raise ImplementationError(f"{where}: {attribute}={value!r} is not one of {', '.join(choices)}")
+    running_var = getattr(adapter_cls, "bn_running_var", RUNNING_VAR_CONVENTIONS[0])
+    if running_var not in RUNNING_VAR_CONVENTIONS:
+        raise ImplementationError(
+            f"{where}: bn_running_var={running_var!r} is not one of {', '.join(RUNNING_VAR_CONVENTIONS)}"
+        )
+    optimizer_forms(adapter_cls, where)
 
 
-def native_forms(adapter_cls: type) -> tuple[str, str]:
-    """(optimizer form, BN running-variance convention) the adapter says its network runs."""
-    return getattr(adapter_cls, "optimizer_form", "torch"), getattr(adapter_cls, "bn_running_var", "unbiased")
+def optimizer_forms(impl_cls: type, where: str = "") -> dict[str, str]:
+    """{optimiser: rule form} of harness.core.specs.OPTIMIZER_FORMS that `impl_cls`'s `optimizer_form` names
+    (module docstring); ImplementationError, naming `where`, for a name or form that is not there."""
+    declared = getattr(impl_cls, "optimizer_form", FRAMEWORK_FORM_NAMES[0])
+    where = where or f"{impl_cls.__name__} ({definition_site(impl_cls)})"
+    if isinstance(declared, str):
+        if declared not in FRAMEWORK_FORM_NAMES:
+            raise ImplementationError(
+                f"{where}: optimizer_form={declared!r} is not one of {', '.join(FRAMEWORK_FORM_NAMES)}; or give a "
+                "dict {optimiser: form} of harness.core.specs.OPTIMIZER_FORMS"
+            )
+        last = declared == FRAMEWORK_FORM_NAMES[-1]
+        return {name: forms[-1] if last else forms[0] for name, forms in OPTIMIZER_FORMS.items()}
+    if not isinstance(declared, dict):
+        raise ImplementationError(
+            f"{where}: optimizer_form is a {type(declared).__name__}; give 'torch', 'keras' or a dict"
+        )
+    wrong = [
+        f"{name!r}: {form!r}" + (f" (one of {', '.join(OPTIMIZER_FORMS[name])})" if name in OPTIMIZER_FORMS else "")
+        for name, form in declared.items()
+        if form not in OPTIMIZER_FORMS.get(name, ())
+    ]
+    if wrong:
+        raise ImplementationError(
+            f"{where}: optimizer_form has {'; '.join(wrong)}; the optimisers are {', '.join(OPTIMIZER_FORMS)}"
+        )
+    return {name: declared.get(name, forms[0]) for name, forms in OPTIMIZER_FORMS.items()}
+
+
+def running_var(impl_cls: type) -> str:
+    """The BN running-variance convention `impl_cls` says its network keeps."""
+    return str(getattr(impl_cls, "bn_running_var", RUNNING_VAR_CONVENTIONS[0]))
 
 
 def adapter_model(
@@ -319,21 +360,21 @@ class AdapterModel(FrameworkModel):
         return total / count
 
     def evaluate(self, data: Any) -> tuple[float, float]:
-        # The spec's loss applied to the user's logits, by the reference's definition of it: the evaluation
-        # reports what the network computes, measured the same way for every framework.
-        from reference.losses import evaluation_loss, l2_penalty
-
+        # The spec's loss applied to the user's logits by the reference itself (reached through the registry), so
+        # the evaluation reports what the network computes, measured the same way for every framework: a reference
+        # network of one Dense layer with identity weights and zero bias, whose logits are its input exactly.
         x, y = data
         spec = self.model_spec
-        loss_sum, correct = 0.0, 0
-        for rows in batch_slices(len(x), EVAL_CHUNK_ROWS):
-            logits = self.forward(x[rows], False, None)
-            loss_sum += evaluation_loss(spec.eval_loss, spec.loss, spec.output, logits, y[rows]) * len(logits)
-            correct += int((logits.argmax(axis=1) == y[rows]).sum())
-        loss = loss_sum / len(x)
-        if spec.l2 > 0:
-            loss += l2_penalty(self.get_params(), spec.l2)
-        return loss, correct / len(x)
+        width = spec.output_size
+        logits = np.concatenate([self.forward(x[rows], False, None) for rows in batch_slices(len(x), EVAL_CHUNK_ROWS)])
+        head_spec = replace(spec, input_size=width, hidden_sizes=(), dropout=(), batch_norm=None, l2=0.0)
+        identity = {"dense0.W": np.eye(width, dtype=logits.dtype), "dense0.b": np.zeros(width, logits.dtype)}
+        head = model_class(reference_name())(head_spec, self.train_spec, identity)
+        loss, accuracy = head.evaluate((logits, y))
+        if spec.l2 > 0:  # l2·Σ‖W‖² over the dense kernels, as harness.core.specs.ModelSpec.l2 defines it
+            kernels = [value for key, value in self.get_params().items() if key.endswith(".W")]
+            loss += spec.l2 * sum(float(np.square(kernel).sum()) for kernel in kernels)
+        return loss, accuracy
 
 
 def is_adapter_model(model_cls: type) -> bool:

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.byo.adapter import DEFAULT_TIME_LIMIT_S, adapter_model, definition_site, native_forms, raise_site
+from harness.byo.adapter import DEFAULT_TIME_LIMIT_S, adapter_model, definition_site, raise_site
+from harness.byo.plugin import register_user_model
 from harness.core.errors import ImplementationError
-from harness.core.frameworks import register_framework
 from harness.core.interface import FrameworkModel
 
 
@@ -54,9 +54,7 @@ def load_impl(target: str, time_limit_s: float | None = DEFAULT_TIME_LIMIT_S) ->
 
 def register_impl(target: str, time_limit_s: float | None = DEFAULT_TIME_LIMIT_S) -> str:
     """load_impl, then register the class as a framework of this process; returns its framework name."""
-    model_cls = load_impl(target, time_limit_s)
-    register_framework(model_cls, native_forms(getattr(model_cls, "adapter_cls", model_cls)))
-    return model_cls.framework
+    return register_user_model(load_impl(target, time_limit_s))
 
 
 def _import_file(location: str):

@@ -14,7 +14,7 @@ from harness.core.specs import SpecError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fwcompare",
-        description="Train the same MLPs in NumPy, PyTorch and Keras; check parity; compare accuracy and speed.",
+        description="Train the same MLPs in every registered framework; check parity; compare accuracy and speed.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in (run, parity, port, report, reproduction, listing, data):

@@ -1,4 +1,4 @@
-"""`fwcompare parity`: per-tensor parity of the NumPy reference, PyTorch and Keras (harness/parity/suite.py).
+"""`fwcompare parity`: per-tensor parity of every pair of registered frameworks (harness/parity/).
 
 Prints a test log (one line per check, or per tensor with --verbose; every tensor that is not OK always, with its
 diagnosis when the reference is one side), the first diverging layer of each failure, and summary tables. With
@@ -18,38 +18,26 @@ from tabulate import tabulate
 from harness.byo.adapter import DEFAULT_TIME_LIMIT_S
 from harness.byo.load import register_impl
 from harness.cli.args import comma_names, positive_int, positive_seconds
-from harness.core.errors import ImplementationError, UnknownNameError
-from harness.core.frameworks import FRAMEWORKS, check_device
+from harness.core.atomic import write_json_atomic
+from harness.core.errors import ImplementationError
+from harness.core.frameworks import DEVICE_CHOICES, check_device, check_names, framework_names
 from harness.core.specs import DTYPES
-from harness.parity.suite import (
-    DEFAULT_STEPS,
-    EXPLAINED,
-    MAX_STEPS,
-    NOT_OK,
-    OK,
-    PARITY_STEPS_PER_EPOCH,
-    PARITY_VARIANTS,
-    ParityReport,
-    ParityRow,
-    check_steps,
-    explained_by,
-    parity_variants,
-    run_parity,
-)
+from harness.parity.inputs import DEFAULT_STEPS, MAX_STEPS, PARITY_STEPS_PER_EPOCH, check_steps
+from harness.parity.results import EXPLAINED, NOT_OK, OK, ParityReport, ParityRow, explained_by
+from harness.parity.suite import run_parity
+from harness.parity.variants import PARITY_VARIANTS, parity_variants
 from harness.run.executor import configure_threads
-from harness.run.runner import write_json_atomic
 
-DEVICES = ("auto", "cpu", "cuda")
 _SEVERITY = {OK: 0, EXPLAINED: 1, NOT_OK: 2}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "parity",
-        help="per-tensor parity of NumPy, PyTorch and Keras on the same weights and batches; exit 1 on any NOT OK",
+        help="per-tensor parity of every pair of frameworks on the same weights and batches; exit 1 on any NOT OK",
         description="Start every framework from the same canonical weights, batches and dropout masks; compare each "
         "layer's activations, the loss and every gradient, then parameters, optimiser state and loss after K steps, "
-        "pair by pair (numpy-vs-torch, numpy-vs-keras, torch-vs-keras), and each framework's timed train_epoch "
+        "for every pair of the frameworks selected, and each framework's timed train_epoch "
         "path against its train_step. Differences the frameworks' own forms explain are reported as EXPLAINED.",
     )
     parser.add_argument(
@@ -62,9 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frameworks",
         type=comma_names,
-        default=list(FRAMEWORKS),
+        default=list(framework_names()),
         metavar="A,B",
-        help="frameworks to compare pairwise (default: numpy,torch,keras)",
+        help=f"frameworks to compare pairwise (default: {','.join(framework_names())})",
     )
     add_impl_arguments(parser)
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")
@@ -75,7 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="K",
         help=f"optimiser steps, a multiple of {PARITY_STEPS_PER_EPOCH}, at most {MAX_STEPS} (default {DEFAULT_STEPS})",
     )
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="device of the frameworks that can use a GPU; the NumPy reference runs on the CPU (default auto)",
+    )
     parser.add_argument("--json", action="store_true", help="print parity.json on stdout (the log goes to stderr)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/parity.json")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML (one test case per tensor) for CI")
@@ -129,15 +122,13 @@ def step_count(text: str) -> int:
 def _parity(args: argparse.Namespace) -> int:
     log = sys.stderr if args.json else sys.stdout
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
-    unknown = [name for name in args.frameworks if name not in FRAMEWORKS]
-    if unknown:
-        raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")
+    check_names(args.frameworks)
     parity_variants(args.variants)  # an unknown variant is refused before any framework loads
     # A user's network that cannot be loaded is reported at the end; the other frameworks are compared regardless.
     impls, impl_failures = register_impls(args.impl, args.impl_time_limit)
     args.frameworks = [*args.frameworks, *(name for name in impls if name not in args.frameworks)]
     check_device(args.device, args.frameworks)
-    # TensorFlow takes its thread counts only before it starts; the engine limits NumPy and torch itself.
+    # Some libraries take their thread counts only before they start; the engine limits the others itself.
     configure_threads(1, args.frameworks)
 
     def print_case(rows: list[ParityRow]) -> None:

@@ -15,8 +15,8 @@ from tabulate import tabulate
 from harness.byo.load import load_attribute
 from harness.cli.parity import step_count
 from harness.core.errors import ImplementationError
-from harness.core.frameworks import available_frameworks, import_tensorflow
-from harness.parity.suite import DEFAULT_STEPS
+from harness.core.frameworks import installed
+from harness.parity.inputs import DEFAULT_STEPS
 
 # Own output against the reference built from the reading: far below any real difference, above float32 rounding.
 FAITHFUL_ATOL = 1e-4
@@ -61,12 +61,14 @@ def _training(port) -> str:
 
 
 def _port(args: argparse.Namespace) -> int:
-    from harness.parity.ports import MEASURED, differences, read, with_defaults_of
+    from harness.parity.ports import MEASURED, differences, portable, read, with_defaults_of
 
     if (args.right is None) == (args.against is None):
         raise ImplementationError("give either RIGHT (a second model) or --against FRAMEWORK, not both or neither")
-    if available_frameworks()["keras"] is None:
-        import_tensorflow()  # before a user's file imports Keras, so that TensorFlow's start-up log stays quiet
+    for registered in installed(portable()):
+        # Before a user's file imports the library, so that it loads as its plug-in loads it (TensorFlow without
+        # its start-up log).
+        registered.import_library()
     targets = [args.left] if args.right is None else [args.left, args.right]
     readings = [read(*_model(target)) for target in targets]
     ports = [reading.port for reading in readings]

@@ -16,19 +16,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.catalog.matrices import MATRICES, get_matrix
+from harness.catalog.matrices import MATRICES, MATRIX_ALIASES, get_matrix
 from harness.cli.args import comma_names, epoch_count, positive_int
 from harness.cli.parity import add_impl_arguments, register_impls
 from harness.core.errors import ImplementationError
-from harness.core.frameworks import check_device
+from harness.core.frameworks import DEVICE_CHOICES, check_device, framework_names
 from harness.core.load import machine_is_busy
-from harness.data.datasets import DATASETS
+from harness.data.registry import DATASETS
 from harness.run.environment import collect_environment
 from harness.run.estimate import estimate_duration
 from harness.run.executor import available_cores, make_executor, threads_per_worker
 from harness.run.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
 
-DEVICES = ("auto", "cpu", "cuda")
 LONG_RUN_S = 60.0
 """A run expected to take longer than this prints its estimated duration before it starts."""
 
@@ -50,19 +49,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", choices=tuple(DATASETS), help="train on this data set instead of the matrix's")
     parser.add_argument("--data-dir", help="folder with the data set's files (tried before the cache)")
     parser.add_argument(
-        "--frameworks", type=comma_names, metavar="A,B", help="only these frameworks (numpy,torch,keras)"
+        "--frameworks", type=comma_names, metavar="A,B", help=f"only these frameworks ({','.join(framework_names())})"
     )
     parser.add_argument("--variants", type=comma_names, metavar="A,B", help="only these variants (any registered name)")
     parser.add_argument("--seeds", type=positive_int, metavar="N", help="N seeds counting up from the matrix's first")
     parser.add_argument("--epochs", type=epoch_count, metavar="N", help="train every cell for N epochs")
     parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="device of the frameworks that can use a GPU; the NumPy reference runs on the CPU (default auto)",
+    )
     parser.add_argument(
         "--threads",
         type=positive_int,
         default=available_cores(),
         metavar="N",
-        help="threads for NumPy's BLAS, PyTorch and TensorFlow alike, split between --jobs (default: all cores)",
+        help="threads for NumPy's BLAS and every framework alike, split between --jobs (default: all cores)",
     )
     parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="cells run at once in N processes")
     add_impl_arguments(parser)
@@ -78,6 +82,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.impl and args.jobs > 1:
         # A user's network is registered in this process only; spawned workers would not know its name.
         raise ImplementationError("--impl runs in one process; leave out --jobs (or give --jobs 1)")
+    if args.matrix in MATRIX_ALIASES:
+        _say(f"warning: the matrix name {args.matrix!r} is deprecated; it is now {MATRIX_ALIASES[args.matrix]!r}")
     impls, impl_failures = register_impls(args.impl, args.impl_time_limit)
     for target, message in impl_failures.items():
         _say(f"error: --impl {target}: {message}; the other frameworks run without it")
@@ -160,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     if failed:
         _say(f"{len(failed)} of {len(result.records)} cells did not succeed:")
         for record in failed:
-            print(f"  {record['key']}: {record['status']}: {record['message']}", file=sys.stderr)
+            print(f"  {record.key}: {record.status}: {record.message}", file=sys.stderr)
         return 1
     return 1 if impl_failures else 0
 
@@ -177,8 +183,7 @@ def _json_summary(result: RunResult, summary_rows: list[dict]) -> dict:
         "trained": len(result.trained),
         "skipped": len(result.skipped),
         "not_ok": [
-            {"key": record["key"], "status": record["status"], "message": record["message"]}
-            for record in result.not_ok()
+            {"key": record.key, "status": record.status, "message": record.message} for record in result.not_ok()
         ],
         "summary": summary_rows,
     }

@@ -14,14 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.core.errors import FwcompareError
+from harness.core.errors import PortError
 from harness.core.specs import ACTIVATIONS, BatchNormSpec, ModelSpec, OptimizerSpec
 
 LAYER_KINDS = ("dense", "batch_norm", "activation", "dropout")
-
-
-class PortError(FwcompareError):
-    """A user's model contains a layer or a setting that has no counterpart in fwcompare's MLP."""
 
 
 @dataclass(frozen=True)
@@ -156,9 +152,9 @@ def assemble(framework: str, layers: list[Layer], init: str) -> PortedModel:
     if bn_settings:
         if len(bn_settings) != len(hidden):
             raise PortError(f"{framework} model: batch norm in some hidden blocks only; put it in all or none")
-        bn = _one_setting(framework, "batch norm settings", bn_settings)
-        batch_norm = BatchNormSpec(momentum=bn["momentum"], eps=bn["eps"], running_var=bn["running_var"])
-        settings.update({f"bn.{key}": bn[key] for key in ("eps", "momentum", "running_var")})
+        shared = _one_setting(framework, "batch norm settings", bn_settings)
+        batch_norm = BatchNormSpec(momentum=shared["momentum"], eps=shared["eps"], running_var=shared["running_var"])
+        settings.update({f"bn.{key}": shared[key] for key in ("eps", "momentum", "running_var")})
     sizes = [params[f"dense{i}.W"].shape for i in range(last + 1)]
     spec = ModelSpec(
         input_size=sizes[0][0],

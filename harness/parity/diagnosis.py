@@ -20,7 +20,7 @@ from harness.core.specs import ModelSpec, TrainSpec
 from harness.core.tolerances import Tolerance
 
 LARGE_LOGITS_CHECK = "loss-large-logits"
-"""The probe that feeds logits of magnitude LARGE_LOGIT to a loss (harness.parity.suite)."""
+"""The probe that feeds logits of magnitude LARGE_LOGIT to a loss (harness.parity.case)."""
 LARGE_LOGIT = 1000.0
 """exp overflows above 88.7 in float32 and 709.8 in float64: a softmax without max-subtraction fails here."""
 

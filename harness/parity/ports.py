@@ -2,8 +2,8 @@
 to) read into fwcompare's contract, each checked against the reference, and every setting in which they differ
 named with its measured effect.
 
-Reading is the framework package's job (`<package>.port.read_model`, harness.core.ports); which package reads an
-object is decided by the library its class comes from, looked up in harness.core.frameworks.FRAMEWORKS. Effects are
+Reading is the framework package's job (the `reader` module its plug-in names: read_model, harness.core.ports);
+which plug-in reads an object is decided by the library its class comes from (the plug-in's `modules`). Effects are
 measured on the reference: the left model's network and weights, then the same with one setting changed to the
 right model's value, through the parity trace (forward in both modes, gradients, K SGD steps) on the same batches.
 """
@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from harness.core.frameworks import FRAMEWORKS, import_tensorflow, model_class
-from harness.core.ports import PortedModel, PortError, optimizer_settings, with_optimizer_setting
+from harness.core.errors import PortError
+from harness.core.frameworks import model_class, plugin, plugins, reference_name
+from harness.core.ports import PortedModel, optimizer_settings, with_optimizer_setting
 from harness.core.specs import ModelSpec, OptimizerSpec, TrainSpec
-from harness.parity.suite import PARITY_BATCH_SIZE, PARITY_SEED, parity_batches, trace_model
+from harness.parity.inputs import PARITY_BATCH_SIZE, PARITY_SEED, parity_batches
+from harness.parity.traces import trace_model
 
 EFFECT_TRAIN = TrainSpec(optimizer=OptimizerSpec("sgd", lr=0.01), batch_size=PARITY_BATCH_SIZE, dtype="float64")
 """The training the effects are measured under, in float64: the left model's optimiser, or plain SGD when the user
@@ -35,27 +37,28 @@ MEASURED = {
 """Column -> (trace check, tensor or None for the largest over all of the check's tensors)."""
 
 
-PORTABLE = tuple(name for name in FRAMEWORKS if name != "numpy")
-"""The frameworks whose packages read users' models (a `port` module)."""
+def portable() -> tuple[str, ...]:
+    """The registered frameworks whose plug-ins name a reader of users' models."""
+    return tuple(name for name, registered in plugins().items() if registered.reader)
 
 
 def framework_port_module(framework: str) -> ModuleType:
-    """The `port` module of a framework package in PORTABLE."""
-    if framework not in PORTABLE:
-        raise PortError(f"no reader of {framework!r} models; choose one of {', '.join(PORTABLE)}")
-    if framework == "keras":
-        import_tensorflow()
-    return importlib.import_module(f"{FRAMEWORKS[framework][0].rsplit('.', 1)[0]}.port")
+    """The reader module of a framework in portable(), its library imported through its plug-in first."""
+    if framework not in portable():
+        raise PortError(f"no reader of {framework!r} models; choose one of {', '.join(portable())}")
+    registered = plugin(framework)
+    registered.import_library()
+    return importlib.import_module(str(registered.reader))
 
 
 def port_module(model: Any) -> ModuleType:
-    """The framework package's `port` module for `model`, chosen by the library its class comes from."""
+    """The reader module for `model`, chosen by the library its class comes from."""
     library = type(model).__module__.split(".")[0]
-    for name in PORTABLE:
-        if library in FRAMEWORKS[name][2]:
+    for name in portable():
+        if library in plugin(name).modules:
             return framework_port_module(name)
     raise PortError(
-        f"a {type(model).__module__}.{type(model).__name__} cannot be read; give a model of {', '.join(PORTABLE)}"
+        f"a {type(model).__module__}.{type(model).__name__} cannot be read; give a model of {', '.join(portable())}"
     )
 
 
@@ -163,7 +166,7 @@ def _with_model_setting(spec: ModelSpec, name: str, value: Any) -> ModelSpec | N
 
 
 def _reference(model_spec: ModelSpec, train_spec: TrainSpec, params: dict[str, np.ndarray]):
-    return model_class("numpy")(model_spec, train_spec, params)
+    return model_class(reference_name())(model_spec, train_spec, params)
 
 
 def _trace(model_spec: ModelSpec, train: TrainSpec, params: dict[str, np.ndarray], steps: int) -> dict:

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 
 import pytest
 
-from harness.byo.adapter import DEFAULT_TIME_LIMIT_S, adapter_model, native_forms
+from harness.byo.adapter import DEFAULT_TIME_LIMIT_S, adapter_model
 from harness.byo.load import register_impl
-from harness.core.frameworks import register_framework
-from harness.parity.suite import NOT_OK, ParityReport, run_parity
+from harness.byo.plugin import register_user_model
+from harness.parity.results import NOT_OK, ParityReport
+from harness.parity.suite import run_parity
 
 DEFAULT_VARIANTS = ("relu-he-sgd", "relu-he-adam")
 
@@ -38,9 +39,7 @@ def assert_parity(
     if isinstance(impl, str):
         name = register_impl(impl, time_limit_s)
     else:
-        model_cls = adapter_model(impl, impl.__qualname__, time_limit_s)
-        register_framework(model_cls, native_forms(impl))
-        name = model_cls.framework
+        name = register_user_model(adapter_model(impl, impl.__qualname__, time_limit_s))
     report = run_parity(variants, [*frameworks, name], dtypes, steps)
     compared = any(name in row.pair for row in report.rows)
     if report.failed or not compared:

@@ -17,12 +17,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from harness.core.frameworks import FRAMEWORKS
+from harness.core.frameworks import framework_names
 
 DPI = 110
 # Colour-blind-safe Okabe–Ito colours, one per registered framework, then a few for unregistered names.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
-FRAMEWORK_COLOURS = dict(zip(FRAMEWORKS, PALETTE, strict=False))
+FRAMEWORK_COLOURS = dict(zip(framework_names(), PALETTE, strict=False))
 
 
 # Line styles by position in the legend, drawn widest first: frameworks that agree (the point of this project)
