@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from byo_registry import registered
 
-from harness.byo.load import load_impl
+from harness.byo.load import load_impl, register_impl
+from harness.byo.plugin import user_plugin
 from harness.catalog.variants import Variant
 from harness.cli.main import main
 from harness.core.errors import ImplementationError
-from harness.core.frameworks import model_class
+from harness.core.frameworks import model_class, plugin
 from harness.core.specs import ModelSpec, OptimizerSpec, TrainSpec
 from harness.parity.results import NOT_OK, OK
 from harness.parity.suite import run_case
@@ -88,6 +89,39 @@ def test_a_missing_method_is_named_with_the_class_definition(tmp_path):
     message = str(error.value)
     assert f"{path}:{line_of(path, 'class Incomplete')}" in message
     assert "lacks 3 method(s)" in message and "loss_and_grads(self, x, y, dropout_masks)" in message
+
+
+def test_declared_forms_become_the_plugins_rule_named_forms(tmp_path):
+    path = user_file(
+        tmp_path,
+        """
+        class KerasLike(ScratchAdapter):
+            name = "keras-like"
+            optimizer_form = "keras"
+            bn_running_var = "biased"
+
+        class Mixed(ScratchAdapter):
+            name = "mixed"
+            optimizer_form = {"momentum": "velocity"}
+
+        class Misnamed(ScratchAdapter):
+            optimizer_form = {"adam": "velocity"}
+        """,
+    )
+    keras_like = user_plugin(load_impl(f"{path}:KerasLike"))
+    assert dict(keras_like.optimizer_forms) == dict(plugin("keras").optimizer_forms)  # the old name, by rule
+    assert keras_like.running_var == "biased" and keras_like.user_code
+    mixed = user_plugin(load_impl(f"{path}:Mixed"))
+    assert mixed.optimizer_forms["momentum"] == "velocity" and mixed.optimizer_forms["adam"] == "eps-outside-root"
+    with pytest.raises(ImplementationError, match=r"optimizer_form has 'adam': 'velocity' \(one of eps-outside"):
+        load_impl(f"{path}:Misnamed")
+
+
+def test_a_taken_framework_name_is_refused_and_the_registry_kept(tmp_path):
+    path = user_file(tmp_path, 'class Torch(ScratchAdapter):\n    name = "torch"\n')
+    with pytest.raises(ImplementationError, match="framework name 'torch' is taken"):
+        register_impl(f"{path}:Torch")
+    assert plugin("torch").model == "torch_impl.model:MLP"
 
 
 def test_wrong_gradient_keys_become_an_error_row_naming_the_method(tmp_path):

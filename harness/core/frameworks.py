@@ -20,11 +20,13 @@ BatchNorm running-variance convention; checked when it loads), whether it is the
 (`runs_every_form`), its thread environment variables, and its column of the conventions table (`conventions`:
 convention name -> what the library does).
 Its hooks: `import_library` (e.g. with start-up log filtering), `configure_threads`, `deterministic` (a context for
-parity), `model_device` (checks a --device choice and returns what its MLP gets) and `gpu_model`.
+parity), `model_device` (checks a --device choice and returns what its MLP gets) and `gpu_model`. Optionally it
+names a `reader` of users' model objects for `fwcompare port`.
 
 A source checkout also registers what its own pyproject.toml declares, so built-ins and a framework added in the
 checkout are found before the editable install's metadata is rebuilt; a name registered twice with different
-targets is an error that names both.
+targets is an error that names both. A user's own network (harness.byo) is added for one process with
+`register_plugin`; its plug-in's `model` is the class itself.
 """
 
 from __future__ import annotations
