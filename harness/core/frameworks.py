@@ -169,7 +169,7 @@ def register_plugin(registered: FrameworkPlugin) -> None:
     order; a name already registered, or a plug-in that does not declare its native forms, is refused."""
     known = plugins()
     if registered.name in known:
-        raise UnknownNameError(f"framework name {registered.name!r} is taken; give your implementation another name")
+        raise FwcompareError(f"framework name {registered.name!r} is taken; give your implementation another name")
     if registered.runs_every_form or registered.problems():
         raise FwcompareError(
             f"framework {registered.name!r} does not declare the native forms it runs: "
