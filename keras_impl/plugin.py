@@ -37,6 +37,7 @@ class KerasPlugin(FrameworkPlugin):
         "adam": "epsilon-hat",
     }
     running_var = "biased"
+    reader = "keras_impl.port"
     thread_env_vars = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
     conventions: ClassVar[Mapping[str, str]] = {
         "dense-layout": "Dense.kernel is (in, out); y = x·K + b",

@@ -29,6 +29,7 @@ class TorchPlugin(FrameworkPlugin):
         "adam": "eps-outside-root",
     }
     running_var = "unbiased"
+    reader = "torch_impl.port"
     conventions: ClassVar[Mapping[str, str]] = {
         "dense-layout": "nn.Linear.weight is (out, in); y = x·Wᵀ + b (torch_impl.params transposes)",
         "bn-momentum": "momentum=0.1 (default) means running = 0.9·running + 0.1·batch",

@@ -18,6 +18,8 @@ from tqdm import tqdm
 
 from harness.catalog.matrices import MATRICES, MATRIX_ALIASES, get_matrix
 from harness.cli.args import comma_names, epoch_count, positive_int
+from harness.cli.parity import add_impl_arguments, register_impls
+from harness.core.errors import ImplementationError
 from harness.core.frameworks import DEVICE_CHOICES, check_device, framework_names
 from harness.core.load import machine_is_busy
 from harness.data.registry import DATASETS
@@ -90,6 +92,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also log the run to MLflow: the matrix as a parent run, each cell as a child run; default store: "
         "sqlite:///<parent of the run directory>/mlflow.db",
     )
+    add_impl_arguments(parser)
     parser.add_argument(
         "--wait", action="store_true", help="if another run holds --out, wait for it to finish instead of stopping"
     )
@@ -99,10 +102,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # Everything that can be refused is checked before a framework is imported (make_executor imports them).
+    if args.impl and (args.executor == "ray" or (args.jobs or 1) > 1):
+        # A user's network is registered in this process only; spawned workers and Ray nodes would not know it.
+        raise ImplementationError("--impl runs in this one process; leave out --jobs and --executor ray")
     if args.matrix in MATRIX_ALIASES:
         _say(f"warning: the matrix name {args.matrix!r} is deprecated; it is now {MATRIX_ALIASES[args.matrix]!r}")
-    matrix = get_matrix(args.matrix).narrowed(
-        frameworks=args.frameworks, variants=args.variants, seeds=args.seeds, epochs=args.epochs, dataset=args.dataset
+    impls, impl_failures = register_impls(args.impl, args.impl_time_limit)
+    for target, message in impl_failures.items():
+        _say(f"error: --impl {target}: {message}; the other frameworks run without it")
+    matrix = get_matrix(args.matrix)
+    frameworks = [*(args.frameworks or matrix.frameworks), *impls]
+    matrix = matrix.narrowed(
+        frameworks=list(dict.fromkeys(frameworks)),
+        variants=args.variants,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        dataset=args.dataset,
     )
     threads, jobs = _threads_and_jobs(args)
     if args.executor == "local" and args.threads is not None and args.threads > available_cores():
@@ -182,7 +197,7 @@ def _run(args: argparse.Namespace) -> int:
         for record in failed:
             print(f"  {record.key}: {record.status}: {record.message}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if impl_failures else 0
 
 
 def _threads_and_jobs(args: argparse.Namespace) -> tuple[int, int]:

@@ -54,6 +54,19 @@ class ModelRunError(Exception):
         self.framework, self.message = framework, message
 
 
+class ImplementationError(FwcompareError):
+    """A user's own implementation (harness.byo) cannot be loaded, lacks a method, returned something of the wrong
+    keys, shapes or values, or ran past its time limit; the message names the user's file and line."""
+
+
+class NonFiniteOutputError(ImplementationError):
+    """A user's implementation returned NaN or infinity where the reference computes finite numbers."""
+
+
+class PortError(FwcompareError):
+    """A user's model contains a layer or a setting that has no counterpart in fwcompare's MLP."""
+
+
 # --- data ----------------------------------------------------------------------------------------------------------
 
 

@@ -20,11 +20,13 @@ BatchNorm running-variance convention; checked when it loads), whether it is the
 (`runs_every_form`), its thread environment variables, and its column of the conventions table (`conventions`:
 convention name -> what the library does).
 Its hooks: `import_library` (e.g. with start-up log filtering), `configure_threads`, `deterministic` (a context for
-parity), `model_device` (checks a --device choice and returns what its MLP gets) and `gpu_model`.
+parity), `model_device` (checks a --device choice and returns what its MLP gets) and `gpu_model`. Optionally it
+names a `reader` of users' model objects for `fwcompare port`.
 
 A source checkout also registers what its own pyproject.toml declares, so built-ins and a framework added in the
 checkout are found before the editable install's metadata is rebuilt; a name registered twice with different
-targets is an error that names both.
+targets is an error that names both. A user's own network (harness.byo) is added for one process with
+`register_plugin`; its plug-in's `model` is the class itself.
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ class FrameworkPlugin:
     name: ClassVar[str]
     label: ClassVar[str]
     order: ClassVar[int] = 100
-    model: ClassVar[str]
-    """'package.module:MLP', imported by model_class only."""
+    model: ClassVar[str | type[FrameworkModel]]
+    """'package.module:MLP', imported by model_class only; or the class itself for a plug-in registered in this
+    process (register_plugin)."""
     modules: ClassVar[tuple[str, ...]]
     requirement: ClassVar[str]
     distributions: ClassVar[tuple[str, ...]] = ()
@@ -70,6 +73,13 @@ class FrameworkPlugin:
     thread_env_vars: ClassVar[tuple[str, ...]] = ()
     """Environment variables the library reads for its thread counts when it loads."""
     conventions: ClassVar[Mapping[str, str]] = {}
+    reader: ClassVar[str | None] = None
+    """'package.module' that reads users' model and optimiser objects of the library into harness.core.ports
+    (read_model, read_optimizer, inference_logits, default_settings, default_optimizer; `fwcompare port`), imported
+    only when one is read; None when the framework has no reader."""
+    user_code: ClassVar[bool] = False
+    """True for a user's own network registered in this process (harness.byo): parity also probes it with large
+    logits."""
 
     def problems(self) -> list[str]:
         """What is missing or invalid in this plug-in's declarations (empty when it keeps the contract)."""
@@ -154,6 +164,22 @@ def plugins() -> dict[str, FrameworkPlugin]:
     return dict(sorted(loaded.items(), key=lambda item: (item[1].order, item[0])))
 
 
+def register_plugin(registered: FrameworkPlugin) -> None:
+    """Add `registered` to plugins() for the rest of this process (a user's own network, harness.byo), in plugin
+    order; a name already registered, or a plug-in that does not declare its native forms, is refused."""
+    known = plugins()
+    if registered.name in known:
+        raise FwcompareError(f"framework name {registered.name!r} is taken; give your implementation another name")
+    if registered.runs_every_form or registered.problems():
+        raise FwcompareError(
+            f"framework {registered.name!r} does not declare the native forms it runs: "
+            f"{'; '.join(registered.problems()) or 'only the reference runs every form'}; see harness.core.frameworks"
+        )
+    ordered = sorted([*known.items(), (registered.name, registered)], key=lambda item: (item[1].order, item[0]))
+    known.clear()
+    known.update(ordered)
+
+
 def _checkout_entry_points() -> dict[str, str]:
     """The group's table in the pyproject.toml of the checkout this harness runs from (empty for an installed
     wheel, which has no pyproject.toml beside its packages)."""
@@ -195,6 +221,8 @@ def reference_name() -> str:
 def model_class(name: str) -> type[FrameworkModel]:
     """The MLP class of framework `name`; raises FrameworkUnavailableError if its library cannot be imported."""
     registered = plugin(name)
+    if not isinstance(registered.model, str):
+        return registered.model
     module_name, _, attribute = registered.model.partition(":")
     try:
         registered.import_library()

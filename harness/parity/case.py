@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from harness.catalog.variants import Variant
 from harness.core.build import build_model
-from harness.core.conventions import form_differences
-from harness.core.errors import ModelRunError
-from harness.core.frameworks import reference_name
+from harness.core.conventions import form_differences, native_specs
+from harness.core.errors import ModelRunError, NonFiniteOutputError
+from harness.core.frameworks import plugin, reference_name
 from harness.core.initializers import initial_params
-from harness.core.interface import FrameworkModel
+from harness.core.interface import FrameworkModel, Params
+from harness.core.specs import ModelSpec, TrainSpec
 from harness.core.tolerances import ROUNDING_FACTOR, Tolerance, tolerance
 from harness.parity.compare import compare
+from harness.parity.diagnosis import LARGE_LOGIT, LARGE_LOGITS_CHECK, UNEXPLAINED, Mismatch, diagnose
 from harness.parity.inputs import PARITY_SEED, PARITY_STEPS_PER_EPOCH, parity_batches, parity_specs
 from harness.parity.results import (
     ACTIVATION_CHECKS,
@@ -62,15 +65,24 @@ class ParityCase:
         self._traces: dict[tuple[str, str], Trace] = {}
         self._twins: dict[str, list[Trace]] = {}
         self._failures: dict[tuple[str, str], ModelRunError] = {}
+        self._variations: dict[tuple[Any, ...], Any] = {}  # the reference run other ways, for diagnoses
         self.reference = reference_name()
 
-    def build(self, framework: str, form: str) -> FrameworkModel:
-        """A fresh `framework` model running `form`'s native specs (form == framework except for the reference)."""
+    def build(
+        self,
+        framework: str,
+        form: str,
+        params: Params | None = None,
+        specs: tuple[ModelSpec, TrainSpec] | None = None,
+    ) -> FrameworkModel:
+        """A fresh `framework` model running `form`'s native specs (form == framework except for the reference), from
+        the case's parameters (or `params`) and specs (or `specs`, a variation of them)."""
+        model_spec, train_spec = specs or (self.model_spec, self.train_spec)
         return build_model(
             self.model_classes[framework],
-            self.model_spec,
-            self.train_spec,
-            {k: v.copy() for k, v in self.params.items()},
+            model_spec,
+            train_spec,
+            {k: v.copy() for k, v in (params or self.params).items()},
             device=self.device,
             steps_per_epoch=PARITY_STEPS_PER_EPOCH,
             forms_of=form,
@@ -150,11 +162,15 @@ class ParityCase:
             evidence = _FormEvidence(self.trace(self.reference, left), self.trace(self.reference, right), conventions)
         pair = f"{left}-vs-{right}"
         rows = []
+        first_difference = None  # "check tensor" of the first NOT OK row, which later ones may follow from
         for check, trajectory in CHECKS.items():
             tol = tolerance(self.dtype, trajectory)
             ta, tb = a.get(check, {}), b.get(check, {})
-            if check == "optimizer-state-after-steps":
-                names = [k for k in ta if k in tb]  # slots are compared where both sides expose them
+            if check == "optimizer-state-after-steps" or (
+                check in ACTIVATION_CHECKS and {"logits"} in (set(ta), set(tb))
+            ):
+                # slots, and layers of a user's network that shows only its logits, where both sides expose them
+                names = [k for k in ta if k in tb]
             else:
                 names = list(ta) + [k for k in tb if k not in ta]
             diverged = False
@@ -162,6 +178,13 @@ class ParityCase:
                 if name in ta and name in tb:
                     max_abs, max_rel, ok = compare(ta[name], tb[name], tol)
                     status, row_note = (OK, note) if ok else self._explain(check, name, ta, tb, tol, forms, evidence)
+                    if status == NOT_OK and left == self.reference:
+                        mismatch = Mismatch(check, name, ta[name], tb[name], tol)
+                        diagnosis = diagnose(mismatch, _ReferenceEvidence(self, right))
+                        if diagnosis.endswith(UNEXPLAINED) and first_difference is not None:
+                            diagnosis += f" by itself; it follows the earlier difference in {first_difference}"
+                        row_note = f"{row_note}; {diagnosis}"
+                        first_difference = first_difference or f"{check} {name}"
                 else:
                     max_abs = max_rel = math.inf
                     status, row_note = NOT_OK, f"{left if name not in ta else right} has no tensor {name!r}"
@@ -182,7 +205,45 @@ class ParityCase:
                         row_note,
                     )
                 )
+        if left == self.reference and plugin(right).user_code:
+            try:
+                rows.append(self.large_logits_row(right))
+            except Exception as error:  # as in trace(): a NOT OK row, not the end of the run
+                raise ModelRunError(right, f"{LARGE_LOGITS_CHECK}: {type(error).__name__}: {error}") from error
         return rows
+
+    def large_logits_row(self, framework: str) -> ParityRow:
+        """The loss of a user's network against the reference's on the first batch with the output layer scaled so
+        that the largest logit is LARGE_LOGIT: a probe for an unstable softmax."""
+        last = len(self.model_spec.hidden_sizes)
+        x, y, masks = self.batches.batch(0)
+        logits = self.build(self.reference, framework).activations(x, True, masks)["logits"]
+        scale = LARGE_LOGIT / float(np.abs(logits).max())
+        params = {k: v * scale if k.startswith(f"dense{last}.") else v for k, v in self.params.items()}
+        expected = self.build(self.reference, framework, params).loss_and_grads(x, y, masks)[0]
+        try:
+            got = self.build(framework, framework, params).loss_and_grads(x, y, masks)[0]
+        except NonFiniteOutputError:
+            got = math.nan
+        tol = tolerance(self.dtype, trajectory=False)
+        max_abs, max_rel, ok = compare(np.asarray(expected), np.asarray(got), tol)
+        note = f"loss on the first batch with logits scaled to magnitude {LARGE_LOGIT:g}"
+        if not ok:
+            mismatch = Mismatch(LARGE_LOGITS_CHECK, "loss", np.asarray(expected), np.asarray(got), tol)
+            note = f"{note}; outside tolerance; {diagnose(mismatch, _ReferenceEvidence(self, framework))}"
+        return ParityRow(
+            f"{self.reference}-vs-{framework}",
+            self.variant.name,
+            self.dtype,
+            LARGE_LOGITS_CHECK,
+            "loss",
+            max_abs,
+            max_rel,
+            tol.rtol,
+            tol.atol,
+            OK if ok else NOT_OK,
+            note,
+        )
 
     def _explain(
         self,
@@ -263,3 +324,37 @@ class ParityCase:
                 )
             )
         return rows
+
+
+class _ReferenceEvidence:
+    """harness.parity.diagnosis.Evidence from a case: the reference in `form`'s native forms, run other ways (each
+    variation traced once per case). Its specs are already in those forms, so a variation of a form (the other BN
+    running variance) is what the reference runs."""
+
+    def __init__(self, case: ParityCase, form: str) -> None:
+        self.case, self.form = case, form
+        self.model_spec, self.train_spec = native_specs(case.model_spec, case.train_spec, form)
+        self.steps, self.batch_size = case.steps, case.batches.batch_size
+
+    def reference_with(self, **model_changes: Any) -> Trace | None:
+        key = (self.form, tuple(sorted(model_changes.items(), key=lambda item: item[0])))
+        if key not in self.case._variations:
+            try:
+                specs = (replace(self.model_spec, **model_changes), self.train_spec)
+                model = self.case.build(self.case.reference, self.case.reference, specs=specs)
+                self.case._variations[key] = trace_model(model, self.case.batches, self.steps)
+            except Exception:  # a variation the reference cannot run proves nothing either way
+                self.case._variations[key] = None
+        return self.case._variations[key]
+
+    def reference_params_after(self, steps: int) -> Params:
+        key = (self.form, ("steps", steps))
+        if key not in self.case._variations:
+            model = self.case.build(self.case.reference, self.form)
+            for k in range(steps):
+                model.train_step(*self.case.batches.batch(k))
+            self.case._variations[key] = model.get_params()
+        return self.case._variations[key]
+
+    def initial_params(self) -> Params:
+        return self.case.params

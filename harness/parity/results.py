@@ -60,6 +60,8 @@ class ParityReport:
 
     rows: list[ParityRow] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    """One line per (framework, variant, dtype) a user's network says it cannot run (its `unsupported`)."""
     steps: int = DEFAULT_STEPS
     device: str = "cpu"
 
@@ -119,6 +121,7 @@ class ParityReport:
             "steps": self.steps,
             "device": self.device,
             "unavailable": dict(self.unavailable),
+            "skipped": list(self.skipped),
             "counts": {s: sum(r.status == s for r in self.rows) for s in (OK, EXPLAINED, NOT_OK)},
             "by_pair_dtype": by_pair_dtype,
             "explained": explained,

@@ -17,6 +17,11 @@ conventions; otherwise NOT OK. After the steps, a difference no larger than ROUN
 alone does to the reference (retrained on the same batches with their rows reordered) is EXPLAINED as rounding;
 nothing else is ever excused.
 
+A tensor outside tolerance in a pair with the reference also gets a diagnosis (harness.parity.diagnosis: what the
+difference looks like, measured, and which common bug it matches; a later difference no rule explains names the
+earlier one it follows). A user's own network (harness.byo) is probed with large logits too, and a case it says it
+cannot run (its `unsupported`) is skipped into ParityReport.skipped.
+
 Every framework is also checked on its timed path: train_epoch over the same K batches (one call per epoch,
 order = arange, masks given) must end with the parameters that K train_step calls reach.
 """
@@ -25,17 +30,20 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 
 from harness.catalog.variants import Variant
-from harness.core.errors import FrameworkUnavailableError, ModelRunError
+from harness.core.conventions import native_specs
+from harness.core.errors import FrameworkUnavailableError, FwcompareError, ModelRunError
 from harness.core.frameworks import check_names, deterministic, framework_names, model_class, reference_name
 from harness.core.interface import FrameworkModel
 from harness.core.specs import DTYPES
+from harness.core.tolerances import tolerance
 from harness.parity.case import ParityCase
-from harness.parity.inputs import DEFAULT_STEPS, check_steps
-from harness.parity.results import ParityReport, ParityRow
+from harness.parity.inputs import DEFAULT_STEPS, check_steps, parity_specs
+from harness.parity.results import NOT_OK, ParityReport, ParityRow
 from harness.parity.variants import parity_variants
 
 
@@ -104,7 +112,8 @@ def run_parity(
     on_rows: Callable[[list[ParityRow]], None] | None = None,
 ) -> ParityReport:
     """Compare every pair of `frameworks` (default: every registered one) on every variant and dtype; unavailable
-    frameworks are recorded in `report.unavailable` and their pairs skipped. on_rows receives each case's rows as
+    frameworks are recorded in `report.unavailable` and their pairs skipped, and so are the cases a user's network
+    says it cannot run (its `unsupported`, harness.byo) in `report.skipped`. on_rows receives each case's rows as
     soon as they exist."""
     check_steps(steps)
     frameworks = framework_names() if frameworks is None else tuple(frameworks)
@@ -119,8 +128,49 @@ def run_parity(
             report.unavailable[framework] = str(error)
     for variant in parity_variants(variants):
         for dtype in dtypes:
-            rows = run_case(variant, dtype, model_classes, frameworks, steps, device)
+            case_frameworks, rows = list(frameworks), []
+            for framework, reason in _unsupported(variant, dtype, steps, model_classes).items():
+                if isinstance(reason, ParityRow):
+                    rows.append(reason)
+                    reason = "its unsupported() failed"
+                report.skipped.append(f"{framework} skipped {variant.name} {dtype}: it does not support {reason}")
+                case_frameworks.remove(framework)
+            rows += run_case(variant, dtype, model_classes, case_frameworks, steps, device)
             report.rows += rows
             if on_rows is not None:
                 on_rows(rows)
     return report
+
+
+def _unsupported(
+    variant: Variant, dtype: str, steps: int, model_classes: dict[str, type[FrameworkModel]]
+) -> dict[str, str | ParityRow]:
+    """{framework: why it cannot run this case} for each model class with an `unsupported(model_spec, train_spec)`
+    (a user's network, harness.byo) that refuses it, or the NOT OK row that stands for an `unsupported` that
+    failed."""
+    model_spec, train_spec = parity_specs(variant, dtype, steps)
+    found: dict[str, str | ParityRow] = {}
+    for framework, cls in model_classes.items():
+        unsupported = getattr(cls, "unsupported", None)
+        if unsupported is None:
+            continue
+        try:
+            reason = unsupported(*native_specs(model_spec, train_spec, framework))
+        except FwcompareError as error:  # a user's `unsupported` that fails: a NOT OK row, as any failure
+            tol = tolerance(dtype, trajectory=False)
+            reason = ParityRow(
+                f"{reference_name()}-vs-{framework}",
+                variant.name,
+                dtype,
+                "error",
+                framework,
+                math.inf,
+                math.inf,
+                tol.rtol,
+                tol.atol,
+                NOT_OK,
+                f"{framework} failed: {error}",
+            )
+        if reason is not None:
+            found[framework] = reason
+    return found
