@@ -56,7 +56,7 @@ def difference(a: dict[int, float], b: dict[int, float]) -> Difference:
     Welch's test over all of each side's seeds, else untested (p NaN). Non-finite results are left out."""
     a = {seed: value for seed, value in a.items() if math.isfinite(value)}
     b = {seed: value for seed, value in b.items() if math.isfinite(value)}
-    spread = _pooled_std([list(a.values()), list(b.values())])
+    spread = pooled_std([list(a.values()), list(b.values())])
     common = sorted(set(a) & set(b))
     if len(common) >= 2:
         diffs = np.array([b[seed] - a[seed] for seed in common])
@@ -116,7 +116,7 @@ def _one_sample(diffs: np.ndarray) -> tuple[float, float, float, float]:
     return mean, float(interval.low), float(interval.high), float(result.pvalue)
 
 
-def _pooled_std(samples: list[list[float]]) -> float:
+def pooled_std(samples: list[list[float]]) -> float:
     """The square root of the samples' variances (ddof 1) averaged with their degrees of freedom as weights."""
     usable = [np.asarray(sample) for sample in samples if len(sample) >= 2]
     if not usable:
