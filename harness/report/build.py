@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from harness.core.names import clip_text
-from harness.report import plots, tables, verdict
+from harness.report import plots, tables, verdict, wide
 
 TITLE = "fwcompare report"
 VALUE_WIDTH = 200
@@ -64,7 +64,8 @@ def build_report(run_dir: Path | str) -> BuiltReport:
     answer = verdict.run_verdict(cells)
     # name -> (numbers for the CSV, text for the Markdown/HTML), all computed before anything is written
     computed = {
-        "verdict": (answer.comparisons, verdict.comparisons_display(answer.comparisons)),
+        "accuracy_wide": (wide.accuracy_wide(accuracy), wide.accuracy_wide(accuracy)),
+        "framework_differences": (answer.comparisons, verdict.comparisons_display(answer.comparisons)),
         "fastest": (answer.fastest, verdict.fastest_display(answer.fastest)),
         "accuracy": (accuracy, tables.accuracy_display(accuracy)),
         "timing": (timing, tables.timing_display(timing)),
@@ -141,7 +142,9 @@ def _verdict_section(answer: verdict.Verdict, table_texts: dict[str, pd.DataFram
         "Verdict",
         "\n".join(f"- {line}" for line in answer.headline),
         {
-            "Framework differences (b − a, paired by seed)": table_texts["verdict"],
+            f"Test accuracy % over seeds ({wide.BEST}: the highest mean; whether it differs beyond noise is in the "
+            "framework differences below)": table_texts["accuracy_wide"],
+            "Framework differences (b − a, paired by seed)": table_texts["framework_differences"],
             "Fastest framework per variant": table_texts["fastest"],
             **({"Failed cells": verdict.failures_display(answer.failures)} if not answer.failures.empty else {}),
         },

@@ -25,7 +25,7 @@ import pandas as pd
 from harness.core.errors import RunsNotComparableError
 from harness.core.record import CellRecord, train_spec_without_seed
 from harness.core.specs import ModelSpec, SpecError, TrainSpec, spec_from_dict, spec_to_dict
-from harness.report import stats, tables
+from harness.report import stats, tables, verdict
 from harness.report.build import Section, report_html, report_markdown
 
 COMPARISON_SCHEMA = 1
@@ -128,7 +128,7 @@ class RunComparison:
             "confidence": stats.CONFIDENCE,
             "matched_cells": self.n_matched,
             **{
-                name: _records(getattr(self, name))
+                name: verdict.records(getattr(self, name))
                 for name in (
                     "missing",
                     "spec_differences",
@@ -311,8 +311,8 @@ def _group_differences(matched: pd.DataFrame) -> pd.DataFrame:
                     "n_a": difference.n_a,
                     "n_b": difference.n_b,
                     "n_pairs": difference.n_pairs,
-                    "mean_a": _mean(a),
-                    "mean_b": _mean(b),
+                    "mean_a": stats.mean_of(a),
+                    "mean_b": stats.mean_of(b),
                     "difference": difference.mean,
                     "low": difference.low,
                     "high": difference.high,
@@ -332,11 +332,6 @@ def _group_differences(matched: pd.DataFrame) -> pd.DataFrame:
 def _by_seed(group: pd.DataFrame, side: str, column: str) -> dict[int, float]:
     ok = group[group[f"status_{side}"] == "ok"]
     return {int(seed): float(value) for seed, value in zip(ok["seed"], ok[f"{column}_{side}"], strict=True)}
-
-
-def _mean(values: dict[int, float]) -> float:
-    finite = [value for value in values.values() if math.isfinite(value)]
-    return sum(finite) / len(finite) if finite else math.nan
 
 
 # --- timing and environment ------------------------------------------------------------------------------------
@@ -490,7 +485,6 @@ def _table(caption: str, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def _groups_display(groups: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for row in groups.to_dict(orient="records"):
-        scale, digits = (100.0, 2) if row["metric"] == "accuracy" else (1.0, 4)
         rows.append(
             {
                 "dataset": row["dataset"],
@@ -498,13 +492,13 @@ def _groups_display(groups: pd.DataFrame) -> pd.DataFrame:
                 "framework": row["framework"],
                 "metric": row["metric"],
                 "seeds A/B/paired": f"{row['n_a']}/{row['n_b']}/{row['n_pairs']}",
-                "mean A": _fixed(scale * row["mean_a"], digits),
-                "mean B": _fixed(scale * row["mean_b"], digits),
+                "mean A": verdict.mean_text(row["metric"], row["mean_a"]),
+                "mean B": verdict.mean_text(row["metric"], row["mean_b"]),
                 "B − A [interval]": _metric_difference(row, with_p=False),
                 "in spreads": _fixed(row["in_spreads"], 1),
                 "test": row["test"],
-                "p": _p(row["p_value"]),
-                "p (Holm)": _p(row["p_holm"]),
+                "p": verdict.p_text(row["p_value"]),
+                "p (Holm)": verdict.p_text(row["p_holm"]),
                 "call": row["call"],
             }
         )
@@ -545,15 +539,8 @@ def _timing_display(timing: pd.DataFrame) -> pd.DataFrame:
 
 def _metric_difference(row: dict[str, Any], *, with_p: bool = True) -> str:
     """'accuracy +1.20 pp [+0.80, +1.60], Holm p = 0.003'."""
-    scale, unit, digits = (100.0, " pp", 2) if row["metric"] == "accuracy" else (1.0, "", 4)
-    value, low, high = (scale * row[name] for name in ("difference", "low", "high"))
-    if math.isnan(value):
-        text = tables.MISSING
-    elif math.isnan(low):
-        text = f"{value:+.{digits}f}{unit}"
-    else:
-        text = f"{value:+.{digits}f}{unit} [{low:+.{digits}f}, {high:+.{digits}f}]"
-    return f"{row['metric']} {text}, Holm p = {_p(row['p_holm'])}" if with_p else text
+    text = verdict.difference_text(row["metric"], row["difference"], row["low"], row["high"])
+    return f"{row['metric']} {text}, Holm p = {verdict.p_text(row['p_holm'])}" if with_p else text
 
 
 def _hardware_reason(differences: pd.DataFrame) -> str:
@@ -568,13 +555,5 @@ def _fixed(value: float, digits: int) -> str:
     return tables.MISSING if pd.isna(value) else f"{value:.{digits}f}"
 
 
-def _p(value: float) -> str:
-    return tables.MISSING if pd.isna(value) else f"{value:.2g}"
-
-
 def _names(values: Any) -> str:
     return ", ".join(sorted(map(str, set(values)))) or "none"
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return json.loads(frame.to_json(orient="records")) if not frame.empty else []

@@ -102,6 +102,12 @@ def call(identical: bool, p_holm: float) -> str:
     return "differs" if p_holm < ALPHA else "within noise"
 
 
+def mean_of(values: dict[int, float]) -> float:
+    """The mean of the finite values (NaN when there is none)."""
+    finite = [value for value in values.values() if math.isfinite(value)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
 def _one_sample(diffs: np.ndarray) -> tuple[float, float, float, float]:
     """(mean, low, high, p) of a paired difference: a one-sample t-test of `diffs` against 0."""
     mean = float(diffs.mean())

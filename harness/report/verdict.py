@@ -59,9 +59,9 @@ class Verdict:
             "cells": self.n_cells,
             "failed_cells": len(self.failures),
             "contended_epochs": self.contended_epochs,
-            "comparisons": _records(self.comparisons),
-            "fastest": _records(self.fastest),
-            "failures": _records(self.failures),
+            "comparisons": records(self.comparisons),
+            "fastest": records(self.fastest),
+            "failures": records(self.failures),
         }
 
 
@@ -83,29 +83,26 @@ def run_verdict(cells: pd.DataFrame) -> Verdict:
 
 
 def comparisons_display(comparisons: pd.DataFrame) -> pd.DataFrame:
-    """The comparisons as text: accuracies in %, differences in percentage points with their interval, losses to
-    4 decimals, p-values to 2 significant digits."""
+    """The comparisons as text (mean_text, difference_text, p_text)."""
     if comparisons.empty:
         return pd.DataFrame(columns=["dataset", "variant", "metric", "b − a", "seeds paired", "call"])
     rows = []
     for row in comparisons.itertuples():
-        scale, unit = (100.0, " pp") if row.metric == "accuracy" else (1.0, "")
-        digits = 2 if row.metric == "accuracy" else 4
         rows.append(
             {
                 "dataset": row.dataset,
                 "variant": row.variant,
                 "metric": row.metric,
                 "b − a": f"{row.framework_b} − {row.framework_a}",
-                "mean a": _number(scale * row.mean_a, digits),
-                "mean b": _number(scale * row.mean_b, digits),
-                f"difference [{100 * stats.CONFIDENCE:.0f} % interval]": _interval(
-                    scale * row.difference, scale * row.low, scale * row.high, digits, unit
+                "mean a": mean_text(row.metric, row.mean_a),
+                "mean b": mean_text(row.metric, row.mean_b),
+                f"difference [{100 * stats.CONFIDENCE:.0f} % interval]": difference_text(
+                    row.metric, row.difference, row.low, row.high
                 ),
-                "in seed spreads": _number(row.in_spreads, 1),
+                "in seed spreads": MISSING if pd.isna(row.in_spreads) else f"{row.in_spreads:.1f}",
                 "seeds paired": row.n_pairs,
-                "p": _p(row.p_value),
-                "p (Holm)": _p(row.p_holm),
+                "p": p_text(row.p_value),
+                "p (Holm)": p_text(row.p_holm),
                 "call": row.call,
             }
         )
@@ -156,8 +153,8 @@ def _comparisons(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
                         "framework_a": framework_a,
                         "framework_b": framework_b,
                         "n_pairs": difference.n_pairs,
-                        "mean_a": _mean(a),
-                        "mean_b": _mean(b),
+                        "mean_a": stats.mean_of(a),
+                        "mean_b": stats.mean_of(b),
                         "difference": difference.mean,
                         "low": difference.low,
                         "high": difference.high,
@@ -185,11 +182,6 @@ def _comparisons(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
 def _by_seed(group: pd.DataFrame, framework: str, column: str) -> dict[int, float]:
     rows = group[group["framework"] == framework]
     return {int(seed): float(value) for seed, value in zip(rows["seed"], rows[column], strict=True)}
-
-
-def _mean(values: dict[int, float]) -> float:
-    finite = [value for value in values.values() if math.isfinite(value)]
-    return sum(finite) / len(finite) if finite else math.nan
 
 
 def _fastest(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
@@ -232,8 +224,11 @@ def _differences_sentence(comparisons: pd.DataFrame, ok: pd.DataFrame) -> str:
     identical = comparisons[(comparisons["call"] == "identical") & (comparisons["metric"] == "accuracy")]
     extra = []
     if len(identical):
-        pairs = ", ".join(f"{row.framework_b} − {row.framework_a} on {row.variant}" for row in identical.itertuples())
-        extra.append(f"accuracies identical seed for seed: {pairs}")
+        pairs = []
+        for (framework_b, framework_a), variants in identical.groupby(["framework_b", "framework_a"], sort=False):
+            names = "every variant" if len(variants) == n_variants else ", ".join(variants["variant"])
+            pairs.append(f"{framework_b} and {framework_a} on {names}")
+        extra.append(f"accuracies identical seed for seed: {'; '.join(pairs)}")
     if untestable:
         extra.append(f"{untestable} not testable (fewer than 2 seeds)")
     tail = f" ({'; '.join(extra)})" if extra else ""
@@ -258,11 +253,10 @@ def _differences_sentence(comparisons: pd.DataFrame, ok: pd.DataFrame) -> str:
 
 def _pair_difference(row: pd.Series) -> str:
     """'keras − torch on relu-he: accuracy −0.31 pp [−0.50, −0.12], Holm p = 0.01'."""
-    scale, unit, digits = (100.0, " pp", 2) if row["metric"] == "accuracy" else (1.0, "", 4)
-    interval = _interval(scale * row["difference"], scale * row["low"], scale * row["high"], digits, unit)
+    interval = difference_text(row["metric"], row["difference"], row["low"], row["high"])
     return (
         f"{row['framework_b']} − {row['framework_a']} on {row['variant']}: {row['metric']} {interval}, "
-        f"Holm p = {_p(row['p_holm'])}"
+        f"Holm p = {p_text(row['p_holm'])}"
     )
 
 
@@ -309,21 +303,32 @@ def _failures_sentence(failures: pd.DataFrame, n_cells: int) -> str:
 # --- text ------------------------------------------------------------------------------------------------------
 
 
-def _interval(value: float, low: float, high: float, digits: int, unit: str) -> str:
-    if math.isnan(value):
+def mean_text(metric: str, value: float) -> str:
+    """An accuracy in % to 2 decimals, a loss to 4."""
+    if pd.isna(value):
         return MISSING
-    if math.isnan(low):
-        return f"{value:+.{digits}f}{unit} (no interval)"
-    return f"{value:+.{digits}f}{unit} [{low:+.{digits}f}, {high:+.{digits}f}]"
+    return f"{100 * value:.2f}" if metric == "accuracy" else f"{value:.4f}"
 
 
-def _number(value: float, digits: int) -> str:
-    return MISSING if pd.isna(value) else f"{value:.{digits}f}"
+def difference_text(metric: str, value: float, low: float, high: float) -> str:
+    """'+0.31 pp [+0.12, +0.50]' for accuracy (percentage points), '+6.2e-05 [+5.9e-05, +6.5e-05]' for loss (3
+    significant digits: loss differences span many orders of magnitude)."""
+    if pd.isna(value):
+        return MISSING
+
+    def number(x: float) -> str:
+        return f"{100 * x:+.2f}" if metric == "accuracy" else f"{x:+.3g}"
+
+    unit = " pp" if metric == "accuracy" else ""
+    if pd.isna(low):
+        return f"{number(value)}{unit} (no interval)"
+    return f"{number(value)}{unit} [{number(low)}, {number(high)}]"
 
 
-def _p(value: float) -> str:
-    return MISSING if pd.isna(value) else f"{value:.2g}"
+def p_text(value: float) -> str:
+    return MISSING if pd.isna(value) else f"{value:.3g}"
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table as JSON-ready objects, NaN as null."""
     return json.loads(frame.to_json(orient="records"))
