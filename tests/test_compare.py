@@ -117,6 +117,20 @@ def test_cells_only_one_run_holds_are_listed(runs: dict[str, Path], tmp_path: Pa
     assert comparison.n_matched == 3 and not comparison.changed
 
 
+def test_a_cell_that_failed_in_one_run_is_a_status_change(runs: dict[str, Path], tmp_path: Path) -> None:
+    failed = tmp_path / "failed"
+    shutil.copytree(runs["same"], failed)
+    path = sorted((failed / "cells").glob("*seed0*.json"))[0]
+    record = CellRecord.from_json(json.loads(path.read_text()))
+    path.write_text(json.dumps(replace(record, status="failed", message="planted", result=None, timing=None).to_json()))
+    comparison = compare_runs(runs["a"], failed)
+    changes = comparison.status_changes
+    assert changes[["seed", "status_a", "status_b", "message_b"]].values.tolist() == [[0, "ok", "failed", "planted"]]
+    # The three seeds ok in both runs are still paired, and identical.
+    assert set(comparison.groups["n_pairs"]) == {3} and set(comparison.groups["call"]) == {"identical"}
+    assert comparison.changed and main(["compare", str(runs["a"]), str(failed)]) == 1
+
+
 def test_other_data_sets_and_preprocessing_are_refused(runs: dict[str, Path], tmp_path: Path) -> None:
     # The config of run A as if it had been run with another scaling (training it again would take seconds).
     rescaled = tmp_path / "rescaled"

@@ -89,10 +89,10 @@ class RunComparison:
             fields = ", ".join(dict.fromkeys(self.spec_differences["field"]))
             lines.append(f"Spec fields that differ: {fields}.")
         differ = self.groups[self.groups["call"] == "differs"] if not self.groups.empty else self.groups
-        for row in differ.head(5).to_dict(orient="records"):
+        for row in differ.head(verdict.LISTED).to_dict(orient="records"):
             lines.append(f"{row['variant']}/{row['framework']}: {_metric_difference(row)}.")
-        if len(differ) > 5:
-            lines.append(f"... and {len(differ) - 5} more (see Results).")
+        if len(differ) > verdict.LISTED:
+            lines.append(f"... and {len(differ) - verdict.LISTED} more (see Results).")
         calls = self.groups["call"].value_counts() if not self.groups.empty else pd.Series(dtype=int)
         if len(calls):
             lines.append("Results by call: " + ", ".join(f"{call} {n}" for call, n in calls.items()) + ".")
@@ -108,6 +108,12 @@ class RunComparison:
                 lines.append(
                     f"Timing (same hardware): B takes {ratios.median():.2f}× A's steady epoch time (median over "
                     f"{len(ratios)} variant × framework; range {ratios.min():.2f}–{ratios.max():.2f})."
+                )
+            contended = self.timing[["contended_epochs_a", "contended_epochs_b"]].sum().sum()
+            if contended > 0:
+                lines.append(
+                    f"Caution: {contended:.0f} epoch(s) were timed while other processes used the CPU: those "
+                    "ratios measure the load as much as the code."
                 )
         if not self.library_differences.empty:
             changes = ", ".join(
