@@ -58,7 +58,8 @@ def test_run_trains_the_example_as_one_more_framework(capsys, tmp_path):
     assert accuracy["scratch"] == pytest.approx(accuracy["numpy"], abs=0.02)
 
 
-def test_run_refuses_impl_with_several_processes(capsys):
-    code = main(["run", "--impl", EXAMPLE, "--jobs", "2", "--dataset", "digits"])
+@pytest.mark.parametrize("elsewhere", [["--jobs", "2"], ["--executor", "ray"]], ids=["jobs-2", "executor-ray"])
+def test_run_refuses_impl_outside_this_process(capsys, elsewhere):
+    code = main(["run", "--impl", EXAMPLE, *elsewhere, "--dataset", "digits"])
     assert code == 2
     assert "--impl runs in one process" in capsys.readouterr().err

@@ -7,6 +7,7 @@ harness.report.tables.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import statistics
 from dataclasses import replace
@@ -299,6 +300,19 @@ def test_report_links_every_plot_and_table(run_dir: Path) -> None:
     assert "Test CPU" in markdown and "versions.torch" in markdown
     assert "test-matrix — two variants" in markdown
     assert "a note kept whole" in markdown and "flags.threads" in markdown
+
+
+def test_report_opens_with_its_verdict_also_in_verdict_json(run_dir: Path) -> None:
+    markdown = (run_dir / "report.md").read_text()
+    page = (run_dir / "report.html").read_text()
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert markdown.split("\n\n")[1] == "## Verdict"
+    assert page.index("<h2>Verdict</h2>") < page.index("<h2>Run</h2>")
+    for line in verdict["headline"]:
+        assert f"- {line}" in markdown
+        assert f"<li>{html.escape(line)}</li>" in page
+    assert verdict["failed_cells"] == 1 and verdict["headline"][-1].startswith("Failures: 1 of 9 cells")
+    assert {row["call"] for row in verdict["comparisons"]} <= {"within noise", "not testable", "differs"}
 
 
 def test_cli_prints_the_summary_table(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

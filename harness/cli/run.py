@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     # Everything that can be refused is checked before a framework is imported (make_executor imports them).
     if args.impl and (args.executor == "ray" or (args.jobs or 1) > 1):
         # A user's network is registered in this process only; spawned workers and Ray nodes would not know it.
-        raise ImplementationError("--impl runs in this one process; leave out --jobs and --executor ray")
+        raise ImplementationError("--impl runs in one process: leave out --jobs and --executor ray")
     if args.matrix in MATRIX_ALIASES:
         _say(f"warning: the matrix name {args.matrix!r} is deprecated; it is now {MATRIX_ALIASES[args.matrix]!r}")
     impls, impl_failures = register_impls(args.impl, args.impl_time_limit)

@@ -104,3 +104,7 @@ class RecordError(FwcompareError):
 
 class RunRecordError(FwcompareError):
     """A run directory or one of its records is missing or cannot be read (for a report)."""
+
+
+class RunsNotComparableError(FwcompareError):
+    """Two run directories cannot be compared: different data sets or preprocessing, or no cell in common."""

@@ -57,6 +57,7 @@ class RunRecords:
     cells: one row per cell record (identity, status, result, timing, published number, spec summary).
     curves: one row per (ok cell, epoch) with the epoch's losses, accuracy and times; epoch is 1-based.
     parity: one row per parity.json row, or None when the run has no parity.json.
+    records: every cell record as read, by its cells/ file name (the `file` column of `cells`).
     """
 
     run_dir: Path
@@ -65,6 +66,7 @@ class RunRecords:
     cells: pd.DataFrame
     curves: pd.DataFrame
     parity: pd.DataFrame | None
+    records: dict[str, CellRecord]
 
 
 def load_run(run_dir: Path | str) -> RunRecords:
@@ -86,6 +88,7 @@ def load_run(run_dir: Path | str) -> RunRecords:
             f"Run `fwcompare run --out {run_dir}` to produce them"
         )
     rows, histories, problems = [], [], []
+    records: dict[str, CellRecord] = {}
     for path in cell_paths:
         try:
             record = CellRecord.from_json(_read_json(path))
@@ -94,6 +97,7 @@ def load_run(run_dir: Path | str) -> RunRecords:
             continue
         rows.append({**_cell_row(record), "file": path.name})
         histories.append(record.history)
+        records[path.name] = record
     if problems:
         raise RunRecordError(
             f"{len(problems)} of {len(cell_paths)} cell records cannot be read: " + "; ".join(problems) + ". "
@@ -116,6 +120,7 @@ def load_run(run_dir: Path | str) -> RunRecords:
         cells=cells,
         curves=curves,
         parity=_load_parity(run_dir / "parity.json"),
+        records=records,
     )
 
 
