@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test parity lint clean
+.PHONY: install run test parity lint typecheck clean
 
 install: $(STAMP)
 
@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,mlflow]'
 	touch $(STAMP)
 
 run: install
@@ -24,8 +24,15 @@ test: install
 parity: install
 	$(BIN)/fwcompare parity
 
+# Style, formatting and the architecture (the import-linter contracts in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+# The typed packages are listed in pyproject.toml ([tool.mypy] files).
+typecheck: install
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info

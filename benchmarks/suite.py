@@ -30,12 +30,12 @@ from benchmarks.memory import current_mib, peak_mib, reset_peak
 from harness.catalog.variants import get_variant
 from harness.core.batching import epoch_order
 from harness.core.conventions import native_specs
-from harness.core.frameworks import model_class
+from harness.core.frameworks import model_class, plugin
+from harness.core.initializers import initial_params
 from harness.core.load import LoadMeter, machine_is_busy
 from harness.run.environment import blas_libraries
 from harness.run.executor import configure_threads
-from harness.run.gemm import LIBRARY_OF, PEAK_SHAPE, epoch_gemm_flops, gemm_rates
-from reference.initializers import initial_params
+from harness.run.gemm import PEAK_SHAPE, epoch_gemm_flops, gemm_rates
 
 # The hand loop each framework's fwcompare path is compared with (Keras' XLA mode: the XLA step).
 HAND_LOOP_OF = {"numpy": "numpy hand loop", "torch": "torch hand loop", "keras": "keras hand loop (tf.function step)"}
@@ -45,7 +45,7 @@ RESULTS_DIR = Path(__file__).parent / "results"
 def training_arrays(args: argparse.Namespace, input_size: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """x (n, input_size) float32 and y (n,) int64: the real training set, or seeded uniform noise."""
     if args.dataset:
-        from harness.data.datasets import load_dataset
+        from harness.data.loader import load_dataset
         from harness.data.preprocess import prepare_arrays
 
         arrays = prepare_arrays(load_dataset(args.dataset, args.data_dir), "unit", "none", "float32")
@@ -106,7 +106,7 @@ def timed(epoch: Callable[[np.ndarray], object], order: np.ndarray) -> tuple[flo
         start = time.perf_counter()
         epoch(order)
         seconds = time.perf_counter() - start
-    return seconds, meter.sample.as_dict(), peak_mib(), start_mib
+    return seconds, meter.measured.as_dict(), peak_mib(), start_mib
 
 
 def fwcompare_paths(variant, x, y, batch_size: int, frameworks: list[str], device: str) -> dict:
@@ -215,7 +215,7 @@ def summarise(timings: list[PathTiming], flops: int, rates: list[dict]) -> pd.Da
     for t in timings:
         median = statistics.median(t.epochs_s) if t.epochs_s else float("nan")
         limit_s = flops / (best[t.dtype] * 1e9)
-        own_rate = own.get((LIBRARY_OF[t.framework], t.dtype), float("nan"))
+        own_rate = own.get((plugin(t.framework).gemm_library, t.dtype), float("nan"))
         hand_name = "keras jit step (XLA)" if t.path == "keras fwcompare (xla)" else HAND_LOOP_OF[t.framework]
         hand = by_name.get((hand_name, t.batch_size))
         numpy_path = by_name.get(("numpy fwcompare", t.batch_size))
@@ -261,9 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     variant = variant.for_data(x.shape[1], int(y.max()) + 1)
     flops = epoch_gemm_flops(variant.model, variant.train, len(x))
 
-    libraries = [LIBRARY_OF[name] for name in frameworks]
     shapes = {"peak": PEAK_SHAPE, "128×784×256": (128, 784, 256)}
-    rates = gemm_rates(libraries, shapes, args.gemm_seconds)
+    rates = gemm_rates(frameworks, shapes, args.gemm_seconds)
 
     timings: list[PathTiming] = []
     for batch_size in batch_sizes:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from harness.core.errors import FwcompareError
+from harness.core.errors import DeviceUnavailableError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-
-
-class DeviceUnavailableError(FwcompareError):
-    """The requested TensorFlow device does not exist on this machine."""
 
 
 def resolve_device(name: str) -> str:

@@ -21,7 +21,7 @@ class MaskDropout(keras.layers.Layer):
     """Dropout that drops the units an injected 0/1 keep-mask says, so every framework drops the same units.
 
     inverted (keras.layers.Dropout's convention): training h·(keep·(1/(1−p))), inference h.
-    keep_prob (seed 000): training h·keep, inference h·(1−p).
+    keep_prob (lincoln): training h·keep, inference h·(1−p).
     The reciprocal is computed in Python double and then cast, the arithmetic torch and the reference use too.
     """
 
@@ -58,7 +58,7 @@ def leaky_relu(alpha: float) -> Callable:
 
 
 def relu_linear_gradient(z):
-    """max(z, 0) forward, the identity backward: seed 000's ReLU (its gradient mask `output >= 0` is always
+    """max(z, 0) forward, the identity backward: lincoln's ReLU (its gradient mask `output >= 0` is always
     true)."""
     return z + ops.stop_gradient(ops.relu(z) - z)
 

@@ -13,6 +13,8 @@ Evaluation-only (ModelSpec.eval_loss):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
 from keras import ops
@@ -32,7 +34,7 @@ def data_loss(spec: ModelSpec, logits, labels):
         return ops.sum(ops.square(output_activation(spec.output, logits) - targets)) / n
     if spec.loss == "mse_normalized":
         out = output_activation(spec.output, logits)
-        # Value of the normalised outputs, gradient of the raw ones: seed 000 differentiates as if out were used.
+        # Value of the normalised outputs, gradient of the raw ones: lincoln differentiates as if out were used.
         normalized = out + ops.stop_gradient(out / ops.sum(out, axis=1, keepdims=True) - out)
         return ops.sum(ops.square(normalized - targets)) / n
     per_unit = ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
@@ -55,7 +57,7 @@ def evaluation_loss(spec: ModelSpec, logits, labels, kernels: list):
     return loss
 
 
-def l2_penalty(l2: float, kernels: list):
+def l2_penalty(l2: float, kernels: Sequence):
     """l2·Σ‖W‖² over the dense kernels (no ½; biases and BN excluded), in the kernels' dtype."""
     dtype = kernels[0].dtype
     return ops.cast(np.float64(l2), dtype) * ops.sum(ops.stack([ops.sum(ops.square(w)) for w in kernels]))

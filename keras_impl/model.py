@@ -2,7 +2,8 @@
 
 Input → [Dense → (BatchNormalization) → activation → (MaskDropout)] per hidden layer → Dense → logits, every
 layer, variable, loss and learning rate in train_spec.dtype without touching keras.config.floatx(): float64 runs
-and float32 runs can share one process. Runs only Keras' native forms (harness/core/conventions.py NATIVE_FORMS).
+and float32 runs can share one process. Runs only Keras' native forms (keras_impl/plugin.py,
+harness/core/conventions.py).
 No XLA unless asked (MLP(execution="xla")): jit_compile=False by default, so a GPU computes what the CPU does
 (Keras' "auto" turns XLA on on GPUs).
 """
@@ -31,11 +32,11 @@ from keras_impl.params import canonical_variables, export_params, load_params
 
 # Rows per evaluation batch: inference keeps no activations for a backward pass, so batches far larger than a
 # training batch fit easily and amortise Keras' per-step overhead; the result does not depend on it.
-EVAL_BATCH_SIZE = 2048
+EVAL_BATCH_ROWS = 2048
 EXECUTION_MODES = ("exact", "xla")
 
 
-class Network(keras.Model):
+class MLPNetwork(keras.Model):
     """The Keras model. Inputs {"x": (n, input_size), "dropout{i}": (n, width) keep-masks} → logits (n, classes).
 
     Masks are needed in training only, for the layers with a drop rate > 0. Training runs apply_batch (one batch
@@ -211,7 +212,7 @@ class MLP(FrameworkModel):
         super().__init__(model_spec, train_spec, params, device=resolved, steps_per_epoch=steps_per_epoch)
         self.dtype = train_spec.dtype
         with tf.device(self.tf_device):
-            self.network = Network(model_spec, self.dtype)
+            self.network = MLPNetwork(model_spec, self.dtype)
             self._variables = canonical_variables(model_spec, self.network.dense_layers, self.network.bn_layers)
             self._trainable = {key: v for key, v in self._variables.items() if is_trainable(key)}
             self.set_params(params)
@@ -223,7 +224,7 @@ class MLP(FrameworkModel):
         key_of = {id(variable): key for key, variable in self._trainable.items()}
         # One trace serves every epoch: the shapes of x, y and the batch layout are fixed for a fit.
         self._batch_loop = tf.function(self.network.batch_loop, jit_compile=execution == "xla", reduce_retracing=True)
-        # Canonical key of each gradient that Network.probe_loss_and_grads returns (Keras' variable order).
+        # Canonical key of each gradient that MLPNetwork.probe_loss_and_grads returns (Keras' variable order).
         self._gradient_keys = [key_of[id(variable)] for variable in self.network.trainable_variables]
 
     # --- conversions at the NumPy boundary ---
@@ -290,8 +291,8 @@ class MLP(FrameworkModel):
             return UploadedData(_host_tensor(np.asarray(x, dtype=self.dtype)), self._labels(y))
 
     def train_epoch(self, data: UploadedData, order: np.ndarray, dropout_masks: Masks = None) -> float:
-        """The epoch's full batches in one compiled call (Network.batch_loop), then a partial last batch through
-        Network.step: apply_batch on the same batches as `fit` would, without its per-epoch tf.data pipeline.
+        """The epoch's full batches in one compiled call (MLPNetwork.batch_loop), then a partial last batch through
+        MLPNetwork.step: apply_batch on the same batches as `fit` would, without its per-epoch tf.data pipeline.
 
         Not `fit`: a new tf.data pipeline per epoch kept each epoch's captured mask tensors alive (memory grew by
         the masks' size every epoch), and Keras casts NumPy float arrays to floatx(), which would silently turn a
@@ -319,6 +320,6 @@ class MLP(FrameworkModel):
 
     def evaluate(self, data: UploadedData) -> tuple[float, float]:
         with tf.device(self.tf_device):
-            batches = tf.data.Dataset.from_tensor_slices(({"x": data.x}, data.y)).batch(EVAL_BATCH_SIZE)
+            batches = tf.data.Dataset.from_tensor_slices(({"x": data.x}, data.y)).batch(EVAL_BATCH_ROWS)
             result = self.network.evaluate(batches, verbose=0, return_dict=True)
         return float(result["eval_loss"]), float(result["eval_accuracy"])

@@ -13,6 +13,8 @@ L2: l2·Σ‖W‖² over the kernels dense{i}.W (no ½; biases and BN excluded).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from harness.core.specs import clipped_softmax_bounds
@@ -43,7 +45,7 @@ def data_loss(loss: str, output: str, logits: np.ndarray, labels: np.ndarray) ->
 
 
 def normalized_outputs(output: str, logits: np.ndarray) -> np.ndarray:
-    """The output activation divided by its row sum (n, classes), as seed 000's MeanSquaredError(normalize=True)."""
+    """The output activation divided by its row sum (n, classes), as lincoln's MeanSquaredError(normalize=True)."""
     out = output_activation(output, logits)
     return out / out.sum(axis=1, keepdims=True)
 
@@ -84,9 +86,9 @@ def kernel_keys(params: dict[str, np.ndarray]) -> list[str]:
     return [key for key in params if key.startswith("dense") and key.endswith(".W")]
 
 
-def l2_penalty(params: dict[str, np.ndarray], l2: float) -> float:
-    """l2·Σ‖W‖² over the kernels."""
-    return float(l2 * sum(np.square(params[key]).sum() for key in kernel_keys(params)))
+def l2_penalty(l2: float, kernels: Sequence[np.ndarray]) -> float:
+    """l2·Σ‖W‖² over the dense kernels (no ½; biases and BN excluded)."""
+    return float(l2 * sum(np.square(kernel).sum() for kernel in kernels))
 
 
 def l2_grads(params: dict[str, np.ndarray], l2: float) -> dict[str, np.ndarray]:

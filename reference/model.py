@@ -28,10 +28,10 @@ from reference.layers import (
     dropout_scale,
     updated_running_stats,
 )
-from reference.losses import data_loss_and_grad, evaluation_loss, l2_grads, l2_penalty
+from reference.losses import data_loss_and_grad, evaluation_loss, kernel_keys, l2_grads, l2_penalty
 from reference.optimizers import Optimizer
 
-EVAL_CHUNK_ROWS = 8192
+EVAL_BATCH_ROWS = 8192
 
 
 @dataclass
@@ -151,7 +151,7 @@ class MLP(FrameworkModel):
         loss, grad_logits = data_loss_and_grad(spec.loss, spec.output, forward.outputs["logits"], np.asarray(y))
         grads = self._backward(forward, grad_logits)
         if spec.l2 > 0:
-            loss += l2_penalty(self.params, spec.l2)
+            loss += l2_penalty(spec.l2, [self.params[key] for key in kernel_keys(self.params)])
             for key, grad in l2_grads(self.params, spec.l2).items():
                 grads[key] = grads[key] + grad
         ordered = {key: grads[key] for key in self.params if is_trainable(key)}
@@ -216,11 +216,11 @@ class MLP(FrameworkModel):
         spec = self.model_spec
         loss_sum, correct = 0.0, 0
         # In chunks, so evaluating a large set never holds every layer's output for all of it at once.
-        for rows in batch_slices(len(x), EVAL_CHUNK_ROWS):
+        for rows in batch_slices(len(x), EVAL_BATCH_ROWS):
             logits = self._forward(x[rows], False, None).outputs["logits"]
             loss_sum += evaluation_loss(spec.eval_loss, spec.loss, spec.output, logits, y[rows]) * len(logits)
             correct += int((logits.argmax(axis=1) == y[rows]).sum())
         loss = loss_sum / len(x)
         if spec.l2 > 0:
-            loss += l2_penalty(self.params, spec.l2)
+            loss += l2_penalty(spec.l2, [self.params[key] for key in kernel_keys(self.params)])
         return loss, correct / len(x)

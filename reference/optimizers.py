@@ -1,21 +1,22 @@
-"""Optimisers in both framework forms, selected by OptimizerSpec.form.
+"""Optimisers in every rule form of harness.core.specs.OPTIMIZER_FORMS, selected by OptimizerSpec.form.
 
 Each update follows the installed sources (torch/optim/*.py single-tensor paths, keras/src/optimizers/*.py),
 including the order of operations, so the reference of a form is that framework's exact counterpart.
 g = gradient, lr = the step's learning rate, t = step counter starting at 1. Parameters and state are updated in
 place and keep their dtype: every coefficient is a Python float, which NumPy applies in the array's dtype.
 
-    sgd        both:  p −= lr·g
-    momentum   torch: buf = μ·buf + g (buf starts at 0, so the first buf is g);  p −= lr·buf
-               keras: v = μ·v − lr·g;  p += v
-    nesterov   torch: buf as momentum;  p −= lr·(g + μ·buf)
-               keras: v = μ·v − lr·g;  p += μ·v − lr·g
-    adagrad    torch: s = s + g² (s starts at initial_accumulator);  p −= lr·g/(√s + eps)
-               keras: s = s + g² (same start);  p −= lr·g/√(s + eps)
-    rmsprop    torch: v = ρ·v + (1−ρ)·g² (v starts at 0; torch calls ρ alpha);  p −= lr·g/(√v + eps)
-               keras: same v;  p −= lr·g/√(v + eps)
-    adam       torch: m += (1−β₁)(g − m);  v = β₂·v + (1−β₂)·g²;  p −= lr/(1−β₁ᵗ) · m/(√v/√(1−β₂ᵗ) + eps)
-               keras: m += (1−β₁)(g − m);  v += (1−β₂)(g² − v);  p −= (m·lr·√(1−β₂ᵗ)/(1−β₁ᵗ))/(√v + eps)
+    sgd        plain:             p −= lr·g
+    momentum   gradient-buffer:   buf = μ·buf + g (buf starts at 0, so the first buf is g);  p −= lr·buf  (torch)
+               velocity:          v = μ·v − lr·g;  p += v  (Keras)
+    nesterov   gradient-buffer:   buf as momentum;  p −= lr·(g + μ·buf)
+               velocity:          v = μ·v − lr·g;  p += μ·v − lr·g
+    adagrad    eps-outside-root:  s = s + g² (s starts at initial_accumulator);  p −= lr·g/(√s + eps)  (torch)
+               eps-inside-root:   s = s + g² (same start);  p −= lr·g/√(s + eps)  (Keras)
+    rmsprop    eps-outside-root:  v = ρ·v + (1−ρ)·g² (v starts at 0; torch calls ρ alpha);  p −= lr·g/(√v + eps)
+               eps-inside-root:   same v;  p −= lr·g/√(v + eps)
+    adam       eps-outside-root:  m += (1−β₁)(g − m);  v = β₂·v + (1−β₂)·g²;  p −= lr/(1−β₁ᵗ) · m/(√v/√(1−β₂ᵗ) + eps)
+               epsilon-hat:       m += (1−β₁)(g − m);  v += (1−β₂)(g² − v);  p −= (m·lr·√(1−β₂ᵗ)/(1−β₁ᵗ))/(√v + eps)
+                                  (torch's and Keras' Adam respectively)
 
 RMSprop here has no momentum term (OptimizerSpec.momentum is read by momentum and nesterov only).
 """
@@ -51,18 +52,17 @@ class Optimizer:
         self.spec = spec
         self.iterations = 0
         rules = {
-            ("sgd", "torch"): self._sgd,
-            ("sgd", "keras"): self._sgd,
-            ("momentum", "torch"): self._momentum_torch,
-            ("momentum", "keras"): self._momentum_keras,
-            ("nesterov", "torch"): self._nesterov_torch,
-            ("nesterov", "keras"): self._nesterov_keras,
-            ("adagrad", "torch"): self._adagrad_torch,
-            ("adagrad", "keras"): self._adagrad_keras,
-            ("rmsprop", "torch"): self._rmsprop_torch,
-            ("rmsprop", "keras"): self._rmsprop_keras,
-            ("adam", "torch"): self._adam_torch,
-            ("adam", "keras"): self._adam_keras,
+            ("sgd", "plain"): self._sgd,
+            ("momentum", "gradient-buffer"): self._momentum_gradient_buffer,
+            ("momentum", "velocity"): self._momentum_velocity,
+            ("nesterov", "gradient-buffer"): self._nesterov_gradient_buffer,
+            ("nesterov", "velocity"): self._nesterov_velocity,
+            ("adagrad", "eps-outside-root"): self._adagrad_eps_outside_root,
+            ("adagrad", "eps-inside-root"): self._adagrad_eps_inside_root,
+            ("rmsprop", "eps-outside-root"): self._rmsprop_eps_outside_root,
+            ("rmsprop", "eps-inside-root"): self._rmsprop_eps_inside_root,
+            ("adam", "eps-outside-root"): self._adam_eps_outside_root,
+            ("adam", "epsilon-hat"): self._adam_epsilon_hat,
         }
         self._update = rules[spec.name, spec.form]
         initial = spec.initial_accumulator if spec.name == "adagrad" else 0.0
@@ -93,54 +93,54 @@ class Optimizer:
     def _sgd(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         p -= g * lr
 
-    def _momentum_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _momentum_gradient_buffer(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         buf = self._slot("velocity", key)
         buf *= self.spec.momentum
         buf += g
         p -= buf * lr
 
-    def _momentum_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _momentum_velocity(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         v = self._slot("velocity", key)
         v[...] = v * self.spec.momentum - g * lr
         p += v
 
-    def _nesterov_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _nesterov_gradient_buffer(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         mu = self.spec.momentum
         buf = self._slot("velocity", key)
         buf *= mu
         buf += g
         p -= (g + buf * mu) * lr
 
-    def _nesterov_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _nesterov_velocity(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         mu = self.spec.momentum
         v = self._slot("velocity", key)
         v[...] = v * mu - g * lr
         p += v * mu - g * lr
 
-    def _adagrad_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _adagrad_eps_outside_root(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         s = self._slot("accumulator", key)
         s += g * g
         p -= (g / (np.sqrt(s) + self.spec.eps)) * lr
 
-    def _adagrad_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _adagrad_eps_inside_root(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         s = self._slot("accumulator", key)
         s += np.square(g)
         p -= (g * lr) / np.sqrt(s + self.spec.eps)
 
-    def _rmsprop_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _rmsprop_eps_outside_root(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         rho = self.spec.rho
         v = self._slot("square_avg", key)
         v *= rho
         v += (1 - rho) * g * g
         p -= (g / (np.sqrt(v) + self.spec.eps)) * lr
 
-    def _rmsprop_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _rmsprop_eps_inside_root(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         rho = self.spec.rho
         v = self._slot("square_avg", key)
         v[...] = v * rho + np.square(g) * (1 - rho)
         p -= (g * lr) / np.sqrt(v + self.spec.eps)
 
-    def _adam_torch(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _adam_eps_outside_root(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         beta1, beta2, t = self.spec.beta1, self.spec.beta2, self.iterations
         m, v = self._slot("m", key), self._slot("v", key)
         a, b = self._scratch[key]
@@ -160,7 +160,7 @@ class Optimizer:
         b *= lr / (1 - beta1**t)
         p -= b
 
-    def _adam_keras(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def _adam_epsilon_hat(self, key: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
         beta1, beta2 = self.spec.beta1, self.spec.beta2
         m, v = self._slot("m", key), self._slot("v", key)
         a, b = self._scratch[key]

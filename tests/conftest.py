@@ -1,19 +1,26 @@
-"""Shared fixtures. Tests that need MNIST read ../shared/data when it is beside the checkout and skip otherwise."""
+"""Shared fixtures. Tests that need the real MNIST files read them from the test data folder (docs/testing.md) and
+skip with the reason when it is absent."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TEST_DATA_ENV = "FWCOMPARE_TEST_DATA_DIR"
+SHARED_DATA = (
+    Path(os.environ[TEST_DATA_ENV])
+    if os.environ.get(TEST_DATA_ENV)
+    else Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
-    """../shared/data (IDX copies of MNIST and Fashion-MNIST), or a skip when this checkout has none beside it."""
+    """The test data folder (IDX copies of MNIST and Fashion-MNIST in mnist/ and fashion-mnist/), or a skip."""
     if not (SHARED_DATA / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"no shared data at {SHARED_DATA}; MNIST tests need ../shared/data beside the checkout")
+        pytest.skip(f"no MNIST files in {SHARED_DATA}; set ${TEST_DATA_ENV} to a folder holding them (docs/testing.md)")
     return SHARED_DATA
 
 

@@ -9,10 +9,10 @@ import numpy as np
 
 from harness.core.batching import batch_slices, dropout_masks, epoch_order, slice_masks
 from harness.core.conventions import native_specs
+from harness.core.initializers import initial_params
 from harness.core.interface import FrameworkModel
 from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
 from harness.core.tolerances import SINGLE_PASS
-from reference.initializers import initial_params
 from reference.model import MLP as ReferenceMLP
 
 F64 = SINGLE_PASS["float64"]
@@ -56,7 +56,7 @@ MODEL_VARIANTS = {
         l2=0.001,
     ),
     "no-hidden-layer": ModelSpec(INPUTS, (), CLASSES),
-    # seed 000's MeanSquaredError(normalize=True) and its "glorot" (Glorot's variance used as σ)
+    # lincoln's MeanSquaredError(normalize=True) and its "glorot" (Glorot's variance used as σ)
     "tanh-sigmoid-normalized-mse": ModelSpec(
         INPUTS,
         (9,),
@@ -66,9 +66,9 @@ MODEL_VARIANTS = {
         loss="mse_normalized",
         init=InitSpec("glorot_variance_as_std", bias="like_weights"),
     ),
-    # seed 000's ReLU: max(z, 0) forward, the gradient passed everywhere
+    # lincoln's ReLU: max(z, 0) forward, the gradient passed everywhere
     "relu-linear-gradient": ModelSpec(INPUTS, (9, 8), CLASSES, activation="relu_linear_gradient"),
-    # seed 000's SoftmaxCrossEntropy value as the evaluation loss
+    # lincoln's SoftmaxCrossEntropy value as the evaluation loss
     "tanh-clipped-softmax-bce-evaluation": ModelSpec(
         INPUTS, (9,), CLASSES, activation="tanh", eval_loss="clipped_softmax_bce"
     ),

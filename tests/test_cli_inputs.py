@@ -31,7 +31,7 @@ PROBE = textwrap.dedent("""
         code = main(sys.argv[1:])
     except SystemExit as stop:
         code = stop.code
-    loaded = sorted(name for name in {modules!r} if name in sys.modules)
+    loaded = sorted(name for name in {modules!r} if sys.modules.get(name) is not None)
     print(json.dumps({{"code": code, "loaded": loaded}}))
 """).format(modules=FRAMEWORK_MODULES)
 
@@ -84,7 +84,7 @@ def test_refusals_come_before_any_framework_is_imported(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed")
 def test_tensorflow_loads_without_its_start_up_log():
     script = (
-        "import os; from harness.core.frameworks import import_tensorflow; import_tensorflow(); "
+        "import os; from keras_impl.plugin import import_tensorflow; import_tensorflow(); "
         "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     )
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
@@ -209,3 +209,49 @@ def test_a_long_run_prints_its_estimated_duration_first(tmp_path, capsys, monkey
     monkeypatch.setattr(cli_run, "LONG_RUN_S", 0.0)
     assert main([*DIGITS_RUN, "--variants", "relu-he", "--threads", "1", "--out", str(tmp_path / "run")]) == 0
     assert "estimated duration about" in capsys.readouterr().err
+
+
+# `python -c HIDE_AND_RUN NAMES CODE ARGS...` runs CODE with ARGS as its sys.argv[1:] after hiding the modules NAMES
+# (comma-separated) as an uninstalled library looks: find_spec gives None and `import` fails.
+HIDE_AND_RUN = textwrap.dedent("""
+    import sys
+    hidden, code = sys.argv[1:3]
+    for name in hidden.split(","):
+        sys.modules[name] = None
+    sys.argv = [sys.argv[0], *sys.argv[3:]]
+    exec(code)
+""")
+
+
+def test_list_says_which_frameworks_are_missing_without_importing_any():
+    done = subprocess.run(
+        [sys.executable, "-c", HIDE_AND_RUN, "tensorflow", PROBE, "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    *listing, probe = done.stdout.strip().splitlines()
+    assert json.loads(probe) == {"code": 0, "loaded": []}, done.stderr
+    frameworks = {row["name"]: row for row in json.loads("\n".join(listing))["frameworks"]}
+    assert frameworks["keras"]["available"] is False
+    assert "no module named 'tensorflow'" in frameworks["keras"]["reason"]
+    assert "pip install tensorflow-cpu" in frameworks["keras"]["reason"]
+    assert frameworks["numpy"]["available"] and frameworks["torch"]["available"]
+
+
+def test_the_test_suite_collects_without_tensorflow():
+    """A framework whose library is missing is skipped with a reason; collecting the tests must not fail."""
+    collect = (
+        "import pytest; raise SystemExit(pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', 'tests']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", HIDE_AND_RUN, "tensorflow,keras", collect],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S * 2,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "error" not in done.stdout.lower().split("collected")[-1], done.stdout[-3000:]

@@ -10,12 +10,12 @@ import pytest
 from harness.core.conventions import (
     CONVENTIONS,
     CONVENTIONS_BY_NAME,
-    NATIVE_FORMS,
     conventions_markdown,
     form_differences,
     native_specs,
 )
-from harness.core.specs import BatchNormSpec, ModelSpec, OptimizerSpec, TrainSpec
+from harness.core.frameworks import plugin
+from harness.core.specs import OPTIMIZER_FORMS, BatchNormSpec, ModelSpec, OptimizerSpec, TrainSpec
 
 BN_MODEL = ModelSpec(4, (3,), 2, batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3, running_var="unbiased"))
 PLAIN_MODEL = ModelSpec(4, (3,), 2)
@@ -26,10 +26,24 @@ def _train(name: str, dtype: str = "float64", **optimizer) -> TrainSpec:
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])
-def test_native_specs_set_the_framework_forms(framework):
-    model, train = native_specs(BN_MODEL, _train("adam", form="torch" if framework == "keras" else "keras"), framework)
-    assert (train.optimizer.form, model.batch_norm.running_var) == NATIVE_FORMS[framework]
-    assert model.batch_norm.momentum == BN_MODEL.batch_norm.momentum
+@pytest.mark.parametrize("optimizer", list(OPTIMIZER_FORMS))
+def test_native_specs_set_the_framework_forms(framework, optimizer):
+    registered = plugin(framework)
+    for form in OPTIMIZER_FORMS[optimizer]:
+        model, train = native_specs(BN_MODEL, _train(optimizer, form=form), framework)
+        assert train.optimizer.form == registered.optimizer_forms[optimizer]
+        assert model.batch_norm.running_var == registered.running_var
+        assert model.batch_norm.momentum == BN_MODEL.batch_norm.momentum
+
+
+def test_forms_are_named_by_rule_and_the_framework_names_of_schema_1_still_load():
+    assert OptimizerSpec("momentum").form == "gradient-buffer"
+    assert OptimizerSpec("momentum", form="keras").form == "velocity"
+    assert OptimizerSpec("adam", form="torch").form == "eps-outside-root"
+    assert OptimizerSpec("adam", form="keras").form == "epsilon-hat"
+    assert OptimizerSpec("sgd", form="keras").form == "plain"
+    with pytest.raises(ValueError, match=r"form='velocity' is not valid; choose one of: eps-outside-root, epsilon"):
+        OptimizerSpec("adam", form="velocity")
 
 
 def test_native_specs_leave_the_reference_spec_alone():
@@ -63,7 +77,9 @@ def test_native_specs_leave_the_reference_spec_alone():
     ],
 )
 def test_form_differences_name_the_unaligned_conventions(model, train, expected):
-    assert form_differences(model, train) == expected
+    assert form_differences(model, train, "torch", "keras") == expected
+    assert form_differences(model, train, "keras", "torch") == expected
+    assert form_differences(model, train, "keras", "keras") == ()
 
 
 def test_the_table_is_complete_and_printable():
@@ -74,10 +90,10 @@ def test_the_table_is_complete_and_printable():
         name
         for model in (PLAIN_MODEL, BN_MODEL)
         for optimizer in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-        for name in form_differences(model, _train(optimizer))
+        for name in form_differences(model, _train(optimizer), "torch", "keras")
     }
     assert named <= {c.name for c in CONVENTIONS if not c.aligned}
-    for required in ("bn-momentum", "bn-eps", "dropout-scaling", "keras-float64-hyperparameters", "loss-dtype"):
+    for required in ("bn-momentum", "bn-eps", "dropout-scaling", "float64-hyperparameters", "loss-dtype"):
         assert CONVENTIONS_BY_NAME[required].aligned
     table = conventions_markdown()
     assert all(c.topic in table and c.why in table for c in CONVENTIONS)

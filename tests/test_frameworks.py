@@ -1,9 +1,16 @@
-"""The framework registry reports a missing framework library as unavailable, and nothing else."""
+"""The framework registry: plug-ins found through the entry point group, a missing framework library reported as
+unavailable (and nothing else), registrations that conflict refused."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -48,5 +55,103 @@ def test_an_import_error_inside_the_project_is_not_disguised_as_unavailable(monk
 def test_every_registered_framework_loads_here_and_unknown_names_list_the_valid_ones():
     assert all(reason is None for reason in frameworks.available_frameworks().values())
     assert frameworks.model_class("numpy").framework == "numpy"
-    with pytest.raises(UnknownNameError, match="available: numpy, torch, keras"):
-        frameworks.model_class("jax")
+    registered = ", ".join(frameworks.framework_names())
+    assert registered.startswith("numpy, torch, keras")
+    with pytest.raises(UnknownNameError, match=f"available: {registered}$"):
+        frameworks.model_class("no-such-framework")
+
+
+def test_the_built_ins_register_through_the_entry_point_group_of_pyproject():
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    for name in ("numpy", "torch", "keras"):
+        package = frameworks.plugin(name).model.split(".")[0]
+        assert f'{name} = "{package}.plugin:PLUGIN"' in pyproject
+    assert frameworks.reference_name() == "numpy"
+    assert not any(frameworks.plugin(name).runs_every_form for name in ("torch", "keras"))
+
+
+PLUGIN_SOURCE = textwrap.dedent("""
+    from harness.core.frameworks import FrameworkPlugin
+
+
+    class FakePlugin(FrameworkPlugin):
+        name = "fakefw"
+        label = "Fake"
+        order = 50
+        model = "fake_fw.model:MLP"
+        modules = ("fake_fw_library",)
+        requirement = "fake-fw-library"
+        optimizer_forms = {
+            "sgd": "plain",
+            "momentum": "velocity",
+            "nesterov": "velocity",
+            "adagrad": "eps-inside-root",
+            "rmsprop": "eps-inside-root",
+            "adam": "eps-outside-root",
+        }
+        running_var = "biased"
+
+
+    PLUGIN = FakePlugin()
+""")
+
+
+def install_plugin(site: Path, distribution: str, entry_points: str, source: str = PLUGIN_SOURCE) -> None:
+    """A package fake_fw and an installed distribution's metadata declaring `entry_points`, under `site`."""
+    (site / "fake_fw").mkdir(exist_ok=True)
+    (site / "fake_fw" / "__init__.py").write_text("")
+    (site / "fake_fw" / "plugin.py").write_text(source)
+    info = site / f"{distribution}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[fwcompare.frameworks]\n{entry_points}\n")
+
+
+def run_with(site: Path, code: str) -> subprocess.CompletedProcess:
+    pythonpath = os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(site)])
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": pythonpath},
+        check=False,
+    )
+
+
+def test_a_third_party_framework_registers_through_its_distribution_metadata(tmp_path):
+    install_plugin(tmp_path, "fake_fw", "fakefw = fake_fw.plugin:PLUGIN")
+    done = run_with(tmp_path, "from harness.cli.main import main; main(['list', '--json'])")
+    assert done.returncode == 0, done.stderr
+    listed = {row["name"]: row for row in json.loads(done.stdout)["frameworks"]}
+    assert list(listed) == ["numpy", "torch", "keras", "fakefw"]  # in plug-in order
+    assert not listed["fakefw"]["available"]
+    assert "no module named 'fake_fw_library'" in listed["fakefw"]["reason"]
+    assert "pip install fake-fw-library" in listed["fakefw"]["reason"]
+
+
+def test_a_name_registered_twice_is_refused_naming_both(tmp_path):
+    install_plugin(tmp_path, "fake_fw", "torch = fake_fw.plugin:PLUGIN")
+    done = run_with(tmp_path, "from harness.cli.main import main; raise SystemExit(main(['list']))")
+    assert done.returncode != 0
+    assert "framework 'torch' is registered twice" in done.stderr
+    assert "torch_impl.plugin:PLUGIN" in done.stderr and "fake_fw.plugin:PLUGIN" in done.stderr
+
+
+def test_stale_metadata_of_this_project_gives_way_to_its_pyproject(tmp_path):
+    """An editable install whose metadata predates a change of pyproject.toml: the checkout's table wins."""
+    install_plugin(tmp_path, "fwcompare", "torch = fake_fw.plugin:PLUGIN")
+    done = run_with(tmp_path, "from harness.core.frameworks import plugin; print(type(plugin('torch')).__module__)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "torch_impl.plugin"
+
+
+def test_a_plugin_that_does_not_declare_its_native_forms_is_refused(tmp_path):
+    source = PLUGIN_SOURCE.replace('"adam": "eps-outside-root",', "").replace('"biased"', '"sometimes"')
+    install_plugin(tmp_path, "fake_fw", "fakefw = fake_fw.plugin:PLUGIN", source)
+    done = run_with(tmp_path, "from harness.core.frameworks import plugins; plugins()")
+    assert done.returncode != 0
+    assert "framework 'fakefw' (fake_fw.plugin:PLUGIN, distribution fake_fw) does not declare its native forms" in (
+        done.stderr
+    )
+    assert "optimizer_forms['adam']=None" in done.stderr and "running_var='sometimes'" in done.stderr

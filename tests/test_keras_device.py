@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import pytest
-import tensorflow as tf
 
 from harness.core.conventions import native_specs
+from harness.core.initializers import initial_params
 from harness.core.specs import ModelSpec, TrainSpec
+
+pytest.importorskip("tensorflow", reason="tensorflow is not installed: its tests are skipped")
+
+import tensorflow as tf
+
 from keras_impl.device import DeviceUnavailableError, resolve_device
 from keras_impl.model import MLP
-from reference.initializers import initial_params
 
 HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
 

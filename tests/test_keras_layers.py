@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from keras import ops
 
 from harness.core.specs import ModelSpec
-from keras_impl.layers import MaskDropout, hidden_activation
 from reference.activations import activate
 from reference.layers import dropout_inference, dropout_scale
+
+pytest.importorskip("tensorflow", reason="tensorflow is not installed: its tests are skipped")
+
+from keras import ops
+
+from keras_impl.layers import MaskDropout, hidden_activation
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("style", ["inverted", "keep_prob"])
 def test_dropout_arithmetic_is_bitwise_the_reference_arithmetic(dtype: str, style: str) -> None:
-    """COMMON.md fixes h·(mask·(1/(1−p))) so that every framework agrees to the last bit, in training and not."""
+    """The conventions table (harness.core.conventions, "Dropout scaling and masks") fixes h·(mask·(1/(1−p))) so
+    that every framework agrees to the last bit, in training and not."""
     rate = 0.3
     rng = np.random.default_rng(11)
     h = rng.standard_normal((50, 40)).astype(dtype)

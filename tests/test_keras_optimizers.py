@@ -9,6 +9,9 @@ import pytest
 
 from harness.core.schedules import learning_rate
 from harness.core.specs import OptimizerSpec, ScheduleSpec, TrainSpec
+
+pytest.importorskip("tensorflow", reason="tensorflow is not installed: its tests are skipped")
+
 from keras_impl.optimizers import SpecLearningRate, make_optimizer
 
 STEPS_PER_EPOCH, EPOCHS = 7, 8  # 56 planned steps; the checks run to 70, past the end of training

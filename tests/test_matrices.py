@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.catalog.matrices import MATRICES, MatrixFileError, get_matrix, load_matrix_file
+from harness.catalog.matrices import MATRICES, MATRIX_ALIASES, get_matrix
+from harness.catalog.matrix_file import load_matrix_file
 from harness.catalog.variants import LINCOLN_SEED, get_variant
+from harness.cli.main import main
+from harness.core.errors import MatrixFileError
 from harness.run.runner import matrix_cells
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "matrix.toml"
@@ -45,13 +48,13 @@ def test_every_named_matrix_expands_and_every_seed_row_has_a_number_or_says_why_
     for name, matrix in MATRICES.items():
         cells = matrix_cells(matrix)
         assert len(cells) == len(matrix.rows) * len(matrix.frameworks) * len(matrix.seeds), name
-        if name.startswith("seed-"):
+        if name.startswith("repro-"):
             for row in matrix.rows:
                 assert row.published is not None or "no number" in row.note, (name, row.variant.name)
 
 
 def test_reproduction_rows_carry_the_seed_documents_numbers_and_setups():
-    lecture = {row.variant.name: row for row in MATRICES["seed-lecture"].rows}
+    lecture = {row.variant.name: row for row in MATRICES["repro-lecture"].rows}
     # TF 1.x RandomNormal() had std 1.0: the 85.35% row; Keras 2/3's std 0.05 carries no number.
     assert lecture["lecture-normal-std1"].published.value == 0.8535
     assert lecture["lecture-normal-std1"].variant.model.init.std == 1.0
@@ -60,14 +63,14 @@ def test_reproduction_rows_carry_the_seed_documents_numbers_and_setups():
     for row in lecture.values():
         train = row.variant.train
         assert train.epochs == 1 and train.drop_last and train.steps_per_epoch(60_000) == 468
-        assert (train.optimizer.eps, train.optimizer.form) == (1e-8, "keras")
+        assert (train.optimizer.eps, train.optimizer.form) == (1e-8, "epsilon-hat")
     batch_norm = lecture["lecture-he-batchnorm"].variant.model.batch_norm
     assert (batch_norm.momentum, batch_norm.eps) == (0.99, 1e-3)
-    fashion = MATRICES["seed-fashion"]
+    fashion = MATRICES["repro-fashion"]
     assert fashion.dataset == "fashion-mnist" and fashion.rows[0].published.value == 0.8429
     assert fashion.rows[0].variant.model.hidden_sizes == () and fashion.rows[0].variant.train.epochs == 10
 
-    lincoln = MATRICES["seed-lincoln"]
+    lincoln = MATRICES["repro-lincoln"]
     assert lincoln.scaling == "standardize" and lincoln.seeds == (LINCOLN_SEED,)
     published = [row.variant.name for row in lincoln.rows if row.published is not None]
     assert published == [f"lincoln-000-{letter}" for letter in "abcdefghij"]
@@ -92,9 +95,9 @@ def test_reproduction_rows_carry_the_seed_documents_numbers_and_setups():
     assert dropout.dropout == (0.2,) and dropout.dropout_style == "keep_prob"
     assert get_variant("lincoln-000-f").train.schedule.kind == "linear"
     assert get_variant("lincoln-000-g").train.schedule.kind == "exponential"
-    assert get_variant("lincoln-000-e").train.optimizer.form == "keras"
+    assert get_variant("lincoln-000-e").train.optimizer.form == "velocity"
 
-    raschka = MATRICES["seed-raschka"]
+    raschka = MATRICES["repro-raschka"]
     row = raschka.rows[0]
     assert raschka.validation == "last-5000" and raschka.scaling == "symmetric" and raschka.eval_split == "validation"
     assert row.variant.train.optimizer.lr == pytest.approx(0.0005 * 100)
@@ -102,7 +105,7 @@ def test_reproduction_rows_carry_the_seed_documents_numbers_and_setups():
     assert row.published.value == 0.9798 and row.published.metric == "validation_accuracy"
     assert "0.05" in row.note and "5e-5" in row.note
 
-    optimizers = {row.variant.name: row for row in MATRICES["seed-optimizers"].rows}
+    optimizers = {row.variant.name: row for row in MATRICES["repro-saito"].rows}
     assert optimizers["saito-sgd"].published.value == 0.91 and optimizers["saito-adam"].published.value == 0.97
     assert optimizers["saito-momentum"].published is None
     assert optimizers["saito-sgd"].published.illustrative and optimizers["saito-adam"].published.illustrative
@@ -112,7 +115,7 @@ def test_reproduction_rows_carry_the_seed_documents_numbers_and_setups():
 
 
 def test_narrowing_picks_seeds_variants_frameworks_and_drops_published_numbers_on_another_data_set():
-    lecture = MATRICES["seed-lecture"]
+    lecture = MATRICES["repro-lecture"]
     narrowed = lecture.narrowed(frameworks=["torch"], variants=["lecture-xavier", "tanh-xavier"], seeds=2)
     assert narrowed.frameworks == ("torch",) and narrowed.seeds == (0, 1)
     assert narrowed.variant_names() == ["lecture-xavier", "tanh-xavier"]
@@ -122,7 +125,7 @@ def test_narrowing_picks_seeds_variants_frameworks_and_drops_published_numbers_o
     # A target accuracy holds for its data set only, like a published number; one given with it is kept.
     assert lecture.target_accuracy is not None and on_digits.target_accuracy is None
     assert lecture.narrowed(dataset="digits", target_accuracy=0.8).target_accuracy == 0.8
-    assert MATRICES["seed-lincoln"].narrowed(seeds=2).seeds == (LINCOLN_SEED, LINCOLN_SEED + 1)
+    assert MATRICES["repro-lincoln"].narrowed(seeds=2).seeds == (LINCOLN_SEED, LINCOLN_SEED + 1)
     with pytest.raises(Exception, match="unknown variant 'relu-hee'"):
         lecture.narrowed(variants=["relu-hee"])
     with pytest.raises(Exception, match=r"unknown framework 'jax'.*numpy, torch, keras"):
@@ -168,7 +171,7 @@ def test_toml_variant_without_base_and_with_published_number(tmp_path):
     assert row.variant.train.optimizer.name == "sgd" and row.variant.train.epochs == 2
     assert row.published.value == 0.9 and matrix.seeds == (4, 9)
     (cell, *_) = matrix_cells(matrix)
-    assert cell.published.to_record()["source"] == "a test"
+    assert cell.published.to_json()["source"] == "a test"
     assert matrix.target_accuracy is None and cell.target_accuracy is None
 
 
@@ -235,3 +238,20 @@ def test_repeated_variant_names_are_rejected():
     matrix = MATRICES["default"]
     with pytest.raises(Exception, match="more than once"):
         replace(matrix, rows=(matrix.rows[0], matrix.rows[0]))
+
+
+def test_the_earlier_seed_names_are_deprecated_aliases_of_the_reproduction_matrices(capsys):
+    for alias, name in MATRIX_ALIASES.items():
+        assert get_matrix(alias) is MATRICES[name] and name.startswith("repro-")
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "deprecated: use repro-lincoln" in out and "seed-lincoln" in out
+    descriptions = " ".join(matrix.description for matrix in MATRICES.values())
+    assert "seed 00" not in descriptions
+
+
+def test_running_a_matrix_by_its_deprecated_name_says_so(tmp_path, capsys):
+    assert main(["run", "--matrix", "seed-lecture", "--variants", "no-such-variant", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "the matrix name 'seed-lecture' is deprecated; it is now 'repro-lecture'" in err
+    assert "no-such-variant" in err

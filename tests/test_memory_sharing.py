@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from harness.core.batching import dropout_masks
+from harness.core.initializers import initial_params
 from harness.core.memory import ALIGNMENT, aligned_empty, shareable
 from harness.core.specs import ModelSpec, TrainSpec
-from harness.data.datasets import load_dataset
+from harness.data.loader import load_dataset
 from harness.data.preprocess import prepare_arrays
-from reference.initializers import initial_params
 
 
 @pytest.mark.parametrize(("shape", "dtype"), [((3, 5), "float32"), ((7,), "float64"), ((1000, 33), "float32")])

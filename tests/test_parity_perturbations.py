@@ -10,7 +10,9 @@ import pytest
 
 from harness.core.errors import FrameworkUnavailableError
 from harness.core.frameworks import model_class
-from harness.parity.suite import EXPLAINED, NOT_OK, OK, PARITY_VARIANTS, ParityReport, ParityRow, run_case
+from harness.parity.results import EXPLAINED, NOT_OK, OK, ParityReport, ParityRow
+from harness.parity.suite import run_case
+from harness.parity.variants import PARITY_VARIANTS
 
 Reference = model_class("numpy")
 

@@ -16,12 +16,12 @@ import pytest
 
 from harness.catalog.variants import all_variants
 from harness.core.batching import dropout_masks
+from harness.core.initializers import initial_params
 from harness.core.params import is_trainable
 from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec, TrainSpec
 from reference.activations import activate, activation_backward
-from reference.initializers import initial_params
 from reference.layers import batch_norm_backward, batch_norm_train, dense, dense_backward, dropout_scale
-from reference.losses import data_loss, data_loss_and_grad, l2_grads, l2_penalty
+from reference.losses import data_loss, data_loss_and_grad, kernel_keys, l2_grads, l2_penalty
 from reference.model import MLP
 
 FD_STEP = 1e-4
@@ -134,7 +134,7 @@ def test_l2_gradient() -> None:
     params = {"dense0.W": rng.standard_normal((3, 4)), "dense0.b": rng.standard_normal(4)}
     analytic = l2_grads(params, 0.01)
     assert set(analytic) == {"dense0.W"}, "L2 covers kernels only"
-    numeric = numeric_grad(lambda: l2_penalty(params, 0.01), params["dense0.W"])
+    numeric = numeric_grad(lambda: l2_penalty(0.01, [params[key] for key in kernel_keys(params)]), params["dense0.W"])
     assert_grad_close(analytic["dense0.W"], numeric, "l2")
 
 
@@ -202,7 +202,7 @@ def assert_network_gradients(model_spec: ModelSpec, train_spec: TrainSpec) -> No
     raise AssertionError("every tried point straddles a ReLU kink; the check cannot run")
 
 
-# Seed 000's relu_linear_gradient and mse_normalized are not derivatives by design; tests/test_seed_semantics.py
+# lincoln's relu_linear_gradient and mse_normalized are not derivatives by design; tests/test_seed_semantics.py
 # checks their rules instead.
 VARIANTS = {name: variant for name, variant in all_variants().items() if variant.model.exact_gradient}
 

@@ -11,9 +11,9 @@ from math import sqrt
 import numpy as np
 import pytest
 
+from harness.core.initializers import TRUNCATED_STD_FACTOR, initial_params
 from harness.core.params import param_shapes
 from harness.core.specs import BatchNormSpec, InitSpec, ModelSpec
-from reference.initializers import TRUNCATED_STD_FACTOR, initial_params
 
 FAN_IN, FAN_OUT = 400, 300
 

@@ -16,11 +16,11 @@ BLOCKED_IMPORT = f"""
 import sys
 for name in {FORBIDDEN!r}:
     sys.modules[name] = None  # any import of it now raises ImportError
-import reference, reference.activations, reference.initializers, reference.layers, reference.losses
+import reference, reference.activations, harness.core.initializers, reference.layers, reference.losses
 import reference.model, reference.optimizers, harness.core.schedules
 from harness.core.frameworks import model_class
 from harness.core.specs import ModelSpec, TrainSpec
-from reference.initializers import initial_params
+from harness.core.initializers import initial_params
 spec = ModelSpec(4, (3,), 2)
 model = model_class("numpy")(spec, TrainSpec(), initial_params(spec, 0))
 model.learning_rate(0)

@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 
 from harness.core.batching import batch_slices, dropout_masks, slice_masks
 from harness.core.errors import DivergedError, ParamMismatchError
+from harness.core.initializers import initial_params
 from harness.core.specs import (
     OPTIMIZERS,
     BatchNormSpec,
@@ -21,7 +22,6 @@ from harness.core.specs import (
     ScheduleSpec,
     TrainSpec,
 )
-from reference.initializers import initial_params
 from reference.model import MLP
 from reference.optimizers import SLOT_NAMES
 

@@ -7,8 +7,10 @@ harness.report.tables.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.image
@@ -16,6 +18,8 @@ import pandas as pd
 import pytest
 
 from harness.cli.main import main
+from harness.core.interface import EpochRecord
+from harness.core.record import CellRecord, CellResult, CellTiming, Published
 from harness.report.build import build_report
 from harness.report.tables import RunRecordError, reproduction_verdict
 
@@ -36,7 +40,7 @@ ACCURACY = {
 }
 FAILED = ("relu-he", "torch", 2)
 FAILED_MESSAGE = "RuntimeError: out of memory while building the model"
-PUBLISHED = {"value": 0.9790, "metric": "test_accuracy", "source": "seed 001", "note": "1 epoch, Adam"}
+PUBLISHED = Published(0.9790, "a test source", "1 epoch, Adam")
 PARITY_ROWS = [
     ("numpy-vs-torch", "float64", "OK", 1e-13),
     ("numpy-vs-torch", "float64", "OK", 3e-12),
@@ -47,62 +51,60 @@ PARITY_ROWS = [
 ]
 
 
-def cell_timing(variant: str, framework: str, seed: int) -> dict:
+def cell_timing(variant: str, framework: str, seed: int) -> CellTiming:
     """Distinct timings per cell so that medians over seeds are checkable."""
     base = 1.0 + VARIANTS.index(variant) + 0.5 * FRAMEWORKS.index(framework) + 0.1 * seed
-    return {
-        "build_s": 0.01 * base,
-        "first_epoch_s": 2.0 * base,
-        "steady_epoch_median_s": base,
-        "eval_median_s": 0.1 * base,
-        "samples_per_s": 60000 / base,
-        "threads": 2,
-        "device": "cpu",
-    }
+    return CellTiming(
+        build_s=0.01 * base,
+        first_epoch_s=2.0 * base,
+        steady_epoch_median_s=base,
+        eval_median_s=0.1 * base,
+        samples_per_s=60000 / base,
+        threads=2,
+        device="cpu",
+    )
 
 
-def cell_record(variant: str, framework: str, seed: int, status: str = "ok", message: str | None = None) -> dict:
+def cell_record(variant: str, framework: str, seed: int, status: str = "ok", message: str | None = None) -> CellRecord:
     ok = status == "ok"
     accuracy = ACCURACY.get((variant, framework, seed), 0.0)
-    history = [
-        {
-            "epoch": epoch,
-            "train_loss": 0.5 / (epoch + 1) + 0.01 * seed,
-            "train_time_s": cell_timing(variant, framework, seed)["steady_epoch_median_s"],
-            "lr": 1e-3,
-            "val_loss": 0.3 / (epoch + 1),
-            "val_accuracy": accuracy - 0.01 * (EPOCHS - 1 - epoch),
-            "eval_time_s": 0.1,
-        }
+    history = tuple(
+        EpochRecord(
+            epoch=epoch,
+            train_loss=0.5 / (epoch + 1) + 0.01 * seed,
+            train_time_s=cell_timing(variant, framework, seed).steady_epoch_median_s,
+            lr=1e-3,
+            val_loss=0.3 / (epoch + 1),
+            val_accuracy=accuracy - 0.01 * (EPOCHS - 1 - epoch),
+            eval_time_s=0.1,
+        )
         for epoch in range(EPOCHS)
-    ]
-    return {
-        "schema": 1,
-        "key": f"{variant}-{framework}-s{seed}",
-        "variant": variant,
-        "framework": framework,
-        "seed": seed,
-        "dataset": "mnist",
-        "status": status,
-        "message": message,
-        "model_spec": {"loss": "softmax_ce"},
-        "train_spec": {"epochs": EPOCHS, "seed": seed},
-        "published": PUBLISHED if variant == "relu-he" else None,
-        "eval_split": "test",
-        "history": history if ok else [],
-        "result": {
-            "test_loss": 0.1 + (1 - accuracy),
-            "test_accuracy": accuracy,
-            "epochs_run": EPOCHS,
-            "stopped_early": False,
-            "best_epoch": None,
-        }
-        if ok
-        else None,
-        "timing": cell_timing(variant, framework, seed) if ok else None,
-        "started_at": "2025-01-01T00:00:00+00:00",
-        "finished_at": "2025-01-01T00:01:00+00:00",
-    }
+    )
+    return CellRecord(
+        key=f"{variant}-{framework}-s{seed}",
+        variant=variant,
+        framework=framework,
+        seed=seed,
+        dataset="mnist",
+        eval_split="test",
+        status=status,
+        message=message,
+        model_spec={"loss": "softmax_ce"},
+        train_spec={"epochs": EPOCHS},
+        published=PUBLISHED if variant == "relu-he" else None,
+        history=history if ok else (),
+        result=CellResult(test_loss=0.1 + (1 - accuracy), test_accuracy=accuracy, epochs_run=EPOCHS) if ok else None,
+        timing=cell_timing(variant, framework, seed) if ok else None,
+        started_at="2025-01-01T00:00:00+00:00",
+        finished_at="2025-01-01T00:01:00+00:00",
+    )
+
+
+def write_record(run_dir: Path, record: CellRecord, name: str | None = None) -> Path:
+    """The record in its stored form, as cells/<key>.json (or cells/<name>)."""
+    path = run_dir / "cells" / (name or f"{record.key}.json")
+    path.write_text(json.dumps(record.to_json()))
+    return path
 
 
 def write_run(run_dir: Path) -> None:
@@ -110,7 +112,7 @@ def write_run(run_dir: Path) -> None:
     records = [cell_record(*cell) for cell in ACCURACY]
     records.append(cell_record(*FAILED, status="failed", message=FAILED_MESSAGE))
     for record in records:
-        (run_dir / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+        write_record(run_dir, record)
     config = {
         "matrix": {
             "name": "test-matrix",
@@ -205,12 +207,12 @@ def test_timing_table_medians(run_dir: Path) -> None:
     got = row(timing, variant="tanh-xavier", framework="torch")
     per_seed = [cell_timing("tanh-xavier", "torch", seed) for seed in SEEDS]
     for field in ("build_s", "first_epoch_s", "steady_epoch_median_s", "eval_median_s", "samples_per_s"):
-        assert got[field] == pytest.approx(statistics.median(t[field] for t in per_seed), rel=1e-12), field
+        assert got[field] == pytest.approx(statistics.median(getattr(t, field) for t in per_seed), rel=1e-12), field
     assert got["threads"] == 2
     assert got["device"] == "cpu"
     # The failed cell has no timing and must not change the relu-he/torch medians.
     relu_torch = row(timing, variant="relu-he", framework="torch")
-    expected = statistics.median(cell_timing("relu-he", "torch", seed)["first_epoch_s"] for seed in SEEDS)
+    expected = statistics.median(cell_timing("relu-he", "torch", seed).first_epoch_s for seed in SEEDS)
     assert relu_torch["first_epoch_s"] == pytest.approx(expected, rel=1e-12)
 
 
@@ -228,11 +230,8 @@ def test_time_to_target_is_the_median_over_the_seeds_that_reached_it(tmp_path: P
     times = {0: 4.0, 1: None, 2: 6.0}  # seed 1 did not reach the target
     for seed, seconds in times.items():
         record = cell_record("relu-he", "numpy", seed)
-        record["timing"].update(target_accuracy=0.97, time_to_target_s=seconds, target_epoch=None)
-        (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
-    record = cell_record("relu-he", "torch", 0)
-    record["timing"].update(target_accuracy=0.97, time_to_target_s=None, target_epoch=None)
-    (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+        write_record(tmp_path, _with_timing(record, target_accuracy=0.97, time_to_target_s=seconds))
+    write_record(tmp_path, _with_timing(cell_record("relu-he", "torch", 0), target_accuracy=0.97))
     build_report(tmp_path)
     timing = table(tmp_path, "timing")
     numpy_row = row(timing, variant="relu-he", framework="numpy")
@@ -244,15 +243,13 @@ def test_time_to_target_is_the_median_over_the_seeds_that_reached_it(tmp_path: P
 
 def test_the_timing_table_and_plot_show_the_machine_limit(tmp_path: Path) -> None:
     (tmp_path / "cells").mkdir()
-    flops = {"numpy": 72.7e9, "torch": 72.7e9}
+    flops = 72_700_000_000
     for framework in FRAMEWORKS:
         for seed in SEEDS:
-            record = cell_record("relu-he", framework, seed)
-            record["train_spec"]["dtype"] = "float32"
-            record["timing"]["epoch_gemm_flops"] = flops[framework]
-            if framework == "torch":
-                record["timing"]["device"] = "cuda"  # measured against no CPU rate: no limit
-            (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+            record = replace(cell_record("relu-he", framework, seed), train_spec={"epochs": EPOCHS, "dtype": "float32"})
+            # The torch cells ran on a GPU, measured against no CPU rate: no limit.
+            device = "cuda" if framework == "torch" else "cpu"
+            write_record(tmp_path, _with_timing(record, epoch_gemm_flops=flops, device=device))
     rates = [
         {"library": "numpy", "dtype": "float32", "gflops": 180.0},
         {"library": "tensorflow", "dtype": "float32", "gflops": 200.0},
@@ -263,8 +260,8 @@ def test_the_timing_table_and_plot_show_the_machine_limit(tmp_path: Path) -> Non
     build_report(tmp_path)
     timing = table(tmp_path, "timing")
     numpy_row = row(timing, variant="relu-he", framework="numpy")
-    limit = 72.7e9 / 200e9  # the best float32 rate of any library
-    steady = statistics.median(cell_timing("relu-he", "numpy", seed)["steady_epoch_median_s"] for seed in SEEDS)
+    limit = flops / 200e9  # the best float32 rate of any library
+    steady = statistics.median(cell_timing("relu-he", "numpy", seed).steady_epoch_median_s for seed in SEEDS)
     assert numpy_row["limit_epoch_s"] == pytest.approx(limit)
     assert numpy_row["steady_x_limit"] == pytest.approx(steady / limit)
     assert pd.isna(row(timing, variant="relu-he", framework="torch")["limit_epoch_s"])
@@ -274,25 +271,30 @@ def test_the_timing_table_and_plot_show_the_machine_limit(tmp_path: Path) -> Non
     assert matplotlib.image.imread(tmp_path / "plots" / "timing.png").shape[2] in (3, 4)
 
 
+def _with_timing(record: CellRecord, **fields: object) -> CellRecord:
+    assert record.timing is not None
+    return replace(record, timing=replace(record.timing, **fields))
+
+
 def test_reproduction_table_sets_published_beside_each_framework(run_dir: Path) -> None:
     reproduction = table(run_dir, "reproduction")
     assert list(reproduction["variant"]) == ["relu-he"]
     got = reproduction.iloc[0]
-    assert got["published_accuracy"] == PUBLISHED["value"]
-    assert got["source"] == PUBLISHED["source"]
+    assert got["published_accuracy"] == PUBLISHED.value
+    assert got["source"] == PUBLISHED.source
     for framework in FRAMEWORKS:
         mean = statistics.mean(ACCURACY[("relu-he", framework, seed)] for seed in SEEDS)
         assert got[f"{framework}_mean"] == pytest.approx(mean, rel=1e-12)
         assert got[f"{framework}_n"] == len(SEEDS)
-        assert got[f"{framework}_minus_published"] == pytest.approx(mean - PUBLISHED["value"], rel=1e-9)
+        assert got[f"{framework}_minus_published"] == pytest.approx(mean - PUBLISHED.value, rel=1e-9)
     torch_mean = statistics.mean(ACCURACY[("relu-he", "torch", seed)] for seed in SEEDS)
-    assert f"{100 * (torch_mean - PUBLISHED['value']):+.2f}" in (run_dir / "tables" / "reproduction.md").read_text()
+    assert f"{100 * (torch_mean - PUBLISHED.value):+.2f}" in (run_dir / "tables" / "reproduction.md").read_text()
     # numpy: 0.9792 vs 0.9790 is within 0.3 points; torch: 0.97945, also within; both ran 3 epochs per seed
     assert got["numpy_verdict"] == got["torch_verdict"] == "reproduced"
     assert got["numpy_epochs_run"] == f"{EPOCHS}×{len(SEEDS)}"
     numpy_std = statistics.stdev(ACCURACY[("relu-he", "numpy", seed)] for seed in SEEDS)
     numpy_mean = statistics.mean(ACCURACY[("relu-he", "numpy", seed)] for seed in SEEDS)
-    assert got["numpy_gap_in_std"] == pytest.approx((numpy_mean - PUBLISHED["value"]) / numpy_std)
+    assert got["numpy_gap_in_std"] == pytest.approx((numpy_mean - PUBLISHED.value) / numpy_std)
 
 
 @pytest.mark.parametrize(
@@ -360,6 +362,19 @@ def test_report_links_every_plot_and_table(run_dir: Path) -> None:
     assert "a note kept whole" in markdown and "flags.threads" in markdown
 
 
+def test_report_opens_with_its_verdict_also_in_verdict_json(run_dir: Path) -> None:
+    markdown = (run_dir / "report.md").read_text()
+    page = (run_dir / "report.html").read_text()
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert markdown.split("\n\n")[1] == "## Verdict"
+    assert page.index("<h2>Verdict</h2>") < page.index("<h2>Run</h2>")
+    for line in verdict["headline"]:
+        assert f"- {line}" in markdown
+        assert f"<li>{html.escape(line)}</li>" in page
+    assert verdict["failed_cells"] == 1 and verdict["headline"][-1].startswith("Failures: 1 of 9 cells")
+    assert {row["call"] for row in verdict["comparisons"]} <= {"within noise", "not testable", "differs"}
+
+
 def test_cli_prints_the_summary_table(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(run_dir)]) == 0
     out = capsys.readouterr().out
@@ -400,8 +415,7 @@ def test_missing_run_dir_and_empty_cells_are_clear_errors(tmp_path: Path) -> Non
 
 def test_two_records_of_one_cell_are_refused(tmp_path: Path) -> None:
     write_run(tmp_path)
-    record = cell_record("relu-he", "numpy", 0)
-    (tmp_path / "cells" / "other-run.json").write_text(json.dumps({**record, "key": "other"}))
+    write_record(tmp_path, replace(cell_record("relu-he", "numpy", 0), key="other"), "other-run.json")
     with pytest.raises(RunRecordError, match=r"several records for the same .*other-run\.json"):
         build_report(tmp_path)
 
@@ -411,12 +425,16 @@ def test_published_validation_accuracy_is_compared_with_the_final_validation_acc
     final_val = {}
     for variant, framework, seed in ACCURACY:
         record = cell_record(variant, framework, seed)
-        record["eval_split"] = "validation"
-        record["published"] = {**PUBLISHED, "metric": "validation_accuracy"} if variant == "relu-he" else None
         # A validation accuracy apart from the test accuracy, so that using one for the other would show.
-        record["history"][-1]["val_accuracy"] = ACCURACY[(variant, framework, seed)] - 0.003 - 0.001 * seed
-        final_val[(variant, framework, seed)] = record["history"][-1]["val_accuracy"]
-        (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+        last = replace(record.history[-1], val_accuracy=ACCURACY[(variant, framework, seed)] - 0.003 - 0.001 * seed)
+        final_val[(variant, framework, seed)] = last.val_accuracy
+        record = replace(
+            record,
+            eval_split="validation",
+            published=replace(PUBLISHED, metric="validation_accuracy") if variant == "relu-he" else None,
+            history=(*record.history[:-1], last),
+        )
+        write_record(tmp_path, record)
     build_report(tmp_path)
     got = table(tmp_path, "reproduction").iloc[0]
     assert got["metric"] == "validation_accuracy"
@@ -424,15 +442,14 @@ def test_published_validation_accuracy_is_compared_with_the_final_validation_acc
         values = [final_val[("relu-he", framework, seed)] for seed in SEEDS]
         assert got[f"{framework}_mean"] == pytest.approx(statistics.mean(values), rel=1e-12)
         assert got[f"{framework}_std"] == pytest.approx(statistics.stdev(values), rel=1e-12)
-        assert got[f"{framework}_minus_published"] == pytest.approx(statistics.mean(values) - PUBLISHED["value"])
+        assert got[f"{framework}_minus_published"] == pytest.approx(statistics.mean(values) - PUBLISHED.value)
 
 
 def test_run_without_an_ok_cell_still_reports_its_statuses(tmp_path: Path, capsys) -> None:
     (tmp_path / "cells").mkdir()
     message = "framework 'torch' is unavailable here (No module named 'torch')"
     for seed in SEEDS:
-        record = cell_record("relu-he", "torch", seed, status="unavailable", message=message)
-        (tmp_path / "cells" / f"{record['key']}.json").write_text(json.dumps(record))
+        write_record(tmp_path, cell_record("relu-he", "torch", seed, status="unavailable", message=message))
     assert main(["report", str(tmp_path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["cells"] == {"unavailable": len(SEEDS)}

@@ -4,20 +4,29 @@ with its published number marked illustrative: verdicts, headline counts and the
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from harness.cli.main import main
-from tests.test_report import write_run
+from harness.core.record import CellRecord
+from tests.test_report import write_record, write_run
+
+
+def _changed_records(run_dir: Path, change) -> None:
+    """Rewrite every stored record of `run_dir` as change(record) gives it."""
+    for path in (run_dir / "cells").glob("*.json"):
+        write_record(run_dir, change(CellRecord.from_json(json.loads(path.read_text()))), path.name)
 
 
 def _mark_illustrative(run_dir: Path) -> None:
-    for path in (run_dir / "cells").glob("*.json"):
-        record = json.loads(path.read_text())
-        if record.get("published"):
-            record["published"]["illustrative"] = True
-            path.write_text(json.dumps(record))
+    _changed_records(
+        run_dir,
+        lambda record: (
+            replace(record, published=replace(record.published, illustrative=True)) if record.published else record
+        ),
+    )
 
 
 def test_summary_counts_reproduced_numbers_and_keeps_illustrative_ones_apart(tmp_path: Path, capsys) -> None:
@@ -43,9 +52,6 @@ def test_summary_counts_reproduced_numbers_and_keeps_illustrative_ones_apart(tmp
 def test_a_run_without_published_numbers_is_one_clear_error(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     write_run(run_dir)
-    for path in (run_dir / "cells").glob("*.json"):
-        record = json.loads(path.read_text())
-        record["published"] = None
-        path.write_text(json.dumps(record))
+    _changed_records(run_dir, lambda record: replace(record, published=None))
     assert main(["reproduction", str(run_dir)]) == 2
     assert "has no cell with a published number" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.core.names import BadNameError
+from harness.core.record import CellRecord
 from harness.run.runner import RunDirectory
 
 VARIANTS = ("relu-he", "tanh-xavier")
@@ -145,7 +146,9 @@ def test_a_record_key_that_would_leave_the_cells_folder_is_refused(tmp_path):
     with run_dir.locked():
         for key in ("../../escaped", "a/b", ".."):
             with pytest.raises(BadNameError):
-                run_dir.write_record({"key": key})
+                run_dir.write_record(
+                    CellRecord(key, "relu-he", "numpy", 0, "digits", "test", status="failed", message="never run")
+                )
     assert sorted(path.name for path in tmp_path.rglob("*")) == [".lock", "cells", "run"]
 
 

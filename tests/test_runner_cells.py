@@ -13,11 +13,12 @@ import pytest
 
 import harness.core.frameworks
 import harness.run.runner
-from harness.catalog.matrices import Matrix, Row
+from harness.catalog.matrix import Matrix, Row
 from harness.catalog.variants import get_variant
 from harness.cli import main as cli
-from harness.core.frameworks import model_class
+from harness.core.frameworks import FrameworkPlugin, model_class, plugin
 from harness.core.interface import EpochRecord
+from harness.core.record import RECORD_SCHEMA, CellRecord
 from harness.core.specs import OptimizerSpec
 from harness.run.executor import InProcessExecutor
 from harness.run.runner import RunDirectory, run_matrix, time_to_target
@@ -30,8 +31,17 @@ DIVERGING = replace(
 )
 
 
-# A registry entry for keras whose module and library do not exist: keras is unavailable.
-MISSING_KERAS = ("no_such_module_for_the_test.model", "keras", ("no_such_module_for_the_test",))
+class MissingKeras(FrameworkPlugin):
+    """A registration of keras whose module and library do not exist: keras is unavailable."""
+
+    name = "keras"
+    label = "Keras"
+    model = "no_such_module_for_the_test.model:MLP"
+    modules = ("no_such_module_for_the_test",)
+    requirement = "keras"
+
+
+MISSING_KERAS = MissingKeras()
 
 
 def _matrix(variants, frameworks, *, epochs=2, seeds=(3,), target_accuracy=None) -> Matrix:
@@ -85,8 +95,8 @@ def test_every_framework_sees_the_same_batch_order_and_dropout_masks(tmp_path, m
 
     # Same weights, batches, masks and update rule: the first-epoch losses agree to float32 rounding.
     records = list(result.records.values())
-    assert [r["status"] for r in records] == ["ok"] * 3
-    first_losses = [r["history"][0]["train_loss"] for r in records]
+    assert [r.status for r in records] == ["ok"] * 3
+    first_losses = [r.history[0].train_loss for r in records]
     np.testing.assert_allclose(first_losses, first_losses[0], rtol=1e-5)
 
 
@@ -94,29 +104,31 @@ def test_a_cell_record_holds_native_specs_history_result_and_timing(tmp_path):
     variant = get_variant("relu-he")
     result = _run(_matrix([variant], ["torch"], epochs=3, target_accuracy=0.5), tmp_path / "run")
     (record,) = result.records.values()
-    path = tmp_path / "run" / "cells" / f"{record['key']}.json"
-    assert json.loads(path.read_text()) == record
-    assert record["status"] == "ok" and record["message"] is None
-    assert record["train_spec"]["optimizer"]["form"] == "torch"  # passed through native_specs
-    assert record["model_spec"]["input_size"] == 64 and record["train_spec"]["epochs"] == 3
-    assert [epoch["epoch"] for epoch in record["history"]] == [0, 1, 2]
-    assert record["eval_split"] == "test" and record["published"] is None
-    assert record["result"]["epochs_run"] == 3 and 0.5 < record["result"]["test_accuracy"] <= 1.0
+    path = tmp_path / "run" / "cells" / f"{record.key}.json"
+    stored = json.loads(path.read_text())
+    assert stored == record.to_json() and CellRecord.from_json(stored) == record
+    assert stored["schema"] == RECORD_SCHEMA and "seed" not in stored["train_spec"]  # the seed is carried once
+    assert record.status == "ok" and record.message is None
+    assert record.train_spec["optimizer"]["form"] == plugin("torch").optimizer_forms["adam"]  # native_specs
+    assert record.model_spec["input_size"] == 64 and record.train_spec["epochs"] == 3
+    assert [epoch.epoch for epoch in record.history] == [0, 1, 2]
+    assert record.eval_split == "test" and record.published is None
+    assert record.result.epochs_run == 3 and 0.5 < record.result.test_accuracy <= 1.0
     # The last epoch's val_* numbers measure the test set, the same as the final test evaluation.
-    assert record["history"][-1]["val_accuracy"] == record["result"]["test_accuracy"]
-    timing = record["timing"]
-    steady = sorted(epoch["train_time_s"] for epoch in record["history"][1:])
-    assert timing["first_epoch_s"] == record["history"][0]["train_time_s"]
-    assert timing["steady_epoch_median_s"] == pytest.approx(sum(steady) / 2)
-    assert timing["samples_per_s"] == pytest.approx(1500 / timing["steady_epoch_median_s"])
-    assert timing["threads"] == 1 and timing["device"] == "cpu"
+    assert record.history[-1].val_accuracy == record.result.test_accuracy
+    timing = record.timing
+    steady = sorted(epoch.train_time_s for epoch in record.history[1:])
+    assert timing.first_epoch_s == record.history[0].train_time_s
+    assert timing.steady_epoch_median_s == pytest.approx(sum(steady) / 2)
+    assert timing.samples_per_s == pytest.approx(1500 / timing.steady_epoch_median_s)
+    assert timing.threads == 1 and timing.device == "cpu"
     # Time to accuracy: build and training time up to the first epoch whose accuracy reached the target.
-    reached = next(i for i, epoch in enumerate(record["history"]) if epoch["val_accuracy"] >= 0.5)
-    training = sum(epoch["train_time_s"] for epoch in record["history"][: reached + 1])
-    assert timing["target_accuracy"] == 0.5 and timing["target_epoch"] == reached + 1
-    assert timing["time_to_target_s"] == pytest.approx(timing["build_s"] + training)
+    reached = next(i for i, epoch in enumerate(record.history) if epoch.val_accuracy >= 0.5)
+    training = sum(epoch.train_time_s for epoch in record.history[: reached + 1])
+    assert timing.target_accuracy == 0.5 and timing.target_epoch == reached + 1
+    assert timing.time_to_target_s == pytest.approx(timing.build_s + training)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["cells"] == [record["key"]] and config["matrix"]["rows"][0]["variant"] == "relu-he"
+    assert config["cells"] == [record.key] and config["matrix"]["rows"][0]["variant"] == "relu-he"
     assert (tmp_path / "run" / "environment.json").is_file()
 
 
@@ -137,7 +149,7 @@ def test_a_fast_run_builds_each_model_with_its_fast_options_and_records_the_mode
     matrix = replace(_matrix([get_variant("relu-he")], ["numpy", "torch"], epochs=1), mode="fast")
     result = _run(matrix, tmp_path / "run")
     assert sorted(built) == [("numpy", 1), ("torch", 4)]
-    assert {record["mode"] for record in result.records.values()} == {"fast"}
+    assert {record.mode for record in result.records.values()} == {"fast"}
     assert all(key.endswith("--fast") for key in result.records)
 
 
@@ -183,41 +195,41 @@ def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp
     out = tmp_path / "run"
     code = cli.main(["run", "--matrix", str(matrix_file), "--out", str(out), "--threads", "1"])
     assert code == 1
-    stored = [json.loads(path.read_text()) for path in (out / "cells").glob("*.json")]
-    records = {(r["variant"], r["framework"]): r for r in stored}
-    assert records["relu-he", "numpy"]["status"] == "ok"
-    assert records["relu-he-lr-1e6", "numpy"]["status"] == "diverged"
-    assert "nan" in records["relu-he-lr-1e6", "numpy"]["message"]
+    stored = [CellRecord.from_json(json.loads(path.read_text())) for path in (out / "cells").glob("*.json")]
+    records = {(r.variant, r.framework): r for r in stored}
+    assert records["relu-he", "numpy"].status == "ok"
+    assert records["relu-he-lr-1e6", "numpy"].status == "diverged"
+    assert "nan" in records["relu-he-lr-1e6", "numpy"].message
     for variant in ("relu-he", "relu-he-lr-1e6"):
         failed = records[variant, "torch"]
-        assert failed["status"] == "failed"
-        assert "RuntimeError: simulated crash inside torch" in failed["message"]
+        assert failed.status == "failed"
+        assert "RuntimeError: simulated crash inside torch" in failed.message
     stderr = capsys.readouterr().err
     assert "3 of 4 cells did not succeed" in stderr
-    assert records["relu-he-lr-1e6", "numpy"]["key"] in stderr
+    assert records["relu-he-lr-1e6", "numpy"].key in stderr
     assert (out / "report.md").is_file()  # the report is built from whatever finished
 
 
 def test_an_unavailable_framework_is_recorded_as_such_and_the_others_run(tmp_path, monkeypatch):
-    monkeypatch.setitem(harness.core.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
+    monkeypatch.setitem(harness.core.frameworks.plugins(), "keras", MISSING_KERAS)
     result = _run(_matrix([get_variant("relu-xavier")], ["numpy", "keras"], epochs=1), tmp_path / "run")
-    statuses = {r["framework"]: r for r in result.records.values()}
-    assert statuses["numpy"]["status"] == "ok"
-    assert statuses["keras"]["status"] == "unavailable"
-    assert "framework 'keras' is unavailable here" in statuses["keras"]["message"]
-    assert [r["framework"] for r in result.not_ok()] == ["keras"]
+    statuses = {r.framework: r for r in result.records.values()}
+    assert statuses["numpy"].status == "ok"
+    assert statuses["keras"].status == "unavailable"
+    assert "framework 'keras' is unavailable here" in statuses["keras"].message
+    assert [r.framework for r in result.not_ok()] == ["keras"]
 
 
 def test_a_rerun_retries_failed_and_unavailable_cells_but_keeps_ok_and_diverged_ones(tmp_path, monkeypatch):
     out = tmp_path / "run"
     matrix = _matrix([get_variant("relu-xavier"), DIVERGING], ["numpy", "keras"], epochs=1)
     with monkeypatch.context() as patch:
-        patch.setitem(harness.core.frameworks.FRAMEWORKS, "keras", MISSING_KERAS)
+        patch.setitem(harness.core.frameworks.plugins(), "keras", MISSING_KERAS)
         first = _run(matrix, out)
-    assert sorted(r["status"] for r in first.records.values()) == ["diverged", "ok", "unavailable", "unavailable"]
+    assert sorted(r.status for r in first.records.values()) == ["diverged", "ok", "unavailable", "unavailable"]
     second = _run(matrix, out)
-    assert sorted(r["status"] for r in second.records.values()) == ["diverged", "diverged", "ok", "ok"]
-    retried = {second.records[key]["framework"] for key in second.trained}
+    assert sorted(r.status for r in second.records.values()) == ["diverged", "diverged", "ok", "ok"]
+    retried = {second.records[key].framework for key in second.trained}
     assert retried == {"keras"} and len(second.skipped) == 2
     assert len(list((out / "cells").glob("*.json"))) == 4
 
@@ -231,7 +243,7 @@ def test_a_run_directory_of_another_matrix_is_refused(tmp_path):
 
 def test_json_flag_prints_a_machine_readable_summary(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["run", "--matrix", "seed-lecture", "--dataset", "digits", "--frameworks", "numpy"]
+    argv = ["run", "--matrix", "repro-lecture", "--dataset", "digits", "--frameworks", "numpy"]
     argv += ["--variants", "relu-xavier,tanh-xavier", "--seeds", "2", "--threads", "1", "--out", str(out), "--json"]
     assert cli.main(argv) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -8,7 +8,7 @@ uses.
 
 from __future__ import annotations
 
-from harness.catalog.matrices import Matrix, Row
+from harness.catalog.matrix import Matrix, Row
 from harness.catalog.variants import get_variant
 from harness.run.executor import InProcessExecutor, LocalPoolExecutor
 from harness.run.runner import RunDirectory, run_matrix
@@ -37,10 +37,10 @@ def test_a_two_process_pool_gives_the_same_records_as_one_process_except_timings
     assert len(serial.records) == 4
     for key, one in serial.records.items():
         other = parallel.records[key]
-        assert one["status"] == other["status"] == "ok", (key, one["message"], other["message"])
-        assert one["result"] == other["result"], key
-        assert [[epoch[name] for name in MEASURED] for epoch in one["history"]] == [
-            [epoch[name] for name in MEASURED] for epoch in other["history"]
+        assert one.status == other.status == "ok", (key, one.message, other.message)
+        assert one.result == other.result, key
+        assert [[getattr(epoch, name) for name in MEASURED] for epoch in one.history] == [
+            [getattr(epoch, name) for name in MEASURED] for epoch in other.history
         ], key
-        assert one["model_spec"] == other["model_spec"] and one["train_spec"] == other["train_spec"]
-        assert one["timing"]["threads"] == other["timing"]["threads"] == 1
+        assert one.model_spec == other.model_spec and one.train_spec == other.train_spec
+        assert one.timing.threads == other.timing.threads == 1

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from harness.core.record import CellRecord
+
 MATRIX = """
 dataset = "digits"
 frameworks = ["numpy"]
@@ -48,8 +50,8 @@ def test_a_run_killed_mid_run_resumes_without_losing_or_duplicating_cells(tmp_pa
     finished = _records(out)
     assert KILL_AFTER_RECORDS <= len(finished) < CELLS, "the kill must land before the run ends"
     for content in finished.values():
-        record = json.loads(content)  # every stored record is whole
-        assert record["status"] == "ok" and record["result"]["epochs_run"] == 8
+        record = CellRecord.from_json(json.loads(content))  # every stored record is whole
+        assert record.status == "ok" and record.result.epochs_run == 8
     config = (out / "config.json").read_bytes()
 
     rerun = subprocess.run(_command(matrix_file, out), capture_output=True, text=True, timeout=TIMEOUT_S)

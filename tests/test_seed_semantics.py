@@ -1,5 +1,5 @@
-"""The setups the seed documents ran, checked in every framework: seed 000's normalised MSE and its evaluation loss,
-its "glorot", stopping without restore; seed 001's dropped last batch; seed 003's batches drawn with replacement and
+"""The setups the source documents ran, checked in every framework: lincoln's normalised MSE and its evaluation loss,
+its "glorot", stopping without restore; the TF1 lecture's dropped last batch; Saito's batches drawn with replacement and
 its iteration count."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from harness.core.batching import epoch_order
 from harness.core.conventions import native_specs
 from harness.core.frameworks import available_frameworks, model_class
+from harness.core.initializers import initial_params
 from harness.core.specs import EarlyStoppingSpec, InitSpec, ModelSpec, OptimizerSpec, TrainSpec
 from reference.activations import activate, activation_backward
-from reference.initializers import initial_params
 from reference.losses import data_loss, data_loss_and_grad, evaluation_loss
 from tests.framework_cases import MODEL_VARIANTS, batch
 
@@ -27,7 +27,7 @@ def _model(framework: str, model_spec: ModelSpec, train_spec: TrainSpec, steps_p
     return model_class(framework)(model_spec, train_spec, params, steps_per_epoch=steps_per_epoch)
 
 
-def test_normalized_mse_gradient_skips_the_division_as_seed_000_does() -> None:
+def test_normalized_mse_gradient_skips_the_division_as_lincoln_does() -> None:
     """The loss value is of out/Σout, the gradient 2·(out/Σout − onehot)/n taken at the raw outputs: it is not the
     derivative of the value (a finite difference shows the gap), exactly as lincoln's MeanSquaredError."""
     rng = np.random.default_rng(0)
@@ -45,7 +45,7 @@ def test_normalized_mse_gradient_skips_the_division_as_seed_000_does() -> None:
     assert abs(finite_difference - grad[0, 0]) > 1e-3
 
 
-def test_clipped_softmax_bce_is_seed_000s_softmax_cross_entropy_value() -> None:
+def test_clipped_softmax_bce_is_lincolns_softmax_cross_entropy_value() -> None:
     logits = np.array([[2.0, 0.5, -1.0], [80.0, 0.0, 0.0]])
     labels = np.array([0, 1])
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -69,7 +69,7 @@ def test_glorot_variance_as_std_draws_with_the_variance_as_sigma() -> None:
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", ["tanh-sigmoid-normalized-mse", "tanh-clipped-softmax-bce-evaluation"])
 def test_evaluation_loss_matches_the_reference(framework: str, dtype: str, name: str) -> None:
-    # ReLU with N(0, 3²) weights (seed 000-d's kind of network): logits in the tens to hundreds, so softmax
+    # ReLU with N(0, 3²) weights (lincoln row 000-d's kind of network): logits in the tens to hundreds, so softmax
     # probabilities pass 1 − 1e-9 and fall below 1e-9 and both clip bounds are exercised
     spec = replace(MODEL_VARIANTS[name], activation="relu", init=InitSpec("normal", std=3.0))
     train_spec = TrainSpec(optimizer=OptimizerSpec("sgd", lr=0.1), dtype=dtype)
@@ -157,7 +157,7 @@ def test_lincolns_relu_passes_the_gradient_where_the_unit_is_off() -> None:
     np.testing.assert_array_equal(activation_backward("relu", z, np.maximum(z, 0), grad), [[0.0, 0.0, 0.0, 4.0]])
 
 
-def test_only_seed_000s_deliberate_backward_rules_are_not_exact_gradients() -> None:
+def test_only_lincolns_deliberate_backward_rules_are_not_exact_gradients() -> None:
     assert ModelSpec(4, (3,), 2).exact_gradient
     assert not ModelSpec(4, (3,), 2, activation="relu_linear_gradient").exact_gradient
     assert not ModelSpec(4, (3,), 2, output="sigmoid", loss="mse_normalized").exact_gradient

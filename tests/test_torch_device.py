@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from harness.core.batching import dropout_masks, epoch_order
 from harness.core.conventions import native_specs
+from harness.core.initializers import initial_params
 from harness.core.specs import BatchNormSpec, ModelSpec, OptimizerSpec, TrainSpec
-from reference.initializers import initial_params
+
+pytest.importorskip("torch", reason="torch is not installed: its tests are skipped")
+
+import torch
+
 from torch_impl.device import DeviceUnavailableError, deterministic_mode, resolve_device
 from torch_impl.model import MLP
 

@@ -1,14 +1,18 @@
-"""torch_impl.params: the canonical dict crosses into torch tensors and back exactly, and mismatches raise."""
+"""torch_impl.params beyond the framework contract: kernels transposed into nn.Linear, BN values into BatchNorm1d,
+copies out, canonical key order."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from harness.core.errors import ParamMismatchError
 from harness.core.params import param_shapes, trainable_keys
 from harness.core.specs import BatchNormSpec, ModelSpec, TrainSpec
+
+pytest.importorskip("torch", reason="torch is not installed: its tests are skipped")
+
+import torch
+
 from torch_impl.layers import MLPNetwork
 from torch_impl.model import MLP
 from torch_impl.params import canonical_tensors, export_params, load_params
@@ -25,18 +29,6 @@ def random_params(spec: ModelSpec, dtype: str, seed: int = 0) -> dict[str, np.nd
         if key.endswith("running_var"):
             params[key] = np.abs(params[key]) + 0.5
     return params
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_round_trip_through_the_model_is_exact(dtype: str) -> None:
-    params = random_params(SPEC, dtype)
-    model = MLP(SPEC, TrainSpec(dtype=dtype), params)
-    exported = model.get_params()
-    assert list(exported) == list(param_shapes(SPEC))
-    for key, value in params.items():
-        assert exported[key].dtype == np.dtype(dtype), key
-        assert exported[key].flags.c_contiguous, key
-        np.testing.assert_array_equal(exported[key], value, err_msg=key)
 
 
 def test_kernels_are_stored_transposed_and_bn_values_land_in_batchnorm1d() -> None:
@@ -74,45 +66,6 @@ def test_canonical_tensors_cover_every_key_in_canonical_order() -> None:
     for key, shape in param_shapes(SPEC).items():
         torch_shape = shape[::-1] if key.endswith(".W") else shape
         assert tuple(tensors[key].shape) == torch_shape, key
-
-
-def test_missing_key_raises_and_names_it() -> None:
-    params = random_params(SPEC, "float32")
-    del params["bn1.running_var"]
-    with pytest.raises(ParamMismatchError, match=r"missing \['bn1.running_var'\]"):
-        MLP(SPEC, TrainSpec(), params)
-
-
-def test_unexpected_key_raises_and_names_it() -> None:
-    params = random_params(SPEC, "float32")
-    params["dense9.W"] = np.zeros((1, 1), np.float32)
-    with pytest.raises(ParamMismatchError, match=r"unexpected \['dense9.W'\]"):
-        MLP(SPEC, TrainSpec(), params)
-
-
-def test_wrong_shape_raises_with_got_and_want() -> None:
-    params = random_params(SPEC, "float32")
-    params["bn0.gamma"] = np.ones(5, np.float32)
-    with pytest.raises(ParamMismatchError, match=r"bn0.gamma: got \(5,\), want \(4,\)"):
-        MLP(SPEC, TrainSpec(), params)
-
-
-def test_kernel_in_torch_layout_raises() -> None:
-    params = random_params(SPEC, "float32")
-    params["dense1.W"] = params["dense1.W"].T.copy()
-    with pytest.raises(ParamMismatchError, match=r"dense1.W: got \(3, 4\), want \(4, 3\)"):
-        MLP(SPEC, TrainSpec(), params)
-
-
-def test_failed_set_params_leaves_the_model_unchanged() -> None:
-    params = random_params(SPEC, "float64")
-    model = MLP(SPEC, TrainSpec(dtype="float64"), params)
-    bad = random_params(SPEC, "float64", seed=1)
-    bad["dense0.W"] = bad["dense0.W"].T.copy()
-    with pytest.raises(ParamMismatchError):
-        model.set_params(bad)
-    for key, value in model.get_params().items():
-        np.testing.assert_array_equal(value, params[key], err_msg=key)
 
 
 def test_gradients_come_back_in_canonical_keys_and_shapes() -> None:

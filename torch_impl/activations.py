@@ -22,7 +22,7 @@ def activate(name: str, z: torch.Tensor, alpha: float = 0.01) -> torch.Tensor:
     if name == "linear":
         return z
     if name == "relu_linear_gradient":
-        # max(z, 0) forward, the identity backward: seed 000's ReLU (its gradient mask is always true)
+        # max(z, 0) forward, the identity backward: lincoln's ReLU (its gradient mask is always true)
         return z + (torch.relu(z) - z).detach()
     raise ValueError(f"unknown activation {name!r}; see harness.core.specs.ACTIVATIONS")
 

@@ -7,13 +7,9 @@ from contextlib import contextmanager
 
 import torch
 
-from harness.core.errors import FwcompareError
+from harness.core.errors import DeviceUnavailableError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-
-
-class DeviceUnavailableError(FwcompareError):
-    """The requested torch device does not exist on this machine."""
 
 
 def resolve_device(name: str) -> torch.device:

@@ -13,7 +13,7 @@ Gradients come from autograd.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 import torch
 
@@ -38,7 +38,7 @@ def per_sample_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor)
         return per_unit.sum(dim=1)
     if spec.loss == "mse_normalized":
         out = output_activation(spec.output, logits)
-        # Value of the normalised outputs, gradient of the raw ones: seed 000 differentiates as if out were used.
+        # Value of the normalised outputs, gradient of the raw ones: lincoln differentiates as if out were used.
         normalized = out + (out / out.sum(dim=1, keepdim=True) - out).detach()
         return torch.square(normalized - targets).sum(dim=1)
     raise ValueError(f"unknown loss {spec.loss!r}; see harness.core.specs.LOSSES")
@@ -56,15 +56,16 @@ def per_sample_eval_loss(spec: ModelSpec, logits: torch.Tensor, labels: torch.Te
     raise ValueError(f"unknown eval_loss {spec.eval_loss!r}; see harness.core.specs.EVAL_LOSSES")
 
 
-def l2_penalty(spec: ModelSpec, kernels: Iterable[torch.Tensor]) -> torch.Tensor | float:
-    """l2·Σ‖W‖² over the kernels (0.0 without L2, so nothing is added to the graph)."""
-    if spec.l2 == 0:
+def l2_penalty(l2: float, kernels: Sequence[torch.Tensor]) -> torch.Tensor | float:
+    """l2·Σ‖W‖² over the dense kernels (no ½; biases and BN excluded); 0.0 without L2, so nothing is added to the
+    graph."""
+    if l2 == 0:
         return 0.0
-    return spec.l2 * sum(torch.square(kernel).sum() for kernel in kernels)
+    return l2 * sum(torch.square(kernel).sum() for kernel in kernels)
 
 
 def batch_loss(
-    spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor, kernels: Iterable[torch.Tensor]
+    spec: ModelSpec, logits: torch.Tensor, labels: torch.Tensor, kernels: Sequence[torch.Tensor]
 ) -> torch.Tensor:
     """The training objective of one batch: mean per-sample loss plus the L2 term (0-d tensor)."""
-    return per_sample_loss(spec, logits, labels).mean() + l2_penalty(spec, kernels)
+    return per_sample_loss(spec, logits, labels).mean() + l2_penalty(spec.l2, kernels)

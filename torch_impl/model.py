@@ -152,7 +152,7 @@ class MLP(FrameworkModel):
                 logits = self.network(data.x[rows])
                 loss_sum += per_sample_eval_loss(self.model_spec, logits, data.y[rows]).sum()
                 correct += (logits.argmax(dim=1) == data.y[rows]).sum()
-            loss = loss_sum / n + l2_penalty(self.model_spec, self.network.kernels())
+            loss = loss_sum / n + l2_penalty(self.model_spec.l2, self.network.kernels())
         return float(loss.item()), correct.item() / n
 
     def synchronize(self) -> None:

@@ -22,7 +22,7 @@ from harness.core.specs import (
 )
 
 MNIST_INPUTS, MNIST_CLASSES = 784, 10
-# Seed 001's architecture: Flatten → 2 × Dense(256) → Dense(10).
+# The TF 1.x lecture's architecture: Flatten → 2 × Dense(256) → Dense(10).
 LECTURE_HIDDEN = (256, 256)
 
 
@@ -42,7 +42,7 @@ class Variant:
 
 
 # Initialisers by the names used in variant names; "normal"/"uniform" are Keras 2/3's RandomNormal/RandomUniform
-# defaults (std / limit 0.05). Seed 001 ran TensorFlow 1.x, whose tf.keras RandomNormal() was the core initialiser
+# defaults (std / limit 0.05). The lecture ran TensorFlow 1.x, whose tf.keras RandomNormal() was the core initialiser
 # with std 1.0: that is "normal-std1", the lecture's random-normal row.
 INITS: dict[str, InitSpec] = {
     "normal": InitSpec("normal", std=0.05),
@@ -71,22 +71,22 @@ def _lecture_variant(activation: str, init: str, **model_extra) -> ModelSpec:
 DEFAULT_VARIANTS: tuple[Variant, ...] = (
     Variant(
         "relu-normal",
-        "ReLU, RandomNormal(std 0.05) init (Keras 2/3's default; seed 001's TF 1.x default was std 1.0)",
+        "ReLU, RandomNormal(std 0.05) init (Keras 2/3's default; the TF 1.x lecture's TF 1.x default was std 1.0)",
         _lecture_variant("relu", "normal"),
         ADAM_1E3,
     ),
-    Variant("relu-xavier", "ReLU, Glorot uniform init (seed 001)", _lecture_variant("relu", "xavier"), ADAM_1E3),
-    Variant("relu-he", "ReLU, He uniform init (seed 001)", _lecture_variant("relu", "he"), ADAM_1E3),
+    Variant("relu-xavier", "ReLU, Glorot uniform init (the TF1 lecture)", _lecture_variant("relu", "xavier"), ADAM_1E3),
+    Variant("relu-he", "ReLU, He uniform init (the TF1 lecture)", _lecture_variant("relu", "he"), ADAM_1E3),
     Variant(
         "relu-he-dropout",
-        "ReLU, He uniform, inverted dropout 0.5 after each ReLU (seed 001)",
+        "ReLU, He uniform, inverted dropout 0.5 after each ReLU (the TF 1.x lecture)",
         _lecture_variant("relu", "he", dropout=(0.5, 0.5)),
         ADAM_1E3,
     ),
     Variant(
         "relu-he-batchnorm",
-        "ReLU, He uniform, Dense → BatchNorm(momentum 0.9, eps 1e-3) → ReLU (seed 001's layer order; seed 001 "
-        "itself used Keras' default momentum 0.99)",
+        "ReLU, He uniform, Dense → BatchNorm(momentum 0.9, eps 1e-3) → ReLU (the TF1 lecture's layer order; the "
+        "lecture itself used Keras' default momentum 0.99)",
         _lecture_variant("relu", "he", batch_norm=BatchNormSpec(momentum=0.9, eps=1e-3)),
         ADAM_1E3,
     ),
@@ -94,43 +94,43 @@ DEFAULT_VARIANTS: tuple[Variant, ...] = (
     Variant("tanh-xavier", "Tanh, Glorot uniform init", _lecture_variant("tanh", "xavier"), ADAM_1E3),
 )
 
-# Seed 001 as it ran: TensorFlow 1.x's tf.train.AdamOptimizer(0.001) (epsilon 1e-8 in the epsilon-hat form, the
+# The lecture as it ran: TensorFlow 1.x's tf.train.AdamOptimizer(0.001) (epsilon 1e-8 in the epsilon-hat form, the
 # Keras form here), len(train_x) // 128 = 468 steps (the last partial batch is never drawn), zero biases, and
 # BatchNormalization() with TF 1.x's defaults momentum 0.99, epsilon 1e-3 and the biased (1/N) moving variance.
 LECTURE_ADAM = TrainSpec(
-    optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-8, form="keras"), batch_size=128, drop_last=True, epochs=1
+    optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-8, form="epsilon-hat"), batch_size=128, drop_last=True, epochs=1
 )
 LECTURE_BATCH_NORM = BatchNormSpec(momentum=0.99, eps=1e-3, running_var="biased")
 
 LECTURE_VARIANTS: tuple[Variant, ...] = (
     Variant(
         "lecture-normal-std1",
-        "seed 001: ReLU, TF 1.x RandomNormal() = N(0, 1) kernels, zero biases, TF1 Adam, 468 steps",
+        "TF 1.x lecture: ReLU, TF 1.x RandomNormal() = N(0, 1) kernels, zero biases, TF1 Adam, 468 steps",
         _lecture_variant("relu", "normal-std1"),
         LECTURE_ADAM,
     ),
     Variant(
         "lecture-normal-std005",
-        "seed 001's network with Keras 2/3's RandomNormal() = N(0, 0.05²) kernels (not what the lecture ran)",
+        "the TF 1.x lecture's network with Keras 2/3's RandomNormal() = N(0, 0.05²) kernels (not what the lecture ran)",
         _lecture_variant("relu", "normal"),
         LECTURE_ADAM,
     ),
     Variant(
         "lecture-xavier",
-        "seed 001: ReLU, glorot_uniform kernels, TF1 Adam, 468 steps",
+        "TF 1.x lecture: ReLU, glorot_uniform kernels, TF1 Adam, 468 steps",
         _lecture_variant("relu", "xavier"),
         LECTURE_ADAM,
     ),
-    Variant("lecture-he", "seed 001: ReLU, he_uniform kernels", _lecture_variant("relu", "he"), LECTURE_ADAM),
+    Variant("lecture-he", "TF 1.x lecture: ReLU, he_uniform kernels", _lecture_variant("relu", "he"), LECTURE_ADAM),
     Variant(
         "lecture-he-dropout",
-        "seed 001: ReLU, he_uniform, Dropout(0.5) after each ReLU",
+        "TF 1.x lecture: ReLU, he_uniform, Dropout(0.5) after each ReLU",
         _lecture_variant("relu", "he", dropout=(0.5, 0.5)),
         LECTURE_ADAM,
     ),
     Variant(
         "lecture-he-batchnorm",
-        "seed 001: ReLU, he_uniform, Dense → BatchNormalization() (momentum 0.99, eps 1e-3) → ReLU",
+        "TF 1.x lecture: ReLU, he_uniform, Dense → BatchNormalization() (momentum 0.99, eps 1e-3) → ReLU",
         _lecture_variant("relu", "he", batch_norm=LECTURE_BATCH_NORM),
         LECTURE_ADAM,
     ),
@@ -156,7 +156,7 @@ OPTIMIZER_VARIANTS: tuple[Variant, ...] = tuple(
     for name, opt in OPTIMIZER_SETTINGS.items()
 )
 
-# (family, distribution) -> the INITS entry; "normal" is the fixed-scale family of seed 001's baseline.
+# (family, distribution) -> the INITS entry; "normal" is the fixed-scale family of the TF 1.x lecture's baseline.
 INIT_FAMILIES: dict[tuple[str, str], str] = {
     ("normal", "uniform"): "uniform",
     ("normal", "normal"): "normal",
@@ -178,9 +178,9 @@ INIT_VARIANTS: tuple[Variant, ...] = tuple(
     )
 )
 
-# --- Reproduction variants: the exact setups of the seed documents (results/REPRODUCTION_AUDIT.md) -------------------
+# --- Reproduction variants: the exact setups of the source documents (results/REPRODUCTION_AUDIT.md) ----------------
 
-# Seed 000 ("lincoln", Weidman's Deep Learning from Scratch): 784-89-10, batch 60, seed 20190119, SGD without a
+# lincoln (Weidman's Deep Learning from Scratch and its library): 784-89-10, batch 60, seed 20190119, SGD without a
 # batch-size-dependent loss scale (lincoln's losses are means over the batch, as ours).
 LINCOLN_HIDDEN = (89,)
 LINCOLN_BATCH = 60
@@ -195,8 +195,8 @@ LINCOLN_GLOROT_INIT = InitSpec("glorot_variance_as_std", bias="like_weights")
 # "restore" only rebinds trainer.net to a copy; the notebook evaluates the original `model`, so the published
 # accuracy is of the weights at the evaluation where the loss rose: no restore here.
 LINCOLN_STOPPING = EarlyStoppingSpec(enabled=True, eval_every=10, patience=1, restore_best=False)
-# lincoln's SGDMomentum: v = μ·v + lr·g; p −= v, i.e. the Keras form (v_keras = −v).
-LINCOLN_MOMENTUM = OptimizerSpec("momentum", lr=0.1, momentum=0.9, form="keras")
+# lincoln's SGDMomentum: v = μ·v + lr·g; p −= v, i.e. the velocity form (v_velocity = −v).
+LINCOLN_MOMENTUM = OptimizerSpec("momentum", lr=0.1, momentum=0.9, form="velocity")
 LINCOLN_SGD = OptimizerSpec("sgd", lr=0.1)
 CONSTANT_LR = ScheduleSpec()
 
@@ -321,15 +321,15 @@ LINCOLN_VARIANTS: tuple[Variant, ...] = (
     ),
 )
 
-# Seed 002 (Raschka's NeuralNetMLP): 784-100-10 sigmoid/sigmoid, logistic loss summed over the batch with
+# Raschka's NeuralNetMLP (Python Machine Learning): 784-100-10 sigmoid/sigmoid, logistic loss summed over the batch with
 # grad += l2·W, eta 0.0005, batch 100, 200 epochs, seed 1. Our losses are means over the batch with l2'·ΣW² added,
 # so the same updates need lr = eta·batch = 0.05 and l2' = l2/(2·batch) = 0.01/200 = 5e-5.
 RASCHKA_BATCH = 100
 RASCHKA_VARIANTS: tuple[Variant, ...] = (
     Variant(
         "raschka-mlp",
-        "seed 002: 784-100-10 sigmoid/sigmoid, binary CE, N(0, 0.1) init, zero biases, SGD; Raschka's eta 0.0005 and "
-        "l2 0.01 on a summed loss = lr 0.05 and l2 5e-5 on our mean loss",
+        "Raschka's NeuralNetMLP: 784-100-10 sigmoid/sigmoid, binary CE, N(0, 0.1) init, zero biases, SGD; its eta "
+        "0.0005 and l2 0.01 on a summed loss = lr 0.05 and l2 5e-5 on our mean loss",
         ModelSpec(
             input_size=MNIST_INPUTS,
             hidden_sizes=(100,),
@@ -349,7 +349,7 @@ RASCHKA_VARIANTS: tuple[Variant, ...] = (
     ),
 )
 
-# Seed 003 (Saito's Deep Learning from Scratch, ch. 6): the seed gives no architecture or length for its MNIST
+# Saito's Deep Learning from Scratch, ch. 6: the document gives no architecture or length for its MNIST
 # comparison, so these follow the book's optimizer_compare_mnist.py: 784-100×4-10 ReLU, He normal (untruncated,
 # σ = √(2/fan_in)), zero biases, 2,000 iterations of a batch of 128 rows drawn with replacement
 # (np.random.choice), each optimiser in the seed's own form.
@@ -357,16 +357,16 @@ SAITO_ITERATIONS = 2000
 SAITO_OPTIMIZERS: dict[str, OptimizerSpec] = {
     "sgd": OptimizerSpec("sgd", lr=0.01),
     # v = m·v − lr·g; p += v
-    "momentum": OptimizerSpec("momentum", lr=0.01, momentum=0.9, form="keras"),
+    "momentum": OptimizerSpec("momentum", lr=0.01, momentum=0.9, form="velocity"),
     # h += g²; p −= lr·g/(√h + 1e-7), h starting at 0
-    "adagrad": OptimizerSpec("adagrad", lr=0.01, eps=1e-7, initial_accumulator=0.0, form="torch"),
+    "adagrad": OptimizerSpec("adagrad", lr=0.01, eps=1e-7, initial_accumulator=0.0, form="eps-outside-root"),
     # lr_t = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ); p −= lr_t·m/(√v + 1e-7): the epsilon-hat form
-    "adam": OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, form="keras"),
+    "adam": OptimizerSpec("adam", lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, form="epsilon-hat"),
 }
 SAITO_VARIANTS: tuple[Variant, ...] = tuple(
     Variant(
         f"saito-{name}",
-        f"seed 003: 784-100×4-10 ReLU, He normal, {name} lr {optimizer.lr}, 2,000 batches of 128 drawn with "
+        f"Saito ch. 6: 784-100×4-10 ReLU, He normal, {name} lr {optimizer.lr}, 2,000 batches of 128 drawn with "
         "replacement",
         ModelSpec(
             input_size=MNIST_INPUTS,
@@ -383,26 +383,27 @@ SAITO_VARIANTS: tuple[Variant, ...] = tuple(
     for name, optimizer in SAITO_OPTIMIZERS.items()
 )
 
-# Seed 004: Fashion-MNIST softmax regression, Keras defaults: Dense(10, softmax) with Glorot uniform kernel and zero
-# bias, Adam (lr 1e-3, eps 1e-7, Keras form), fit's default batch 32, 10 epochs.
+# The Keras Fashion-MNIST example: softmax regression with Keras defaults: Dense(10, softmax) with Glorot uniform
+# kernel and zero bias, Adam (lr 1e-3, eps 1e-7, Keras form), fit's default batch 32, 10 epochs.
 FASHION_VARIANTS: tuple[Variant, ...] = (
     Variant(
         "fashion-softmax-regression",
-        "seed 004: 784-10 softmax regression (no hidden layer), Glorot uniform, Keras Adam, batch 32, 10 epochs",
+        "Keras Fashion-MNIST example: 784-10 softmax regression (no hidden layer), Glorot uniform, Keras Adam, "
+        "batch 32, 10 epochs",
         ModelSpec(input_size=MNIST_INPUTS, hidden_sizes=(), output_size=MNIST_CLASSES, init=InitSpec("glorot_uniform")),
-        TrainSpec(optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-7, form="keras"), batch_size=32, epochs=10),
+        TrainSpec(optimizer=OptimizerSpec("adam", lr=1e-3, eps=1e-7, form="epsilon-hat"), batch_size=32, epochs=10),
     ),
 )
 
 VARIANT_GROUPS: dict[str, tuple[Variant, ...]] = {
     "default": DEFAULT_VARIANTS,
-    "seed-lecture": LECTURE_VARIANTS,
+    "repro-lecture": LECTURE_VARIANTS,
     "optimizers": OPTIMIZER_VARIANTS,
     "init": INIT_VARIANTS,
-    "seed-lincoln": LINCOLN_VARIANTS,
-    "seed-raschka": RASCHKA_VARIANTS,
-    "seed-optimizers": SAITO_VARIANTS,
-    "seed-fashion": FASHION_VARIANTS,
+    "repro-lincoln": LINCOLN_VARIANTS,
+    "repro-raschka": RASCHKA_VARIANTS,
+    "repro-saito": SAITO_VARIANTS,
+    "repro-fashion": FASHION_VARIANTS,
 }
 
 

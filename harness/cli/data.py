@@ -1,6 +1,6 @@
 """`fwcompare data fetch NAME` (obtain and verify a data set) and `fwcompare data info NAME` (describe it).
 
-`fetch` tries every source (harness.data.datasets) and reports each attempt on stderr. `info` looks only at local
+`fetch` tries every source (harness.data.loader) and reports each attempt on stderr. `info` looks only at local
 sources (data dir, cache, system folder), so it never downloads; a data set found nowhere is described as absent
 with the reasons, while a broken data dir or corrupt file is an error as in `fetch`.
 """
@@ -14,15 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.datasets import (
-    DATASETS,
-    Dataset,
-    DatasetInfo,
-    DatasetUnavailableError,
-    Sources,
-    load_dataset,
-    resolve_cache_dir,
-)
+from harness.core.errors import DatasetUnavailableError
+from harness.data.loader import load_dataset
+from harness.data.registry import DATASETS, Dataset, DatasetInfo
+from harness.data.sources import Sources, resolve_cache_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -7,10 +7,11 @@ import json
 
 from tabulate import tabulate
 
-from harness.catalog.matrices import MATRICES, Matrix
+from harness.catalog.matrices import MATRICES, MATRIX_ALIASES
+from harness.catalog.matrix import Matrix
 from harness.catalog.variants import VARIANT_GROUPS, all_variants
-from harness.core.frameworks import FRAMEWORKS, available_frameworks
-from harness.data.datasets import DATASETS
+from harness.core.frameworks import available_frameworks
+from harness.data.registry import DATASETS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +32,10 @@ def _list(args: argparse.Namespace) -> int:
             for variant in all_variants().values()
         ],
         "matrices": [_matrix_summary(matrix) for matrix in MATRICES.values()],
+        "matrix_aliases": [
+            {"alias": alias, "matrix": name, "note": f"deprecated: use {name}; the alias goes in the next release"}
+            for alias, name in MATRIX_ALIASES.items()
+        ],
         "datasets": [
             {
                 "name": info.name,
@@ -41,7 +46,7 @@ def _list(args: argparse.Namespace) -> int:
             for info in DATASETS.values()
         ],
         "frameworks": [
-            {"name": name, "available": frameworks[name] is None, "reason": frameworks[name]} for name in FRAMEWORKS
+            {"name": name, "available": frameworks[name] is None, "reason": frameworks[name]} for name in frameworks
         ],
     }
     if args.json:
@@ -56,6 +61,7 @@ def _list(args: argparse.Namespace) -> int:
     for title, rows in (
         ("Variants", variants),
         ("Matrices (fwcompare run --matrix NAME; a .toml file works too)", listing["matrices"]),
+        ("Deprecated matrix names (still accepted)", listing["matrix_aliases"]),
         ("Data sets", listing["datasets"]),
         ("Frameworks", frameworks_rows),
     ):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.cli import data, listing, parity, report, reproduction, run
+from harness.cli import compare, data, export, listing, parity, port, report, reproduction, run
 from harness.core.errors import FwcompareError
 from harness.core.specs import SpecError
 
@@ -14,10 +14,10 @@ from harness.core.specs import SpecError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fwcompare",
-        description="Train the same MLPs in NumPy, PyTorch and Keras; check parity; compare accuracy and speed.",
+        description="Train the same MLPs in every registered framework; check parity; compare accuracy and speed.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in (run, parity, report, reproduction, listing, data):
+    for module in (run, parity, port, report, compare, reproduction, listing, data, export):
         module.add_parser(subparsers)
     return parser
 

@@ -1,8 +1,9 @@
-"""`fwcompare parity`: per-tensor parity of the NumPy reference, PyTorch and Keras (harness/parity/suite.py).
+"""`fwcompare parity`: per-tensor parity of every pair of registered frameworks (harness/parity/).
 
-Prints a test log (one line per check, or per tensor with --verbose; every tensor that is not OK always), the first
-diverging layer of each failure, and summary tables. Exit status: 0 when every tensor is OK or EXPLAINED, 1 on any
-NOT OK, 2 for a usage error (unknown variant or framework).
+Prints a test log (one line per check, or per tensor with --verbose; every tensor that is not OK always, with its
+diagnosis when the reference is one side), the first diverging layer of each failure, and summary tables. With
+--impl, a user's own network (harness.byo) is one more framework. Exit status: 0 when every tensor is OK or
+EXPLAINED, 1 on any NOT OK or an --impl that could not be loaded, 2 for a usage error (unknown variant or framework).
 """
 
 from __future__ import annotations
@@ -14,40 +15,30 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from harness.cli.args import comma_names, positive_int
-from harness.core.errors import UnknownNameError
-from harness.core.frameworks import FRAMEWORKS, check_device
+from harness.byo.adapter import DEFAULT_TIME_LIMIT_S
+from harness.byo.load import register_impl
+from harness.cli.args import comma_names, positive_int, positive_seconds
+from harness.core.atomic import write_json_atomic
+from harness.core.errors import ImplementationError
+from harness.core.frameworks import DEVICE_CHOICES, check_device, check_names, framework_names
 from harness.core.interface import MODES
 from harness.core.specs import DTYPES
-from harness.parity.suite import (
-    DEFAULT_STEPS,
-    EXPLAINED,
-    MAX_STEPS,
-    NOT_OK,
-    OK,
-    PARITY_STEPS_PER_EPOCH,
-    PARITY_VARIANTS,
-    ParityReport,
-    ParityRow,
-    check_steps,
-    explained_by,
-    parity_variants,
-    run_parity,
-)
+from harness.parity.inputs import DEFAULT_STEPS, MAX_STEPS, PARITY_STEPS_PER_EPOCH, check_steps
+from harness.parity.results import EXPLAINED, NOT_OK, OK, ParityReport, ParityRow, explained_by
+from harness.parity.suite import run_parity
+from harness.parity.variants import PARITY_VARIANTS, parity_variants
 from harness.run.executor import configure_threads
-from harness.run.runner import write_json_atomic
 
-DEVICES = ("auto", "cpu", "cuda")
 _SEVERITY = {OK: 0, EXPLAINED: 1, NOT_OK: 2}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "parity",
-        help="per-tensor parity of NumPy, PyTorch and Keras on the same weights and batches; exit 1 on any NOT OK",
+        help="per-tensor parity of every pair of frameworks on the same weights and batches; exit 1 on any NOT OK",
         description="Start every framework from the same canonical weights, batches and dropout masks; compare each "
         "layer's activations, the loss and every gradient, then parameters, optimiser state and loss after K steps, "
-        "pair by pair (numpy-vs-torch, numpy-vs-keras, torch-vs-keras), and each framework's timed train_epoch "
+        "for every pair of the frameworks selected, and each framework's timed train_epoch "
         "path against its train_step. Differences the frameworks' own forms explain are reported as EXPLAINED.",
     )
     parser.add_argument(
@@ -60,19 +51,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frameworks",
         type=comma_names,
-        default=list(FRAMEWORKS),
+        default=list(framework_names()),
         metavar="A,B",
-        help="frameworks to compare pairwise (default: numpy,torch,keras)",
+        help=f"frameworks to compare pairwise (default: {','.join(framework_names())})",
     )
+    add_impl_arguments(parser)
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")
     parser.add_argument(
         "--steps",
-        type=_steps,
+        type=step_count,
         default=DEFAULT_STEPS,
         metavar="K",
         help=f"optimiser steps, a multiple of {PARITY_STEPS_PER_EPOCH}, at most {MAX_STEPS} (default {DEFAULT_STEPS})",
     )
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="device of the frameworks that can use a GPU; the NumPy reference runs on the CPU (default auto)",
+    )
     parser.add_argument(
         "--mode",
         choices=MODES,
@@ -82,13 +79,46 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print parity.json on stdout (the log goes to stderr)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write DIR/parity.json")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML (one test case per tensor) for CI")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log every tensor, not one line per check and failures"
     )
     parser.set_defaults(handler=_parity)
 
 
-def _steps(text: str) -> int:
+def add_impl_arguments(parser: argparse.ArgumentParser) -> None:
+    """--impl and --impl-time-limit, shared by `parity` and `run`."""
+    parser.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="FILE.py:CLASS",
+        help="your own network as one more framework: an adapter class (harness/byo/adapter.py; example: "
+        "examples/byo/adapter.py:ScratchAdapter) given as path/to/file.py:ClassName or module:ClassName; repeatable",
+    )
+    parser.add_argument(
+        "--impl-time-limit",
+        type=positive_seconds,
+        default=DEFAULT_TIME_LIMIT_S,
+        metavar="S",
+        help="seconds one call into --impl code may take before it counts as hanging "
+        f"(default {DEFAULT_TIME_LIMIT_S:g})",
+    )
+
+
+def register_impls(targets: list[str], time_limit_s: float) -> tuple[list[str], dict[str, str]]:
+    """Load and register each --impl: (names registered, {target: why it could not be loaded})."""
+    names, failures = [], {}
+    for target in targets:
+        try:
+            names.append(register_impl(target, time_limit_s))
+        except ImplementationError as error:
+            failures[target] = str(error)
+    return names, failures
+
+
+def step_count(text: str) -> int:
+    """A number of optimiser steps parity accepts (check_steps), for `parity` and `port`."""
     steps = positive_int(text)
     try:
         check_steps(steps)
@@ -100,12 +130,13 @@ def _steps(text: str) -> int:
 def _parity(args: argparse.Namespace) -> int:
     log = sys.stderr if args.json else sys.stdout
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
-    unknown = [name for name in args.frameworks if name not in FRAMEWORKS]
-    if unknown:
-        raise UnknownNameError(f"unknown framework(s) {', '.join(unknown)}; available: {', '.join(FRAMEWORKS)}")
+    check_names(args.frameworks)
     parity_variants(args.variants)  # an unknown variant is refused before any framework loads
+    # A user's network that cannot be loaded is reported at the end; the other frameworks are compared regardless.
+    impls, impl_failures = register_impls(args.impl, args.impl_time_limit)
+    args.frameworks = [*args.frameworks, *(name for name in impls if name not in args.frameworks)]
     check_device(args.device, args.frameworks)
-    # TensorFlow takes its thread counts only before it starts; the engine limits NumPy and torch itself.
+    # Some libraries take their thread counts only before they start; the engine limits the others itself.
     configure_threads(1, args.frameworks)
 
     def print_case(rows: list[ParityRow]) -> None:
@@ -115,17 +146,60 @@ def _parity(args: argparse.Namespace) -> int:
     report = run_parity(
         args.variants, args.frameworks, dtypes, args.steps, args.device, on_rows=print_case, mode=args.mode
     )
+    report.unavailable.update({f"--impl {target}": message for target, message in impl_failures.items()})
     for framework, reason in report.unavailable.items():
         print(f"UNAVAILABLE {framework}: its pairs were skipped ({reason})", file=log)
+    for line in report.skipped:
+        print(f"SKIPPED {line}", file=log)
     document = report.to_json()
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(args.out / "parity.json", document)
         print(f"wrote {args.out / 'parity.json'}", file=log)
-    print(summary_text(report), file=log)
+    if args.junit is not None:
+        write_junit(report, args.junit)
+        print(f"wrote {args.junit}", file=log)
+    print(summary_text(report, impl_failed=bool(impl_failures)), file=log)
     if args.json:
         print(json.dumps(document, indent=1))
-    return 1 if report.failed else 0
+    return 1 if report.failed or impl_failures else 0
+
+
+def write_junit(report: ParityReport, path: Path) -> None:
+    """JUnit XML of `report`: a test suite per pair, a test case per compared tensor (NOT OK as a failure with its
+    note and diagnosis, EXPLAINED as a pass whose output says why), an error case per --impl that was not loaded
+    and a skipped case per framework not installed here."""
+    import xml.etree.ElementTree as ElementTree
+
+    root = ElementTree.Element("testsuites", name="fwcompare parity")
+    suites: dict[str, ElementTree.Element] = {}
+    for row in report.rows:
+        suite = suites.get(row.pair)
+        if suite is None:
+            suite = suites[row.pair] = ElementTree.SubElement(root, "testsuite", name=row.pair)
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=f"{row.pair}.{row.variant}.{row.dtype}", name=f"{row.check} {row.tensor}"
+        )
+        detail = (
+            f"max abs diff {row.max_abs_diff:.1e}, max rel diff {row.max_rel_diff:.1e} "
+            f"(rtol {row.rtol:.0e}, atol {row.atol:.0e})"
+        )
+        if row.status == NOT_OK:
+            ElementTree.SubElement(case, "failure", message=row.note or "outside tolerance").text = detail
+        elif row.status == EXPLAINED:
+            ElementTree.SubElement(case, "system-out").text = f"{detail}; {row.note}"
+    for target, message in report.unavailable.items():
+        suite = ElementTree.SubElement(root, "testsuite", name=f"unavailable {target}")
+        case = ElementTree.SubElement(suite, "testcase", classname="unavailable", name=target)
+        ElementTree.SubElement(case, "error" if target.startswith("--impl ") else "skipped", message=message)
+    for suite in root:
+        cases = list(suite)
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(sum(c.find("failure") is not None for c in cases)))
+        suite.set("errors", str(sum(c.find("error") is not None for c in cases)))
+        suite.set("skipped", str(sum(c.find("skipped") is not None for c in cases)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def format_row(row: ParityRow, tensors: int = 1) -> str:
@@ -153,9 +227,10 @@ def log_lines(rows: list[ParityRow], verbose: bool = False) -> list[str]:
     return lines
 
 
-def summary_text(report: ParityReport) -> str:
+def summary_text(report: ParityReport, impl_failed: bool = False) -> str:
     """Summary tables: per pair × dtype counts and the worst OK differences; the explained differences by
-    convention; the first diverging layer of each failing case; the verdict."""
+    convention; the first diverging layer of each failing case; the verdict (FAILED also when a user's --impl could
+    not be loaded: `impl_failed`)."""
     summary = report.summary()
     parts = []
     table = [
@@ -216,7 +291,7 @@ def summary_text(report: ParityReport) -> str:
     if divergences:
         parts.append("\n".join(divergences))
     counts = summary["counts"]
-    verdict = "FAILED" if report.failed else "PASSED"
+    verdict = "FAILED" if report.failed or impl_failed else "PASSED"
     parts.append(
         f"parity {verdict}: {counts[OK]} OK, {counts[EXPLAINED]} EXPLAINED, {counts[NOT_OK]} NOT OK "
         f"({report.steps} steps, device {report.device})"

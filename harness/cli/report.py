@@ -36,11 +36,13 @@ def _report(args: argparse.Namespace) -> int:
             "run_dir": str(report.run_dir),
             "report": str(report.run_dir / "report.md"),
             "cells": report.status_counts,
+            "verdict": report.verdict.to_json(),
             "summary": report.summary.to_dict(orient="records"),
             "files": [str(path) for path in report.files],
         }
         print(json.dumps(summary, indent=2))
         return 0
+    print("\n".join(report.verdict.headline) + "\n")
     print(report.summary.to_markdown(index=False, tablefmt="simple", disable_numparse=True))
     counts = ", ".join(f"{n} {status}" for status, n in report.status_counts.items())
     print(f"\ncells: {counts}")

@@ -16,19 +16,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.catalog.matrices import MATRICES, get_matrix
+from harness.catalog.matrices import MATRICES, MATRIX_ALIASES, get_matrix
 from harness.cli.args import accuracy_fraction, comma_names, epoch_count, positive_int
-from harness.core.frameworks import check_device
+from harness.cli.parity import add_impl_arguments, register_impls
+from harness.core.errors import ImplementationError
+from harness.core.frameworks import DEVICE_CHOICES, check_device, framework_names
 from harness.core.interface import MODES
 from harness.core.load import machine_is_busy
-from harness.data.datasets import DATASETS
+from harness.data.registry import DATASETS
 from harness.run.environment import collect_environment
 from harness.run.estimate import estimate_duration
-from harness.run.executor import available_cores, make_executor, threads_per_worker
+from harness.run.executor import Executor, available_cores, make_executor, threads_per_worker
 from harness.run.gemm import RUN_SECONDS_PER_RATE
 from harness.run.runner import CellEvent, RunDirectory, RunResult, execute_run, iter_statuses, plan_run
 
-DEVICES = ("auto", "cpu", "cuda")
+EXECUTORS = ("local", "ray")
+DEFAULT_TRACKING = "default"
+"""--mlflow without a URI: the local store harness.report.mlflow_export.default_tracking_uri gives."""
 LONG_RUN_S = 60.0
 """A run expected to take longer than this prints its estimated duration before it starts."""
 
@@ -50,7 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", choices=tuple(DATASETS), help="train on this data set instead of the matrix's")
     parser.add_argument("--data-dir", help="folder with the data set's files (tried before the cache)")
     parser.add_argument(
-        "--frameworks", type=comma_names, metavar="A,B", help="only these frameworks (numpy,torch,keras)"
+        "--frameworks", type=comma_names, metavar="A,B", help=f"only these frameworks ({','.join(framework_names())})"
     )
     parser.add_argument("--variants", type=comma_names, metavar="A,B", help="only these variants (any registered name)")
     parser.add_argument("--seeds", type=positive_int, metavar="N", help="N seeds counting up from the matrix's first")
@@ -69,15 +73,41 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "compiles its epoch loop with XLA; `fwcompare parity --mode fast` measures its parity)",
     )
     parser.add_argument("--out", type=Path, help="run directory; default results/runs/<timestamp>-<matrix>")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="torch/Keras device (default auto)")
+    parser.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="device of the frameworks that can use a GPU; the NumPy reference runs on the CPU (default auto)",
+    )
     parser.add_argument(
         "--threads",
         type=positive_int,
-        default=available_cores(),
         metavar="N",
-        help="threads for NumPy's BLAS, PyTorch and TensorFlow alike, split between --jobs (default: all cores)",
+        help="threads for NumPy's BLAS and every framework alike, split between --jobs (default: all cores); "
+        "with --executor ray, the threads (and Ray CPUs) of each cell (default 1)",
     )
-    parser.add_argument("--jobs", type=positive_int, default=1, metavar="N", help="cells run at once in N processes")
+    parser.add_argument("--jobs", type=positive_int, metavar="N", help="cells run at once in N processes (default 1)")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="where cells train: local (this machine, --jobs processes) or ray (one Ray task per cell)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="Ray cluster to run on with --executor ray (host:port of its head node, or 'auto'); "
+        "default $RAY_ADDRESS, else a Ray instance started on this machine for the run",
+    )
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const=DEFAULT_TRACKING,
+        metavar="TRACKING_URI",
+        help="also log the run to MLflow: the matrix as a parent run, each cell as a child run; default store: "
+        "sqlite:///<parent of the run directory>/mlflow.db",
+    )
+    add_impl_arguments(parser)
     parser.add_argument(
         "--wait", action="store_true", help="if another run holds --out, wait for it to finish instead of stopping"
     )
@@ -87,8 +117,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # Everything that can be refused is checked before a framework is imported (make_executor imports them).
-    matrix = get_matrix(args.matrix).narrowed(
-        frameworks=args.frameworks,
+    if args.impl and (args.executor == "ray" or (args.jobs or 1) > 1):
+        # A user's network is registered in this process only; spawned workers and Ray nodes would not know it.
+        raise ImplementationError("--impl runs in one process: leave out --jobs and --executor ray")
+    if args.matrix in MATRIX_ALIASES:
+        _say(f"warning: the matrix name {args.matrix!r} is deprecated; it is now {MATRIX_ALIASES[args.matrix]!r}")
+    impls, impl_failures = register_impls(args.impl, args.impl_time_limit)
+    for target, message in impl_failures.items():
+        _say(f"error: --impl {target}: {message}; the other frameworks run without it")
+    matrix = get_matrix(args.matrix)
+    frameworks = [*(args.frameworks or matrix.frameworks), *impls]
+    matrix = matrix.narrowed(
+        frameworks=list(dict.fromkeys(frameworks)),
         variants=args.variants,
         seeds=args.seeds,
         epochs=args.epochs,
@@ -96,21 +136,24 @@ def _run(args: argparse.Namespace) -> int:
         target_accuracy=args.target_accuracy,
         mode=args.mode,
     )
-    if args.threads > available_cores():
+    threads, jobs = _threads_and_jobs(args)
+    if args.executor == "local" and args.threads is not None and args.threads > available_cores():
         _say(
             f"warning: --threads {args.threads} is more than the {available_cores()} cores available here; the extra "
             "threads compete for them and slow every framework (the count is recorded in environment.json)"
         )
     if args.data_dir is not None and not DATASETS[matrix.dataset].is_idx:
         _say(f"warning: --data-dir {args.data_dir} is not used: {matrix.dataset} comes bundled with scikit-learn")
-    check_device(args.device, matrix.frameworks)
+    if args.executor == "local":
+        check_device(args.device, matrix.frameworks)  # on Ray, the cluster's nodes are asked instead
     out = args.out or Path("results") / "runs" / f"{datetime.now():%Y%m%d-%H%M%S}-{matrix.name}"
     run_dir = RunDirectory(out)
+    tracking_uri = _tracking_uri(args.mlflow, out)
     with run_dir.locked(wait=args.wait, on_wait=_say):
         environment = collect_environment(
-            threads=args.threads,
-            jobs=args.jobs,
-            threads_per_worker=threads_per_worker(args.jobs, args.threads),
+            threads=threads,
+            jobs=jobs,
+            threads_per_worker=threads_per_worker(jobs, threads),
             device=args.device,
         )
         plan = plan_run(
@@ -118,18 +161,16 @@ def _run(args: argparse.Namespace) -> int:
             run_dir,
             data_dir=args.data_dir,
             device=args.device,
-            threads=args.threads,
-            jobs=args.jobs,
+            threads=threads,
+            jobs=jobs,
             environment=environment,
         )
         for line in (*plan.set_aside, *plan.warnings):
             _say(f"warning: {line}")
-        duration = estimate_duration(
-            [(cell.model_spec, cell.train_spec) for cell in plan.todo], plan.arrays(), args.jobs
-        )
-        if duration.seconds > LONG_RUN_S:
+        duration = estimate_duration([(cell.model_spec, cell.train_spec) for cell in plan.todo], plan.arrays(), jobs)
+        if duration.seconds > LONG_RUN_S and args.executor == "local":
             _say(duration.describe())
-        executor = make_executor(args.jobs, args.threads, matrix.frameworks)
+        executor = _executor(args, threads, jobs, matrix.frameworks)
         done = len(plan.cells) - len(plan.todo)
         _say(
             f"matrix {matrix.name!r}, {len(plan.cells)} cells"
@@ -155,6 +196,11 @@ def _run(args: argparse.Namespace) -> int:
         from harness.report.build import build_report
 
         report = build_report(out)
+        if tracking_uri is not None:
+            from harness.report.mlflow_export import export_run
+
+            exported = export_run(out, tracking_uri)
+            _say(exported.describe())
     failed = result.not_ok()
     if args.json:
         print(json.dumps(_json_summary(result, report.summary.to_dict(orient="records")), indent=2))
@@ -166,9 +212,45 @@ def _run(args: argparse.Namespace) -> int:
     if failed:
         _say(f"{len(failed)} of {len(result.records)} cells did not succeed:")
         for record in failed:
-            print(f"  {record['key']}: {record['status']}: {record['message']}", file=sys.stderr)
+            print(f"  {record.key}: {record.status}: {record.message}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if impl_failures else 0
+
+
+def _threads_and_jobs(args: argparse.Namespace) -> tuple[int, int]:
+    """(threads, jobs) with their defaults: all cores in one process locally; one thread per cell on Ray, where
+    --jobs does not apply (Ray runs as many cells at once as the cluster's CPUs allow)."""
+    if args.executor == "ray":
+        if args.jobs is not None:
+            _say(
+                f"warning: --jobs {args.jobs} is not used with --executor ray: Ray runs as many cells at once as the "
+                "cluster has CPUs for (--threads per cell)"
+            )
+        return args.threads or 1, 1
+    if args.ray_address is not None:
+        _say(f"warning: --ray-address {args.ray_address} is not used without --executor ray")
+    return args.threads or available_cores(), args.jobs or 1
+
+
+def _executor(args: argparse.Namespace, threads: int, jobs: int, frameworks: tuple[str, ...]) -> Executor:
+    if args.executor == "ray":
+        from harness.run.ray_executor import RayExecutor
+
+        return RayExecutor(args.ray_address, threads, frameworks, args.device)
+    return make_executor(jobs, threads, frameworks)
+
+
+def _tracking_uri(requested: str | None, out: Path) -> str | None:
+    """The MLflow tracking URI of --mlflow (None without it), checked reachable before anything trains."""
+    if requested is None:
+        return None
+    from harness.report.mlflow_export import check_tracking_uri, default_tracking_uri
+
+    if requested == DEFAULT_TRACKING:
+        out.parent.mkdir(parents=True, exist_ok=True)  # the store lives beside the run directory
+        requested = default_tracking_uri(out)
+    check_tracking_uri(requested)
+    return requested
 
 
 def _say(line: str) -> None:
@@ -183,8 +265,7 @@ def _json_summary(result: RunResult, summary_rows: list[dict]) -> dict:
         "trained": len(result.trained),
         "skipped": len(result.skipped),
         "not_ok": [
-            {"key": record["key"], "status": record["status"], "message": record["message"]}
-            for record in result.not_ok()
+            {"key": record.key, "status": record.status, "message": record.message} for record in result.not_ok()
         ],
         "summary": summary_rows,
     }
@@ -205,6 +286,8 @@ class CellProgress:
     def __call__(self, event: CellEvent) -> None:
         with self.lock:
             if event.kind == "start":
+                if event.key in self.bars:  # started again: an executor retried the cell after its worker died
+                    self.bars.pop(event.key).close()
                 # disable=None: no bars when stderr is not a terminal (logs, CI); the per-cell lines remain.
                 self.bars[event.key] = tqdm(
                     total=event.total_epochs, desc=event.label, unit="epoch", leave=False, file=sys.stderr, disable=None

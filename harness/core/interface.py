@@ -1,4 +1,5 @@
-"""The one interface that reference/, torch_impl/ and keras_impl/ implement, each as a class named `MLP`.
+"""The one interface every framework package implements (the registered ones, harness.core.frameworks), each as a
+class named `MLP`.
 
 Everything crosses this boundary as NumPy arrays: inputs x (n, input_size) in the spec's dtype, labels y (n,)
 int64 class indices (losses one-hot them), parameters as the canonical dict of harness/core/params.py, dropout masks
@@ -67,7 +68,7 @@ class FrameworkModel(ABC):
     """An MLP built from (ModelSpec, TrainSpec, canonical params) in one framework, with its optimiser."""
 
     framework: ClassVar[str]
-    """Registry name: 'numpy', 'torch' or 'keras'."""
+    """Its name in the framework registry (harness.core.frameworks)."""
     fast_options: ClassVar[dict[str, Any]] = {}
     """Constructor options of the `fast` execution mode (MODES); empty where the fast mode is the exact path."""
 
@@ -193,15 +194,15 @@ class FrameworkModel(ABC):
                 train_loss=float(train_loss),
                 train_time_s=train_time_s,
                 lr=self.learning_rate(epoch * self.steps_per_epoch + math.ceil(rows / spec.batch_size) - 1),
-                others_cpu_share=load.sample.others_share,
-                contended=load.sample.contended,
+                others_cpu_share=load.measured.others_share,
+                contended=load.measured.contended,
             )
             if not np.isfinite(record.train_loss):
                 raise DivergedError(
                     f"training loss became {record.train_loss} in epoch {epoch + 1}; "
                     "lower the learning rate or check the initialisation"
                 )
-            # With early stopping, only the epochs it looks at are evaluated, as seed 000's Trainer does (an
+            # With early stopping, only the epochs it looks at are evaluated, as lincoln's Trainer does (an
             # evaluation of a 10,000-row test set can cost as much as a training epoch).
             looks = not stopping.enabled or (epoch + 1) % stopping.eval_every == 0 or epoch == spec.epochs - 1
             if val_data is not None and looks:
@@ -213,8 +214,11 @@ class FrameworkModel(ABC):
                 on_epoch_end(record)
             if not stopping.enabled or (epoch + 1) % stopping.eval_every:
                 continue
-            if record.val_loss < best_loss:
-                best_loss, best_params, looks_without_gain = record.val_loss, self.get_params(), 0
+            val_loss = record.val_loss
+            if val_loss is None:  # fit refuses early stopping without validation data, so every look evaluates
+                raise RuntimeError(f"early stopping looked at epoch {epoch + 1}, which was not evaluated")
+            if val_loss < best_loss:
+                best_loss, best_params, looks_without_gain = val_loss, self.get_params(), 0
                 result.best_epoch = epoch
             else:
                 looks_without_gain += 1

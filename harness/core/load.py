@@ -52,9 +52,16 @@ def _load1() -> float:
 
 
 class LoadMeter:
-    """Brackets one timed interval: `with LoadMeter() as meter: ...` then `meter.sample`."""
+    """Brackets one timed interval: `with LoadMeter() as meter: ...` then `meter.measured`."""
 
     sample: LoadSample | None = None
+
+    @property
+    def measured(self) -> LoadSample:
+        """The sample of the finished interval (RuntimeError inside the `with` block, before there is one)."""
+        if self.sample is None:
+            raise RuntimeError("LoadMeter.measured is read after the `with` block ends")
+        return self.sample
 
     def __enter__(self) -> LoadMeter:
         self._load1 = _load1()

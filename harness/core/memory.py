@@ -8,18 +8,19 @@ sets and dropout masks of a run are allocated aligned and a Keras model checks `
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 ALIGNMENT = 64
 """Bytes: TensorFlow's EIGEN_MAX_ALIGN_BYTES on CPUs with AVX-512."""
 
 
-def aligned_empty(shape: tuple[int, ...], dtype: str | np.dtype) -> np.ndarray:
+def aligned_empty(shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     """An uninitialised C-contiguous array whose first byte is on an ALIGNMENT boundary."""
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    item = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * item.itemsize
     buffer = np.empty(size + ALIGNMENT, dtype=np.uint8)
     offset = -buffer.ctypes.data % ALIGNMENT
-    return buffer[offset : offset + size].view(dtype).reshape(shape)
+    return buffer[offset : offset + size].view(item).reshape(shape)
 
 
 def shareable(array: np.ndarray) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.core.errors import FwcompareError
+from harness.core.errors import BadNameError, TextTooLongError
 
 NAME_CHARACTERS = "[A-Za-z0-9][A-Za-z0-9._-]*"
 NAME_PATTERN = re.compile(NAME_CHARACTERS)
@@ -24,14 +24,6 @@ MAX_NAME_LENGTH = 120
 of a file name on common file systems."""
 MAX_TEXT_LENGTH = 2000
 """Descriptions and notes are shown in tables and reports; a page of text is already more than a table cell."""
-
-
-class BadNameError(FwcompareError):
-    """A name has characters outside NAME_CHARACTERS, is too long, or contains '..'; or a path leaves its folder."""
-
-
-class TextTooLongError(FwcompareError):
-    """A free-text field is longer than MAX_TEXT_LENGTH."""
 
 
 def check_name(what: str, name: str, max_length: int = MAX_NAME_LENGTH) -> str:

@@ -64,7 +64,7 @@ def check_params(spec: ModelSpec, params: dict[str, np.ndarray], *, trainable_on
     if missing or extra:
         raise ParamMismatchError(
             f"parameter keys do not match the spec: missing {missing}, unexpected {extra}; "
-            "build the dict with reference.initializers.initial_params(spec, seed, dtype)"
+            "build the dict with harness.core.initializers.initial_params(spec, seed, dtype)"
         )
     wrong = {
         k: (tuple(np.shape(params[k])), shape) for k, shape in expected.items() if tuple(np.shape(params[k])) != shape

@@ -1,11 +1,12 @@
 """Learning-rate schedules (harness/core/specs.py ScheduleSpec), as a pure function of the 0-based optimiser step.
 
-torch_impl calls `learning_rate` directly and keras_impl reproduces it inside its optimiser, so this function is
-the definition every framework follows.
+Every framework calls `learning_rate` or reproduces it inside its optimiser, so this function is the definition
+every framework follows.
 """
 
 from __future__ import annotations
 
+from harness.core.errors import SpecError
 from harness.core.specs import TrainSpec
 
 
@@ -33,8 +34,11 @@ def learning_rate(train_spec: TrainSpec, step: int, steps_per_epoch: int) -> flo
     t, k = schedule_progress(train_spec, step, steps_per_epoch)
     if schedule.kind == "constant":
         return float(lr)
-    if schedule.kind == "linear":
-        return float(lr + (schedule.final_lr - lr) * t)
-    if schedule.kind == "exponential":
-        return float(lr * (schedule.final_lr / lr) ** t)
+    if schedule.kind in ("linear", "exponential"):
+        final_lr = schedule.final_lr
+        if final_lr is None:  # ScheduleSpec refuses this already; the check tells the type checker
+            raise SpecError(f"ScheduleSpec(kind={schedule.kind!r}) needs final_lr > 0")
+        if schedule.kind == "linear":
+            return float(lr + (final_lr - lr) * t)
+        return float(lr * (final_lr / lr) ** t)
     return float(lr * schedule.gamma ** (k // schedule.step_size))

@@ -1,7 +1,7 @@
 """Model and training specifications: frozen dataclasses that every framework builds from.
 
-A spec is pure data. It never imports a framework, so `reference` can use it on a machine without torch or
-TensorFlow. Validation happens at construction so an impossible hyperparameter fails before any training starts.
+A spec is pure data. It never imports a framework library, so the reference can use it on a machine without any.
+Validation happens at construction so an impossible hyperparameter fails before any training starts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
+from harness.core.errors import SpecError
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "linear", "relu_linear_gradient")
 OUTPUTS = ("linear", "sigmoid", "softmax")
@@ -31,14 +33,33 @@ BIAS_INITS = ("zeros", "like_weights")
 DROPOUT_STYLES = ("inverted", "keep_prob")
 RUNNING_VAR_CONVENTIONS = ("unbiased", "biased")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-OPTIMIZER_FORMS = ("torch", "keras")
+# The update rules an optimiser exists in where frameworks differ (harness/core/conventions.py), named by the rule;
+# the first is the default:
+#   plain             sgd: p −= lr·g
+#   gradient-buffer   buf = μ·buf + g; p −= lr·buf (the lr applied to the whole buffer at each step)
+#   velocity          v = μ·v − lr·g; p += v (each gradient scaled by the lr of its own step)
+#   eps-outside-root  g/(√s + eps), with Adam's bias corrections as float64 coefficients
+#   eps-inside-root   g/√(s + eps)
+#   epsilon-hat       Adam's lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + eps), β₁ᵗ and β₂ᵗ in the variables' dtype
+OPTIMIZER_FORMS: dict[str, tuple[str, ...]] = {
+    "sgd": ("plain",),
+    "momentum": ("gradient-buffer", "velocity"),
+    "nesterov": ("gradient-buffer", "velocity"),
+    "adagrad": ("eps-outside-root", "eps-inside-root"),
+    "rmsprop": ("eps-outside-root", "eps-inside-root"),
+    "adam": ("eps-outside-root", "epsilon-hat"),
+}
+# Before forms were named by rule (records and TOML files of schema 1), a form was named after the framework that
+# runs it: "torch" is each optimiser's first form, "keras" its last. Accepted on input and used for cell digests,
+# so the cells of earlier run directories keep their keys.
+FRAMEWORK_FORM_NAMES = ("torch", "keras")
 SCHEDULES = ("constant", "linear", "exponential", "step")
 SCHEDULE_GRANULARITIES = ("step", "epoch")
 BATCH_SAMPLINGS = ("permutation", "with_replacement")
 DTYPES = ("float32", "float64")
 
 
-# seed 000's SoftmaxCrossEntropy clips softmax probabilities to [1e-9, 1 − 1e-9] before taking logs.
+# lincoln's SoftmaxCrossEntropy clips softmax probabilities to [1e-9, 1 − 1e-9] before taking logs.
 SOFTMAX_CLIP = 1e-9
 
 
@@ -47,10 +68,6 @@ def clipped_softmax_bounds(dtype: str) -> tuple[float, float]:
     log(1 − p) would be −inf, so the upper bound is then the largest float32 below 1."""
     below_one = float(np.nextafter(np.ones((), dtype), np.zeros((), dtype)))
     return SOFTMAX_CLIP, min(1 - SOFTMAX_CLIP, below_one)
-
-
-class SpecError(ValueError):
-    """A spec field has an impossible or unknown value; the message names the field and what is valid."""
 
 
 def _require_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -72,7 +89,7 @@ class InitSpec:
     he_uniform: limit √(6/fan_in).                 he_normal: std √(2/fan_in).
     lecun_normal: std √(1/fan_in).
     glorot_variance_as_std: std 2/(fan_in+fan_out), Glorot's *variance* used as the standard deviation, as
-    seed 000's library (lincoln) does for weight_init="glorot" (20.9× below Glorot's σ for a 784→89 layer).
+    lincoln's library (lincoln) does for weight_init="glorot" (20.9× below Glorot's σ for a 784→89 layer).
     truncated (normal schemes only): redraw outside ±2σ and divide σ by 0.87962566103423978 so the
     variance is kept, as Keras does; PyTorch's xavier_normal_/kaiming_normal_ do not truncate.
     """
@@ -120,15 +137,15 @@ class ModelSpec:
     """An MLP: input → [Dense → (BN) → activation → (dropout)] per hidden size → Dense → output.
 
     dropout: drop probability per hidden layer (empty tuple = no dropout). dropout_style 'inverted' scales kept
-    units by 1/(1−p) in training; 'keep_prob' (seed 000) multiplies by the mask in training and
+    units by 1/(1−p) in training; 'keep_prob' (lincoln) multiplies by the mask in training and
     by (1−p) at inference. The output activation is applied inside the loss; `forward` returns logits.
-    activation 'relu_linear_gradient' is seed 000's ReLU: max(z, 0) forward, but its backward mask
+    activation 'relu_linear_gradient' is lincoln's ReLU: max(z, 0) forward, but its backward mask
     `output >= 0` is true everywhere, so the gradient passes as if the activation were linear.
     l2: the loss gets l2·Σ‖W‖² over kernels (no ½, as Keras' L2 regulariser), biases and BN excluded.
-    loss 'mse_normalized' is seed 000's MeanSquaredError(normalize=True): Σ_k (out_k/Σ_j out_j − onehot_k)²,
+    loss 'mse_normalized' is lincoln's MeanSquaredError(normalize=True): Σ_k (out_k/Σ_j out_j − onehot_k)²,
     whose gradient 2·(out/Σout − onehot)/n is applied to the raw outputs (none flows through the division).
     eval_loss is the loss that evaluation reports and early stopping watches: 'training' (the loss above) or
-    'clipped_softmax_bce', seed 000's SoftmaxCrossEntropy value Σ_k −t_k·log p_k − (1 − t_k)·log(1 − p_k) with
+    'clipped_softmax_bce', lincoln's SoftmaxCrossEntropy value Σ_k −t_k·log p_k − (1 − t_k)·log(1 − p_k) with
     p = softmax(z) clipped to [1e-9, 1 − 1e-9] (its training gradient is the usual softmax_ce one).
     """
 
@@ -187,7 +204,7 @@ class ModelSpec:
 
     @property
     def exact_gradient(self) -> bool:
-        """False for seed 000's options whose backward pass is by design not the derivative of the loss
+        """False for lincoln's options whose backward pass is by design not the derivative of the loss
         (relu_linear_gradient, mse_normalized): a finite-difference check does not apply to them."""
         return self.activation != "relu_linear_gradient" and self.loss != "mse_normalized"
 
@@ -204,9 +221,10 @@ class ModelSpec:
 class OptimizerSpec:
     """Optimiser with every hyperparameter explicit.
 
-    form names whose update rule is meant where frameworks differ (momentum velocity, epsilon placement,
-    Adam's epsilon-hat, AdaGrad's initial accumulator); torch_impl and keras_impl always run their own native
-    form, the reference runs the form named here. See harness/core/conventions.py.
+    form names the update rule meant where frameworks differ (OPTIMIZER_FORMS: momentum's gradient buffer or
+    velocity, epsilon outside or inside the root, Adam's epsilon-hat); None means the optimiser's first form, and
+    the earlier names 'torch' and 'keras' are read as the first and the last. A framework runs only its own native
+    forms, the reference runs the form named here. See harness/core/conventions.py.
     """
 
     name: str = "adam"
@@ -217,11 +235,14 @@ class OptimizerSpec:
     rho: float = 0.9
     eps: float = 1e-7
     initial_accumulator: float = 0.0
-    form: str = "torch"
+    form: str | None = None
 
     def __post_init__(self) -> None:
         _require_choice("OptimizerSpec", "name", self.name, OPTIMIZERS)
-        _require_choice("OptimizerSpec", "form", self.form, OPTIMIZER_FORMS)
+        forms = OPTIMIZER_FORMS[self.name]
+        if self.form is None or self.form in FRAMEWORK_FORM_NAMES:
+            object.__setattr__(self, "form", forms[-1] if self.form == FRAMEWORK_FORM_NAMES[-1] else forms[0])
+        _require_choice(f"OptimizerSpec(name={self.name!r})", "form", self.form, forms)
         _require(self.lr > 0, f"OptimizerSpec.lr={self.lr} must be > 0")
         _require(0.0 <= self.momentum < 1.0, f"OptimizerSpec.momentum={self.momentum} must be in [0, 1)")
         for name in ("beta1", "beta2", "rho"):
@@ -237,7 +258,7 @@ class ScheduleSpec:
 
     constant: lr.  linear: lr + (final_lr − lr)·t.  exponential: lr·(final_lr/lr)^t.
     step: lr·gamma^⌊k/step_size⌋ with k the step or epoch index.
-    granularity 'epoch': t = epoch/(epochs−1), constant within an epoch (seed 000's decay);
+    granularity 'epoch': t = epoch/(epochs−1), constant within an epoch (lincoln's decay);
     'step': t = k/(total_steps−1) with k the 0-based optimiser step.
     """
 
@@ -262,7 +283,7 @@ class ScheduleSpec:
 @dataclass(frozen=True)
 class EarlyStoppingSpec:
     """Evaluate on the validation set every `eval_every` epochs; stop after `patience` evaluations without a
-    lower validation loss; with restore_best, put back the parameters of the best evaluation (seed 000)."""
+    lower validation loss; with restore_best, put back the parameters of the best evaluation (lincoln)."""
 
     enabled: bool = False
     eval_every: int = 1
@@ -279,9 +300,9 @@ class TrainSpec:
     """How a model is trained: optimiser, schedule, batches, epochs, stopping, seed, dtype.
 
     sampling 'permutation' visits every sample once per epoch; 'with_replacement' draws each batch's rows
-    uniformly with replacement (seed 003's np.random.choice per iteration), an "epoch" then being as many draws as
-    there are samples. drop_last skips an epoch's last partial batch (seed 001's len(x) // batch_size iterations).
-    max_steps ends training after that many optimiser steps, inside an epoch if need be (seed 003's 2,000
+    uniformly with replacement (Saito's np.random.choice per iteration), an "epoch" then being as many draws as
+    there are samples. drop_last skips an epoch's last partial batch (the TF1 lecture's len(x) // batch_size steps).
+    max_steps ends training after that many optimiser steps, inside an epoch if need be (Saito's 2,000
     iterations), or at the end of `epochs`, whichever comes first.
     """
 
@@ -328,9 +349,22 @@ def spec_to_dict(spec: Any) -> dict[str, Any]:
 
 
 def spec_key(*specs: Any) -> str:
-    """A stable 12-hex-digit digest of one or more specs, independent of Python's hash seed."""
-    payload = json.dumps([spec_to_dict(s) for s in specs], sort_keys=True)
+    """A stable 12-hex-digit digest of one or more specs, independent of Python's hash seed; optimiser forms are
+    digested under their framework names (FRAMEWORK_FORM_NAMES), so a cell keeps the key it had before."""
+    payload = json.dumps([_with_framework_form_names(spec_to_dict(s)) for s in specs], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _with_framework_form_names(data: Any) -> Any:
+    """`data` (a spec_to_dict) with every OptimizerSpec's form given its framework name."""
+    if not isinstance(data, dict):
+        return data
+    data = {key: _with_framework_form_names(value) for key, value in data.items()}
+    if data.get("name") in OPTIMIZER_FORMS and "form" in data:
+        forms = OPTIMIZER_FORMS[data["name"]]
+        last = len(forms) > 1 and data["form"] == forms[-1]
+        data["form"] = FRAMEWORK_FORM_NAMES[-1 if last else 0]
+    return data
 
 
 def spec_from_dict(cls: type, data: dict[str, Any]) -> Any:

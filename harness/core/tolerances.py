@@ -1,6 +1,6 @@
 """Parity tolerances: per-dtype constants, one pair for a single pass and one for optimiser trajectories.
 
-A comparison passes when max|a − b| ≤ atol + rtol·max(max|a|, max|b|) over the tensor (harness.parity.suite.compare):
+A comparison passes when max|a − b| ≤ atol + rtol·max(max|a|, max|b|) over the tensor (harness.parity.compare.compare):
 rounding errors scale with the magnitudes a tensor holds, not with each element's own value.
 """
 

@@ -2,14 +2,14 @@
 
 Scalings (v is a pixel value 0..max_value):
   unit:        v / max_value                                  -> [0, 1]
-  symmetric:   (v / max_value - 0.5) * 2                      -> [-1, 1]      (seed 002's ((x / 255.) - .5) * 2)
+  symmetric:   (v / max_value - 0.5) * 2                      -> [-1, 1]      (Raschka's ((x / 255.) - .5) * 2)
   standardize: (v - mean) / std, mean and std the scalar mean and population std over every pixel of the
                training images (after the validation images are taken out), applied unchanged to validation and
-               test, as seed 000 does with np.mean(X_train) and np.std(X_train).
+               test, as lincoln does with np.mean(X_train) and np.std(X_train).
 Each value is computed in float64 once per possible pixel value and cast to the requested dtype, so the arrays are
 the same on every machine and for every framework.
 
-Validation splits: none; last-5000 and last-10000 hold out the last N training images (seed 002 trains on the
+Validation splits: none; last-5000 and last-10000 hold out the last N training images (Raschka trains on the
 first 55,000 MNIST images and validates on the last 5,000).
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from harness.core.errors import DataError, UnknownNameError
 from harness.core.memory import aligned_empty
 from harness.core.specs import DTYPES
-from harness.data.datasets import Dataset
+from harness.data.registry import Dataset
 
 SCALINGS = ("unit", "symmetric", "standardize")
 VALIDATION_SIZES = {"none": 0, "last-5000": 5000, "last-10000": 10000}
@@ -38,6 +38,21 @@ class SplitArrays:
     y_val: np.ndarray | None
     x_test: np.ndarray
     y_test: np.ndarray
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of the split `name`: 'validation' (which must have been held out) or 'test'."""
+        if name == "test":
+            return self.x_test, self.y_test
+        if name != "validation" or self.x_val is None or self.y_val is None:
+            held = "test and validation" if self.x_val is not None else "test only"
+            raise DataError(f"no {name!r} split in these arrays (they hold {held})")
+        return self.x_val, self.y_val
+
+
+def evaluated_split(validation: str) -> str:
+    """The split the per-epoch evaluation (and early stopping) measures for a validation choice: the held-out
+    images, else the test set (one of harness.core.record.EVAL_SPLITS)."""
+    return "test" if VALIDATION_SIZES[validation] == 0 else "validation"
 
 
 def prepare_arrays(

@@ -2,6 +2,8 @@
 report.md / report.html that put them together with the run's configuration and environment. report.html embeds
 its plots, so it stands alone.
 
+The report opens with the run's verdict (harness.report.verdict), also written to verdict.json.
+
 `build_report(run_dir)` is what `fwcompare run` calls at the end of every run and what `fwcompare report RUN_DIR`
 calls on its own; it only reads the records and (re)writes tables/, plots/, report.md and report.html.
 """
@@ -18,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from harness.core.names import clip_text
-from harness.report import plots, tables
+from harness.report import plots, tables, verdict, wide
 from harness.run.gemm import best_peak_gflops
 
 TITLE = "fwcompare report"
@@ -41,25 +43,31 @@ class Section:
 @dataclass(frozen=True)
 class BuiltReport:
     """What build_report wrote. summary: one row per dataset × variant × framework with accuracy and epoch time,
-    as text (the table `fwcompare report` prints); status_counts: {status: number of cells}."""
+    as text (the table `fwcompare report` prints); status_counts: {status: number of cells}; verdict: the answer
+    the report opens with."""
 
     run_dir: Path
     files: list[Path]
     summary: pd.DataFrame
     status_counts: dict[str, int]
+    verdict: verdict.Verdict
 
 
 def build_report(run_dir: Path | str) -> BuiltReport:
     """Load every record of `run_dir` (raising RunRecordError, and writing nothing, if any cannot be read), then
-    write tables/*.csv|md, plots/*.png, report.md and report.html into it."""
+    write tables/*.csv|md, plots/*.png, verdict.json, report.md and report.html into it."""
     records = tables.load_run(run_dir)
     run_dir = records.run_dir
     cells = records.cells
     frameworks = list(dict.fromkeys(cells["framework"]))
     accuracy = tables.accuracy_table(cells)
     timing = tables.timing_table(cells, best_peak_gflops(records.environment.get("gemm_peak")))
+    answer = verdict.run_verdict(cells)
     # name -> (numbers for the CSV, text for the Markdown/HTML), all computed before anything is written
     computed = {
+        "accuracy_wide": (wide.accuracy_wide(accuracy), wide.accuracy_wide(accuracy)),
+        "framework_differences": (answer.comparisons, verdict.comparisons_display(answer.comparisons)),
+        "fastest": (answer.fastest, verdict.fastest_display(answer.fastest)),
         "accuracy": (accuracy, tables.accuracy_display(accuracy)),
         "timing": (timing, tables.timing_display(timing)),
     }
@@ -82,15 +90,18 @@ def build_report(run_dir: Path | str) -> BuiltReport:
 
     plot_paths = _write_plots(records, accuracy, timing)
     written += [run_dir / path for section in plot_paths.values() for path in section.values()]
-    sections = _sections(records, table_texts, plot_paths)
-    (run_dir / "report.md").write_text(_report_markdown(run_dir, sections), encoding="utf-8")
-    (run_dir / "report.html").write_text(_report_html(run_dir, sections), encoding="utf-8")
-    written.extend([run_dir / "report.md", run_dir / "report.html"])
+    sections = [_verdict_section(answer, table_texts), *_sections(records, table_texts, plot_paths)]
+    title = f"{TITLE}: {run_dir.name}"
+    (run_dir / "verdict.json").write_text(json.dumps(answer.to_json(), indent=1) + "\n", encoding="utf-8")
+    (run_dir / "report.md").write_text(report_markdown(title, sections), encoding="utf-8")
+    (run_dir / "report.html").write_text(report_html(title, sections, run_dir), encoding="utf-8")
+    written.extend([run_dir / "verdict.json", run_dir / "report.md", run_dir / "report.html"])
     return BuiltReport(
         run_dir=run_dir,
         files=written,
         summary=summary_table(accuracy, timing),
         status_counts=tables.status_counts(cells),
+        verdict=answer,
     )
 
 
@@ -106,13 +117,14 @@ def summary_table(accuracy: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
     """The short text table printed at the end of a command: per dataset × variant × framework, test accuracy
     mean ± std over ok seeds, and the median first-epoch and steady-state epoch times."""
     accuracy_text = tables.accuracy_display(accuracy)
-    timing_text = tables.timing_display(timing)
-    return pd.concat(
-        [
-            accuracy_text[["dataset", "variant", "framework", "test accuracy % (mean ± std)", "seeds", "excluded"]],
-            timing_text[["first epoch incl. compile (s)", "steady epoch, median (s)"]],
-        ],
-        axis=1,
+    times = ["first epoch incl. compile (s)", "steady epoch, median (s)"]
+    timing_text = tables.timing_display(timing)[[*tables.GROUP, *times]]
+    # A group trained on several kinds of hardware has no one time: the timing table has a row per hardware.
+    several = timing_text.duplicated(tables.GROUP, keep=False)
+    timing_text.loc[several, times] = "per hardware: see timing"
+    timing_text = timing_text.drop_duplicates(tables.GROUP)
+    return accuracy_text[[*tables.GROUP, "test accuracy % (mean ± std)", "seeds", "excluded"]].merge(
+        timing_text, on=tables.GROUP, how="left", sort=False
     )
 
 
@@ -133,6 +145,21 @@ def _write_plots(records: tables.RunRecords, accuracy: pd.DataFrame, timing: pd.
         "Timing": {"Training time per epoch": "plots/timing.png"},
         "Learning curves": curves,
     }
+
+
+def _verdict_section(answer: verdict.Verdict, table_texts: dict[str, pd.DataFrame]) -> Section:
+    return Section(
+        "Verdict",
+        "\n".join(f"- {line}" for line in answer.headline),
+        {
+            f"Test accuracy % over seeds ({wide.BEST}: the highest mean; whether it differs beyond noise is in the "
+            "framework differences below)": table_texts["accuracy_wide"],
+            "Framework differences (b − a, paired by seed)": table_texts["framework_differences"],
+            "Fastest framework per variant": table_texts["fastest"],
+            **({"Failed cells": verdict.failures_display(answer.failures)} if not answer.failures.empty else {}),
+        },
+        {},
+    )
 
 
 def _sections(
@@ -161,7 +188,8 @@ def _sections(
             "at the best peak GEMM rate any of the run's libraries reached on this machine (measured at the run's "
             "start, environment.json gemm_peak): no implementation can train an epoch faster; '× limit' is each "
             "median epoch time over it (– for GPU cells and runs recorded before it was measured)."
-            + _peak_rates_line(records.environment.get("gemm_peak")),
+            + _peak_rates_line(records.environment.get("gemm_peak"))
+            + _hardware_note(tables.hardware_kinds(records.cells)),
             {"timing": table_texts["timing"]},
             plot_paths.get("Timing", {}),
         ),
@@ -219,6 +247,16 @@ def _sections(
         ),
     ]
     return sections
+
+
+def _hardware_note(kinds: list[str]) -> str:
+    if len(kinds) <= 1:
+        return f" All ok cells ran on one kind of hardware ({kinds[0]})." if kinds else ""
+    return (
+        f" The ok cells ran on {len(kinds)} kinds of hardware ({'; '.join(kinds)}): timings are only comparable on "
+        "the same hardware, so every timing row and every bar group is one kind; compare times within it, not "
+        "across."
+    )
 
 
 def _run_summary(records: tables.RunRecords) -> pd.DataFrame:
@@ -282,8 +320,9 @@ def _markdown(table: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True)
 
 
-def _report_markdown(run_dir: Path, sections: list[Section]) -> str:
-    parts = [f"# {TITLE}: {run_dir.name}"]
+def report_markdown(title: str, sections: list[Section]) -> str:
+    """A Markdown page: the title, then each section's heading, text, tables and plot links."""
+    parts = [f"# {title}"]
     for section in sections:
         parts += [f"## {section.heading}", section.text]
         for caption, table in section.tables.items():
@@ -316,20 +355,29 @@ img {{ max-width: 100%; margin: 0.5em 0 1.5em; display: block; }}
 """
 
 
-def _report_html(run_dir: Path, sections: list[Section]) -> str:
+def report_html(title: str, sections: list[Section], plots_dir: Path) -> str:
+    """A self-contained HTML page of `sections`, their plots (paths relative to `plots_dir`) embedded."""
     body = []
     for section in sections:
-        body += [f"<h2>{html.escape(section.heading)}</h2>", f"<p>{html.escape(section.text)}</p>"]
+        body += [f"<h2>{html.escape(section.heading)}</h2>", _html_text(section.text)]
         for caption, table in section.tables.items():
             if len(section.tables) > 1:
                 body.append(f"<h3>{html.escape(caption)}</h3>")
             body.append(table.to_html(index=False, border=0, na_rep=tables.MISSING))
         body += [
-            f'<figure><img src="{_data_uri(run_dir / path)}" alt="{html.escape(caption)}">'
+            f'<figure><img src="{_data_uri(plots_dir / path)}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             for caption, path in section.plots.items()
         ]
-    return HTML_PAGE.format(title=html.escape(f"{TITLE}: {run_dir.name}"), body="\n".join(body))
+    return HTML_PAGE.format(title=html.escape(title), body="\n".join(body))
+
+
+def _html_text(text: str) -> str:
+    """A paragraph, or a list when every line of `text` starts with '- ' (as the verdict's do)."""
+    lines = text.split("\n")
+    if all(line.startswith("- ") for line in lines):
+        return "<ul>" + "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines) + "</ul>"
+    return f"<p>{html.escape(text)}</p>"
 
 
 def _data_uri(png: Path) -> str:

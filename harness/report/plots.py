@@ -18,12 +18,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from harness.core.frameworks import FRAMEWORKS
+from harness.core.frameworks import framework_names
 
 DPI = 110
 # Colour-blind-safe Okabe–Ito colours, one per registered framework, then a few for unregistered names.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
-FRAMEWORK_COLOURS = dict(zip(FRAMEWORKS, PALETTE, strict=False))
+FRAMEWORK_COLOURS = dict(zip(framework_names(), PALETTE, strict=False))
 
 
 # Line styles by position in the legend, drawn widest first: frameworks that agree (the point of this project)
@@ -197,6 +197,9 @@ def _by_group(table: pd.DataFrame, column: str) -> pd.DataFrame:
     holds several datasets. Row and column order follow the table."""
     several_datasets = table["dataset"].nunique() > 1
     groups = table["variant"] + (" (" + table["dataset"] + ")" if several_datasets else "")
+    if "hardware" in table and table["hardware"].nunique() > 1:
+        # Bars side by side are compared: only cells on the same hardware may stand in one group.
+        groups = groups + " [" + table["hardware"].astype(str) + "]"
     wide = table.assign(group=groups).pivot(index="group", columns="framework", values=column)
     return wide.reindex(index=list(dict.fromkeys(groups)), columns=list(dict.fromkeys(table["framework"])))
 

@@ -10,28 +10,32 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.catalog.variants import all_variants
-from harness.core.errors import FwcompareError
-from harness.core.frameworks import FRAMEWORKS
+from harness.core.errors import RecordError, RunRecordError
+from harness.core.frameworks import framework_names
+from harness.core.interface import EpochRecord
 from harness.core.names import clip_text
+from harness.core.record import STATUSES, CellRecord, CellTiming
 
-CELL_SCHEMA = 1
-CELL_STATUSES = ("ok", "diverged", "failed", "unavailable")
 PARITY_STATUSES = ("OK", "NOT OK", "EXPLAINED")
-PUBLISHED_METRICS = ("test_accuracy", "validation_accuracy")
-"""What a published number measures: the final test accuracy, or the final validation accuracy (last epoch's, or
-the restored best epoch's) for cells whose per-epoch evaluation is on a validation split."""
 GROUP = ["dataset", "variant", "framework"]
 """The columns one row of the accuracy and timing tables stands for (one mean over seeds)."""
+TIMING_GROUP = [*GROUP, "hardware"]
+"""Timings are only comparable on the same hardware: a timing row stands for one group on one kind of machine."""
+UNRECORDED_HARDWARE = "not recorded"
 
-TIMING_FIELDS = ("build_s", "first_epoch_s", "steady_epoch_median_s", "eval_median_s", "samples_per_s")
-HISTORY_FIELDS = ("train_loss", "train_time_s", "lr", "val_loss", "val_accuracy", "eval_time_s")
+TIMING_FIELDS = tuple(field.name for field in fields(CellTiming) if field.name.endswith("_s"))
+"""The timings of a cell record that the timing table takes medians of (seconds, and samples/s)."""
+HISTORY_FIELDS = tuple(
+    field.name for field in fields(EpochRecord) if field.name not in ("epoch", "others_cpu_share", "contended")
+)
+"""The per-epoch numbers of the learning-curve table."""
 PARITY_FIELDS = (
     "pair",
     "variant",
@@ -46,10 +50,6 @@ PARITY_FIELDS = (
 )
 
 
-class RunRecordError(FwcompareError):
-    """A run directory or one of its records is missing or cannot be read."""
-
-
 @dataclass(frozen=True)
 class RunRecords:
     """Everything stored in a run directory, checked and loaded.
@@ -57,6 +57,7 @@ class RunRecords:
     cells: one row per cell record (identity, status, result, timing, published number, spec summary).
     curves: one row per (ok cell, epoch) with the epoch's losses, accuracy and times; epoch is 1-based.
     parity: one row per parity.json row, or None when the run has no parity.json.
+    records: every cell record as read, by its cells/ file name (the `file` column of `cells`).
     """
 
     run_dir: Path
@@ -65,6 +66,7 @@ class RunRecords:
     cells: pd.DataFrame
     curves: pd.DataFrame
     parity: pd.DataFrame | None
+    records: dict[str, CellRecord]
 
 
 def load_run(run_dir: Path | str) -> RunRecords:
@@ -86,14 +88,16 @@ def load_run(run_dir: Path | str) -> RunRecords:
             f"Run `fwcompare run --out {run_dir}` to produce them"
         )
     rows, histories, problems = [], [], []
+    records: dict[str, CellRecord] = {}
     for path in cell_paths:
         try:
-            row, history = _parse_cell(_read_json(path))
-        except RunRecordError as error:
+            record = CellRecord.from_json(_read_json(path))
+        except (RunRecordError, RecordError) as error:
             problems.append(f"{path}: {error}")
             continue
-        rows.append({**row, "file": path.name})
-        histories.append(history)
+        rows.append({**_cell_row(record), "file": path.name})
+        histories.append(record.history)
+        records[path.name] = record
     if problems:
         raise RunRecordError(
             f"{len(problems)} of {len(cell_paths)} cell records cannot be read: " + "; ".join(problems) + ". "
@@ -101,18 +105,22 @@ def load_run(run_dir: Path | str) -> RunRecords:
             "to redo those cells (the other records are kept)"
         )
     config = _read_optional_json(run_dir / "config.json")
+    environment = _read_optional_json(run_dir / "environment.json")
     variant_order = _matrix_variants(config)
     integers = {"threads": "Int64", "epochs": "Int64", "epochs_run": "Int64"}
     cells = _in_report_order(pd.DataFrame(rows).astype(integers), variant_order)
+    # Records written before the hardware was stored ran on the machine environment.json describes.
+    cells["hardware"] = cells["hardware"].fillna(str(environment.get("cpu_model") or UNRECORDED_HARDWARE))
     _require_unique_cells(cells, run_dir)
     curves = _in_report_order(_curves_frame(rows, histories), variant_order)
     return RunRecords(
         run_dir=run_dir,
         config=config,
-        environment=_read_optional_json(run_dir / "environment.json"),
+        environment=environment,
         cells=cells,
         curves=curves,
         parity=_load_parity(run_dir / "parity.json"),
+        records=records,
     )
 
 
@@ -132,10 +140,12 @@ def accuracy_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def timing_table(cells: pd.DataFrame, peak_gflops: dict[str, float] | None = None) -> pd.DataFrame:
-    """Per dataset × variant × framework, over ok seeds: the median of each stored timing (seconds; samples/s),
-    the min and max steady-state epoch time, the threads and device used (distinct values joined), time to
-    accuracy: the target (NaN when no record names one), how many seeds recorded one (n_target) and reached it
-    (n_target_reached), and the median time to it over the seeds that reached it; and the machine limit.
+    """Per dataset × variant × framework × hardware (harness.core.record.CellHardware.label), over ok seeds: the
+    median of each stored timing (seconds; samples/s), the min and max steady-state epoch time, the threads, device
+    and execution mode used (distinct values joined), time to accuracy: the target (NaN when no record names one),
+    how many seeds recorded one (n_target) and reached it (n_target_reached), and the median time to it over the
+    seeds that reached it; and the machine limit. Cells of one group that ran on different hardware give one row
+    each.
 
     peak_gflops: {dtype: the best library's peak GEMM rate} of the run (harness.run.gemm.best_peak_gflops). The
     machine limit of a CPU cell's epoch is its GEMM FLOPs / that rate (limit_epoch_s, NaN for a record without
@@ -150,7 +160,7 @@ def timing_table(cells: pd.DataFrame, peak_gflops: dict[str, float] | None = Non
         limit_epoch_s=ok["epoch_gemm_flops"] / (ok["dtype"].map(peak).astype(float) * 1e9).where(ok["device"] == "cpu"),
     )
     aggregations = {name: (name, "median") for name in TIMING_FIELDS}
-    stats = ok.groupby(GROUP, sort=False).agg(
+    stats = ok.groupby(TIMING_GROUP, sort=False).agg(
         n_seeds=("seed", "size"),
         **aggregations,
         steady_epoch_min_s=("steady_epoch_median_s", "min"),
@@ -167,7 +177,13 @@ def timing_table(cells: pd.DataFrame, peak_gflops: dict[str, float] | None = Non
     )
     stats["steady_x_limit"] = stats["steady_epoch_median_s"] / stats["limit_epoch_s"]
     stats["first_x_limit"] = stats["first_epoch_s"] / stats["limit_epoch_s"]
-    return _with_every_group(cells, stats, "n_seeds")
+    return _with_every_group(cells, stats, "n_seeds", TIMING_GROUP)
+
+
+def hardware_kinds(cells: pd.DataFrame) -> list[str]:
+    """The distinct hardware labels of the ok cells, in report order: more than one means timings must not be
+    compared across the whole table."""
+    return list(dict.fromkeys(cells.loc[cells["status"] == "ok", "hardware"]))
 
 
 REPRODUCED_WITHIN_POINTS = 0.003
@@ -191,10 +207,10 @@ def reproduction_verdict(published: float, mean: float, std: float, n: int, illu
 
 def reproduction_table(cells: pd.DataFrame) -> pd.DataFrame | None:
     """One row per dataset × variant that carries a published number: the number, the metric it is
-    (PUBLISHED_METRICS), its source and note, whether it is illustrative, and per framework f the columns f_mean,
-    f_std, f_n (ok seeds), f_minus_published, f_gap_in_std (the difference in units of f_std), f_verdict
-    (reproduction_verdict) and f_epochs_run (how many epochs each seed trained, e.g. '20×4, 30'). Accuracies are
-    fractions. None when no cell carries a published number."""
+    (harness.core.record.PUBLISHED_METRICS), its source and note, whether it is illustrative, and per framework f
+    the columns f_mean, f_std, f_n (ok seeds), f_minus_published, f_gap_in_std (the difference in units of
+    f_std), f_verdict (reproduction_verdict) and f_epochs_run (how many epochs each seed trained, e.g. '20×4, 30').
+    Accuracies are fractions. None when no cell carries a published number."""
     published = cells.dropna(subset=["published_value"])
     if published.empty:
         return None
@@ -257,9 +273,9 @@ def status_table(cells: pd.DataFrame) -> pd.DataFrame:
 
 
 def status_counts(cells: pd.DataFrame) -> dict[str, int]:
-    """{status: number of cells} for the statuses present, in CELL_STATUSES order."""
+    """{status: number of cells} for the statuses present, in harness.core.record.STATUSES order."""
     counts = cells["status"].value_counts()
-    return {status: int(counts[status]) for status in CELL_STATUSES if status in counts}
+    return {status: int(counts[status]) for status in STATUSES if status in counts}
 
 
 # --- reading and checking records ------------------------------------------------------------------------------
@@ -296,99 +312,43 @@ def _matrix_variants(config: dict[str, Any]) -> list[str]:
     return [row["variant"] for row in rows if isinstance(row, dict) and isinstance(row.get("variant"), str)]
 
 
-def _parse_cell(record: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One flat row of the cells table and the record's epoch history (list of dicts) from a cell record."""
-    if not isinstance(record, dict):
-        raise RunRecordError(f"holds a {type(record).__name__}, not a JSON object")
-    if record.get("schema") != CELL_SCHEMA:
-        raise RunRecordError(f"has schema {record.get('schema')!r}; this fwcompare reads schema {CELL_SCHEMA}")
-    _require_fields(record, ("key", "variant", "framework", "seed", "dataset", "status"), "")
-    if isinstance(record["seed"], bool) or not isinstance(record["seed"], int):
-        raise RunRecordError(f"has seed={record['seed']!r}; a seed is an integer")
-    status = record["status"]
-    if status not in CELL_STATUSES:
-        raise RunRecordError(f"has status {status!r}; valid statuses: {', '.join(CELL_STATUSES)}")
-    result = record.get("result") or {}
-    timing = record.get("timing") or {}
-    history = record.get("history") or []
-    if status == "ok":
-        _require_fields(result, ("test_accuracy", "test_loss", "epochs_run"), "result.")
-        _require_fields(timing, (*TIMING_FIELDS, "threads", "device"), "timing.")
-        _require_numbers(result, ("test_accuracy", "test_loss"), "result.")
-        _require_numbers(timing, ("build_s", "first_epoch_s", "samples_per_s"), "timing.")
-    if not isinstance(history, list) or not all(isinstance(epoch, dict) and "epoch" in epoch for epoch in history):
-        raise RunRecordError("has a 'history' that is not a list of epoch records with an 'epoch' field")
-    published = record.get("published") or {}
-    if published:
-        _require_fields(published, ("value", "source"), "published.")
-        _require_numbers(published, ("value",), "published.")
-        if published.get("metric", "test_accuracy") not in PUBLISHED_METRICS:
-            raise RunRecordError(
-                f"has published.metric={published['metric']!r}; valid metrics: {', '.join(PUBLISHED_METRICS)}"
-            )
-    model_spec = record.get("model_spec") or {}
-    row = {
-        "key": record["key"],
-        "dataset": record["dataset"],
-        "variant": record["variant"],
-        "framework": record["framework"],
-        "seed": record["seed"],
-        # Records written before execution modes all ran the exact path.
-        "mode": record.get("mode", "exact"),
-        "status": status,
-        "message": clip_text(str(record.get("message") or "")),
-        "eval_split": record.get("eval_split") or "",
-        "loss": model_spec.get("loss", ""),
-        "epochs": (record.get("train_spec") or {}).get("epochs"),
-        "dtype": (record.get("train_spec") or {}).get("dtype"),
-        "test_accuracy": _number_or_nan(result.get("test_accuracy")),
-        "test_loss": _number_or_nan(result.get("test_loss")),
-        "epochs_run": result.get("epochs_run", len(history)),
-        "stopped_early": result.get("stopped_early"),
-        **{name: _number_or_nan(timing.get(name)) for name in TIMING_FIELDS},
-        "threads": timing.get("threads"),
-        "device": timing.get("device"),
-        # Records written before load was measured have no count, and before time to accuracy no target.
-        "contended_epochs": _number_or_nan(timing.get("contended_epochs")),
-        "target_accuracy": _number_or_nan(timing.get("target_accuracy")),
-        "time_to_target_s": _number_or_nan(timing.get("time_to_target_s")),
-        "epoch_gemm_flops": _number_or_nan(timing.get("epoch_gemm_flops")),
-        "published_value": _number_or_nan(published.get("value")),
-        "published_source": clip_text(str(published["source"])) if published.get("source") is not None else None,
-        "published_note": clip_text(str(published.get("note") or "")),
-        "published_metric": published.get("metric", "test_accuracy") if published else None,
-        "published_illustrative": bool(published.get("illustrative", False)),
-        "final_val_accuracy": _final_validation_accuracy(record, history),
+def _cell_row(record: CellRecord) -> dict[str, Any]:
+    """One flat row of the cells table from a cell record."""
+    result, timing, published = record.result, record.timing, record.published
+    return {
+        "key": record.key,
+        "dataset": record.dataset,
+        "variant": record.variant,
+        "framework": record.framework,
+        "seed": record.seed,
+        "mode": record.mode,
+        "status": record.status,
+        "message": clip_text(record.message or ""),
+        "eval_split": record.eval_split,
+        "loss": record.loss,
+        "epochs": record.epochs,
+        "dtype": (record.train_spec or {}).get("dtype"),
+        "test_accuracy": result.test_accuracy if result else math.nan,
+        "test_loss": result.test_loss if result else math.nan,
+        "epochs_run": result.epochs_run if result else len(record.history),
+        "stopped_early": result.stopped_early if result else None,
+        **{name: _number_or_nan(getattr(timing, name) if timing else None) for name in TIMING_FIELDS},
+        "threads": timing.threads if timing else None,
+        "device": timing.device if timing else None,
+        "hardware": record.hardware.label(timing.device if timing else "cpu") if record.hardware else None,
+        # Records written before load was measured have no count, before time to accuracy no target, and before
+        # the machine limit no GEMM FLOPs.
+        "contended_epochs": _number_or_nan(timing.contended_epochs if timing else None),
+        "target_accuracy": _number_or_nan(timing.target_accuracy if timing else None),
+        "time_to_target_s": _number_or_nan(timing.time_to_target_s if timing else None),
+        "epoch_gemm_flops": _number_or_nan(timing.epoch_gemm_flops if timing else None),
+        "published_value": published.value if published else math.nan,
+        "published_source": clip_text(published.source) if published else None,
+        "published_note": clip_text(published.note) if published else "",
+        "published_metric": published.metric if published else None,
+        "published_illustrative": bool(published and published.illustrative),
+        "final_val_accuracy": record.final_validation_accuracy(),
     }
-    return row, history
-
-
-def _final_validation_accuracy(record: dict[str, Any], history: list[dict[str, Any]]) -> float:
-    """The validation accuracy of the weights the cell ended with: the best evaluated epoch's when early stopping
-    restored it, else the last epoch's; NaN when the per-epoch evaluation was not on a validation split."""
-    if record.get("eval_split") != "validation" or not history:
-        return math.nan
-    stopping = (record.get("train_spec") or {}).get("early_stopping") or {}
-    best_epoch = (record.get("result") or {}).get("best_epoch")
-    restored = stopping.get("enabled") and stopping.get("restore_best") and best_epoch is not None
-    epoch = next((e for e in history if e["epoch"] == best_epoch), history[-1]) if restored else history[-1]
-    return _number_or_nan(epoch.get("val_accuracy"))
-
-
-def _require_fields(record: dict[str, Any], names: tuple[str, ...], prefix: str) -> None:
-    missing = [prefix + name for name in names if name not in record]
-    if missing:
-        raise RunRecordError(f"lacks field(s) {', '.join(missing)}")
-
-
-def _require_numbers(record: dict[str, Any], names: tuple[str, ...], prefix: str) -> None:
-    wrong = [
-        f"{prefix}{name}={record[name]!r}"
-        for name in names
-        if isinstance(record[name], bool) or not isinstance(record[name], int | float)
-    ]
-    if wrong:
-        raise RunRecordError(f"has non-numeric {', '.join(wrong)}")
 
 
 def _number_or_nan(value: Any) -> float:
@@ -414,14 +374,14 @@ def _load_parity(path: Path) -> pd.DataFrame | None:
     return frame
 
 
-def _curves_frame(rows: list[dict[str, Any]], histories: list[list[dict[str, Any]]]) -> pd.DataFrame:
+def _curves_frame(rows: list[dict[str, Any]], histories: list[tuple[EpochRecord, ...]]) -> pd.DataFrame:
     """One row per epoch of every ok cell; `epoch` made 1-based (EpochRecord.epoch counts from 0)."""
     identity = ("key", *GROUP, "seed", "eval_split", "loss")
     epochs = [
         {
             **{name: row[name] for name in identity},
-            "epoch": int(epoch["epoch"]) + 1,
-            **{name: _number_or_nan(epoch.get(name)) for name in HISTORY_FIELDS},
+            "epoch": epoch.epoch + 1,
+            **{name: _number_or_nan(getattr(epoch, name)) for name in HISTORY_FIELDS},
         }
         for row, history in zip(rows, histories, strict=True)
         if row["status"] == "ok"
@@ -434,7 +394,7 @@ def _in_report_order(cells: pd.DataFrame, variant_order: list[str]) -> pd.DataFr
     """Cells (or curves) sorted by dataset, then variant (in `variant_order`, then registry order, then
     alphabetically), then framework in registry order, then seed (then epoch, for curves)."""
     variant_rank = {name: rank for rank, name in enumerate(dict.fromkeys([*variant_order, *all_variants()]))}
-    framework_rank = {name: rank for rank, name in enumerate(FRAMEWORKS)}
+    framework_rank = {name: rank for rank, name in enumerate(framework_names())}
 
     def rank(column: pd.Series) -> pd.Series:
         if column.name == "variant":
@@ -457,13 +417,15 @@ def _require_unique_cells(cells: pd.DataFrame, run_dir: Path) -> None:
         )
 
 
-def _with_every_group(cells: pd.DataFrame, stats: pd.DataFrame, count_column: str) -> pd.DataFrame:
-    """`stats` (indexed by GROUP, ok cells only) reindexed to every group present in `cells`, with count 0 where a
-    group has no ok cell, and n_excluded: that group's cells of any other status."""
-    groups = pd.MultiIndex.from_frame(cells[GROUP].drop_duplicates())
+def _with_every_group(
+    cells: pd.DataFrame, stats: pd.DataFrame, count_column: str, group: list[str] = GROUP
+) -> pd.DataFrame:
+    """`stats` (indexed by `group`, ok cells only) reindexed to every group present in `cells`, with count 0 where
+    a group has no ok cell, and n_excluded: that group's cells of any other status."""
+    groups = pd.MultiIndex.from_frame(cells[group].drop_duplicates())
     table = stats.reindex(groups)
     table[count_column] = table[count_column].fillna(0).astype(int)
-    excluded = cells[cells["status"] != "ok"].groupby(GROUP).size()
+    excluded = cells[cells["status"] != "ok"].groupby(group).size()
     table["n_excluded"] = excluded.reindex(groups, fill_value=0).astype(int).to_numpy()
     return table.reset_index()
 
@@ -533,6 +495,7 @@ def timing_display(table: pd.DataFrame) -> pd.DataFrame:
             ),
             "threads": table["threads"].map(_text),
             "device": table["device"].map(_text),
+            "hardware": table["hardware"].map(_text),
         }
     )
 

@@ -1,1 +1,2 @@
-"""Running a matrix: cells, executors, the recorded environment, the run lock, size and time estimates."""
+"""Running a matrix: cells, executors (in process, a local pool, Ray), the recorded environment, the run lock, size
+and time estimates."""

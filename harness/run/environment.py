@@ -14,10 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.core.frameworks import gpu_model as framework_gpu_model
+from harness.core.frameworks import library_distributions
+from harness.core.record import CellHardware
 from harness.run.executor import available_cores
 
-# Distributions whose versions matter for the numbers; tensorflow-cpu and tensorflow are alternatives.
-LIBRARIES = ("numpy", "torch", "tensorflow", "tensorflow-cpu", "keras", "scikit-learn", "threadpoolctl")
+# Distributions besides the frameworks' own (harness.core.frameworks.library_distributions) whose versions matter.
+HARNESS_LIBRARIES = ("numpy", "scikit-learn", "threadpoolctl")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,10 +47,15 @@ def collect_environment(*, threads: int, jobs: int, threads_per_worker: int, dev
     }
 
 
+def node_hardware(threads: int) -> CellHardware:
+    """What a cell's timings depend on, read on the machine that trains it (gpu_model None without a GPU)."""
+    return CellHardware(cpu_model=cpu_model(), gpu_model=gpu_model(), threads=threads)
+
+
 def library_versions() -> dict[str, str | None]:
     """{distribution: installed version, or None when it is not installed}, read without importing anything."""
     versions: dict[str, str | None] = {}
-    for name in LIBRARIES:
+    for name in dict.fromkeys((*library_distributions(), *HARNESS_LIBRARIES)):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -72,16 +80,13 @@ def cpu_model() -> str:
 def gpu_model() -> str | None:
     """Names of the visible NVIDIA GPUs (joined with ', '), or None without one.
 
-    Asks PyTorch when a run has already imported it, else nvidia-smi, so a NumPy-only run does not import torch.
+    Asks a framework that a run has already imported, else nvidia-smi, so a NumPy-only run imports no framework.
     """
-    if "torch" in sys.modules:
-        import torch
-
-        if not torch.cuda.is_available():
-            return None
-        return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-    names = _command(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
-    return ", ".join(names.splitlines()) if names else None
+    names = framework_gpu_model()
+    if names is None:
+        names = _command(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
+        names = ", ".join(names.splitlines()) if names else None
+    return names or None
 
 
 def blas_libraries() -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.core.batching import dropout_masks
-from harness.core.errors import FwcompareError
+from harness.core.errors import RunTooLargeError
 from harness.core.specs import ModelSpec, TrainSpec
 from harness.data.preprocess import SplitArrays
 
@@ -29,10 +29,6 @@ slots (Adam's m and v)."""
 ACTIVATION_COPIES = 3
 """Copies of each layer's output kept for the backward pass: pre-activation, activation and its gradient."""
 TIMED_STEPS = 3
-
-
-class RunTooLargeError(FwcompareError):
-    """A run would not fit in memory, or asks for an absurd amount of training."""
 
 
 def check_lengths(train_specs: Sequence[tuple[str, TrainSpec]], n_train: int) -> list[str]:
@@ -118,10 +114,11 @@ def estimate_duration(
 ) -> DurationEstimate:
     """Time TIMED_STEPS NumPy train_steps of each distinct (model, training) setup among `cells` on its data
     (`arrays` by dtype) and scale by each cell's steps per epoch and epochs; divided between `jobs` processes."""
-    from harness.core.frameworks import model_class
-    from reference.initializers import initial_params
+    from harness.core.build import build_model
+    from harness.core.frameworks import model_class, reference_name
+    from harness.core.initializers import initial_params
 
-    numpy_mlp = model_class("numpy")
+    reference = model_class(reference_name())
     step_seconds: dict[tuple[ModelSpec, TrainSpec], float] = {}
     total = 0.0
     for model, train in cells:
@@ -129,7 +126,7 @@ def estimate_duration(
         split = arrays[train.dtype]
         n_train = len(split.x_train)
         if setup not in step_seconds:
-            mlp = numpy_mlp(model, setup[1], initial_params(model, 0, train.dtype))
+            mlp = build_model(reference, model, setup[1], initial_params(model, 0, train.dtype))
             rows = min(train.batch_size, n_train)
             x, y = split.x_train[:rows], split.y_train[:rows]
             masks = dropout_masks(model, rows, seed=0, epoch=0)

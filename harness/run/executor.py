@@ -11,7 +11,6 @@ executor reports as an Outcome's `error` only what broke outside the task (a wor
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import multiprocessing
 import os
 import threading
@@ -21,19 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.errors import FwcompareError
-from harness.core.frameworks import import_tensorflow
+from harness.core.frameworks import configure_threads as configure_framework_threads
+from harness.core.frameworks import thread_env_vars
 
 Task = Callable[[Any, Callable[[Any], None]], Any]
 EventSink = Callable[[Any], None]
 
-# Environment variables read by BLAS/OpenMP libraries and TensorFlow when they load, for libraries not loaded yet.
-THREAD_ENV_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS",
-)
+# Environment variables read by BLAS/OpenMP libraries when they load; each framework adds its own
+# (harness.core.frameworks.thread_env_vars).
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -51,58 +46,23 @@ def available_cores() -> int:
 
 
 def configure_threads(threads: int, frameworks: Iterable[str]) -> None:
-    """Limit this process to `threads` threads in NumPy's BLAS, PyTorch and TensorFlow alike.
+    """Limit this process to `threads` threads in NumPy's BLAS and in every framework among `frameworks`.
 
-    TensorFlow takes its thread counts only before it initialises, so this must run before any Keras model is
+    Some libraries take their thread counts only before they initialise, so this must run before any model is
     built; frameworks that are not installed are skipped here (their cells are recorded as unavailable later).
     """
     if threads < 1:
         raise FwcompareError(f"--threads {threads}: give at least 1 thread")
-    frameworks = set(frameworks)
-    os.environ.update({name: str(threads) for name in THREAD_ENV_VARS})
-    # OMP_WAIT_POLICY is left to the user (and recorded in environment.json): NumPy's OpenBLAS and torch's OpenMP
-    # share the cores of one process, and on an idle 2-core machine (784-256-256-10 epoch, 2 threads) libgomp's
-    # default bounded spin gave numpy 0.94 s / torch 1.41 s, PASSIVE 0.87 s / 2.55 s, ACTIVE 2.74 s / 1.34 s:
-    # forcing either policy favours one framework. On a machine other processes keep busy, PASSIVE avoids spinning.
-    if "torch" in frameworks:
-        _configure_torch(threads)
-    if "keras" in frameworks:
-        _configure_tensorflow(threads)
+    frameworks = tuple(frameworks)
+    os.environ.update({name: str(threads) for name in (*THREAD_ENV_VARS, *thread_env_vars(frameworks))})
+    # OMP_WAIT_POLICY is left to the user (and recorded in environment.json): NumPy's OpenBLAS and a framework's
+    # OpenMP share the cores of one process, and forcing either policy favours one framework (docs/threads.md).
+    # On a machine other processes keep busy, PASSIVE avoids spinning.
+    configure_framework_threads(threads, frameworks)
     # After the framework imports, so the OpenMP/BLAS libraries they load are limited too.
     import threadpoolctl
 
     threadpoolctl.threadpool_limits(limits=threads)
-
-
-def _configure_torch(threads: int) -> None:
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(threads)
-    if torch.get_num_interop_threads() != threads:
-        # Settable once per process, before any inter-op work; a later call keeps the first setting.
-        with contextlib.suppress(RuntimeError):
-            torch.set_num_interop_threads(threads)
-
-
-def _configure_tensorflow(threads: int) -> None:
-    try:
-        tf = import_tensorflow()
-    except ImportError:
-        return
-    threading_config = tf.config.threading
-    current = (threading_config.get_intra_op_parallelism_threads(), threading_config.get_inter_op_parallelism_threads())
-    if current == (threads, threads):
-        return
-    try:
-        threading_config.set_intra_op_parallelism_threads(threads)
-        threading_config.set_inter_op_parallelism_threads(threads)
-    except RuntimeError as error:
-        raise FwcompareError(
-            f"TensorFlow already runs with {current[0]} intra-op / {current[1]} inter-op threads and cannot change "
-            f"to {threads} in this process ({error}); start a new process (a new `fwcompare run`) to change --threads"
-        ) from error
 
 
 class Executor(ABC):
@@ -131,7 +91,7 @@ class InProcessExecutor(Executor):
 class LocalPoolExecutor(Executor):
     """Jobs in `workers` spawned processes, each limited to threads // workers threads (at least 1).
 
-    Workers are spawned, not forked: a fork of a process whose TensorFlow or OpenMP runtime has started threads can
+    Workers are spawned, not forked: a fork of a process whose framework or OpenMP runtime has started threads can
     deadlock. Progress events travel back through a manager queue and reach `on_event` on a thread of this process.
     """
 

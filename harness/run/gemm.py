@@ -19,12 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from harness.core.frameworks import plugin
 from harness.core.specs import ModelSpec, TrainSpec
 
 PEAK_SIZE = 2048
 PEAK_SHAPE = (PEAK_SIZE, PEAK_SIZE, PEAK_SIZE)
-LIBRARY_OF = {"numpy": "numpy", "torch": "torch", "keras": "tensorflow"}
-"""The library whose GEMM each framework's training runs on (on the CPU)."""
 RUN_SECONDS_PER_RATE = 0.3
 """Time `fwcompare run` spends per (library, dtype) peak rate: best of a few 2048³ products, about 2 s a run."""
 
@@ -58,53 +57,39 @@ def _best_rate(matmul: Callable[[], object], flops: int, seconds: float) -> floa
 
 
 def gemm_rates(
-    libraries: Iterable[str],
+    frameworks: Iterable[str],
     shapes: dict[str, tuple[int, int, int]],
     seconds: float,
     dtypes: Iterable[str] = ("float32", "float64"),
 ) -> list[dict[str, Any]]:
-    """[{library, dtype, shape, gflops}] for C (m, n) = A (m, k) · B (k, n), best of repeated calls.
-
-    libraries: any of numpy, torch, tensorflow (ones not installed are skipped).
-    """
+    """[{library, dtype, shape, gflops}] for C (m, n) = A (m, k) · B (k, n), best of repeated calls, once per GEMM
+    library of `frameworks` (their plug-ins' gemm_library and matmul; libraries not installed are skipped)."""
+    products = _library_products(frameworks)
     rng = np.random.default_rng(0)
-    libraries = list(libraries)
     rows = []
     for dtype in dtypes:
         for shape_name, (m, k, n) in shapes.items():
             a, b = rng.random((m, k)).astype(dtype), rng.random((k, n)).astype(dtype)
             flops = 2 * m * k * n
-            for library in libraries:
-                matmul = _matmul(library, a, b)
-                if matmul is not None:
-                    rate = _best_rate(matmul, flops, seconds)
-                    rows.append({"library": library, "dtype": dtype, "shape": shape_name, "gflops": rate})
+            for library, matmul_of in products.items():
+                rate = _best_rate(matmul_of(a, b), flops, seconds)
+                rows.append({"library": library, "dtype": dtype, "shape": shape_name, "gflops": rate})
     return rows
 
 
-def _matmul(library: str, a: np.ndarray, b: np.ndarray) -> Callable[[], object] | None:
-    if library == "numpy":
-        out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-        return lambda: np.matmul(a, b, out=out)
-    if library == "torch":
+def _library_products(frameworks: Iterable[str]) -> dict[str, Callable[[np.ndarray, np.ndarray], Callable[[], object]]]:
+    """{gemm library: its plug-in's matmul} for the frameworks that name one and whose library imports here."""
+    products = {}
+    for name in frameworks:
+        framework = plugin(name)
+        if framework.gemm_library is None or framework.gemm_library in products:
+            continue
         try:
-            import torch
+            framework.import_library()
         except ImportError:
-            return None
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        out = torch.empty((a.shape[0], b.shape[1]), dtype=ta.dtype)
-        return lambda: torch.mm(ta, tb, out=out)
-    if library == "tensorflow":
-        from harness.core.frameworks import import_tensorflow
-
-        try:
-            tf = import_tensorflow()
-        except ImportError:
-            return None
-        ta, tb = tf.constant(a), tf.constant(b)
-        # .numpy() waits for the result: TensorFlow's eager ops may return before the kernel finishes.
-        return lambda: tf.linalg.matmul(ta, tb).numpy()
-    raise ValueError(f"unknown library {library!r}")
+            continue
+        products[framework.gemm_library] = framework.matmul
+    return products
 
 
 @dataclass(frozen=True)
@@ -119,9 +104,9 @@ class PeakRateJob:
 
 def measure_peak_rates(job: PeakRateJob, on_event: Callable[[Any], None]) -> dict[str, Any]:
     """environment.json's "gemm_peak": {size, seconds_per_rate, rates: [{library, dtype, gflops}]}, the peak
-    (PEAK_SIZE³) GEMM rate of each framework's library. An executor task; `on_event` is not used."""
-    libraries = dict.fromkeys(LIBRARY_OF[name] for name in job.frameworks)
-    rates = gemm_rates(libraries, {"peak": PEAK_SHAPE}, job.seconds, job.dtypes)
+    (PEAK_SIZE³) GEMM rate of each framework's library (its plug-in's gemm_library). An executor task; `on_event`
+    is not used."""
+    rates = gemm_rates(job.frameworks, {"peak": PEAK_SHAPE}, job.seconds, job.dtypes)
     return {
         "size": PEAK_SIZE,
         "seconds_per_rate": job.seconds,

@@ -13,13 +13,9 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from harness.core.errors import FwcompareError
+from harness.core.errors import RunDirectoryBusyError
 
 LOCK_FILE = ".lock"
-
-
-class RunDirectoryBusyError(FwcompareError):
-    """Another process holds a run directory's lock."""
 
 
 @contextlib.contextmanager

@@ -6,14 +6,7 @@ the batch order and dropout masks are the same for all. A cell's record is writt
 os.replace) into <run>/cells/<key>.json the moment it finishes, so a run killed at any point keeps every finished
 cell and a rerun with the same --out trains only the rest.
 
-A record: schema, key, variant, framework, seed, dataset, mode (the execution mode), status (ok | diverged | failed |
-unavailable), message, model_spec and train_spec (the native specs actually run), published, eval_split (the set the
-per-epoch val_* numbers measure), history (EpochRecord dicts), result (test_loss, test_accuracy, epochs_run,
-stopped_early, best_epoch), timing (build_s, first_epoch_s, steady_epoch_median_s, eval_median_s, samples_per_s,
-contended_epochs (epochs timed while other processes used the CPU, harness.core.load), threads, device, target_accuracy,
-time_to_target_s and target_epoch (see time_to_target), epoch_gemm_flops (harness.run.gemm: with the peak GEMM rate in
-environment.json, the machine limit of an epoch)), started_at, finished_at. Non-finite numbers are stored as
-null.
+A record is a harness.core.record.CellRecord (its fields and stored form are described there).
 """
 
 from __future__ import annotations
@@ -25,43 +18,39 @@ import json
 import math
 import os
 import statistics
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from harness.catalog.matrices import Matrix, Published
+from harness.catalog.matrix import Matrix
+from harness.core.atomic import dead_temporaries, write_json_atomic
+from harness.core.build import build_model
 from harness.core.conventions import native_specs
-from harness.core.errors import DivergedError, FrameworkUnavailableError, FwcompareError
+from harness.core.errors import DivergedError, FrameworkUnavailableError, RecordError, RunDirectoryError
 from harness.core.frameworks import model_class
-from harness.core.interface import EpochRecord, FrameworkModel, mode_options
+from harness.core.initializers import initial_params
+from harness.core.interface import EpochRecord, FrameworkModel
 from harness.core.names import check_name, inside
+from harness.core.record import STATUSES, CellRecord, CellResult, CellTiming, Published, train_spec_without_seed
 from harness.core.specs import ModelSpec, TrainSpec, spec_key, spec_to_dict
-from harness.data.datasets import dataset_info, load_dataset
-from harness.data.preprocess import SplitArrays, prepare_arrays
-from harness.run.environment import collect_environment
+from harness.data.loader import load_dataset
+from harness.data.preprocess import SplitArrays, evaluated_split, prepare_arrays
+from harness.data.registry import dataset_info
+from harness.run.environment import collect_environment, node_hardware
 from harness.run.estimate import check_lengths, check_memory
 from harness.run.executor import Executor
 from harness.run.gemm import PeakRateJob, epoch_gemm_flops, measure_peak_rates
 from harness.run.lock import run_lock
 
-RECORD_SCHEMA = 1
 CONFIG_SCHEMA = 1
-STATUSES = ("ok", "diverged", "failed", "unavailable")
-RECORD_KEYS = ("key", "variant", "framework", "seed", "dataset", "status", "message", "history", "result", "timing")
-"""Fields a stored record must have to be resumed from; one without them is set aside and its cell trained again."""
 RETRIED_STATUSES = ("failed", "unavailable")
 """Records a rerun trains again: a failure may have been fixed, a framework installed. ok and diverged are final."""
-
-
-class RunDirectoryError(FwcompareError):
-    """A run directory cannot be used for this run (it holds another matrix, or cannot be written)."""
 
 
 @dataclass(frozen=True)
@@ -77,12 +66,11 @@ class Cell:
     """One training run: canonical specs (sized for the data set, seed and epochs applied) and where it comes from.
 
     `model_spec` and `train_spec` are framework-neutral; the runner passes them through native_specs before
-    training and records the specs actually run.
+    training and records the specs actually run. The cell's seed is its train_spec's.
     """
 
     variant: str
     framework: str
-    seed: int
     dataset: str
     model_spec: ModelSpec
     train_spec: TrainSpec
@@ -94,8 +82,12 @@ class Cell:
     """The execution mode (harness.core.interface.MODES); a fast cell's key says so."""
 
     @property
+    def seed(self) -> int:
+        return self.train_spec.seed
+
+    @property
     def eval_split(self) -> str:
-        return "test" if self.preprocessing.validation == "none" else "validation"
+        return evaluated_split(self.preprocessing.validation)
 
     @property
     def key(self) -> str:
@@ -149,7 +141,6 @@ def matrix_cells(matrix: Matrix) -> list[Cell]:
             Cell(
                 variant=variant.name,
                 framework=framework,
-                seed=seed,
                 dataset=matrix.dataset,
                 model_spec=variant.model,
                 train_spec=replace(variant.train, seed=seed, epochs=epochs),
@@ -171,44 +162,66 @@ def cell_arrays(dataset: str, data_dir: str | None, preprocessing: Preprocessing
     return prepare_arrays(load_dataset(dataset, data_dir), preprocessing.scaling, preprocessing.validation, dtype)
 
 
-def run_cell(job: CellJob, on_event: Callable[[CellEvent], None]) -> dict[str, Any]:
-    """Train one cell and return its record (format in the module docstring).
+@dataclass
+class _Measured:
+    """What a cell's training produced so far; a failure keeps what was measured before it."""
+
+    model_spec: dict[str, Any] | None = None
+    train_spec: dict[str, Any] | None = None
+    history: list[EpochRecord] = field(default_factory=list)
+    result: CellResult | None = None
+    timing: CellTiming | None = None
+
+
+def run_cell(job: CellJob, on_event: Callable[[CellEvent], None]) -> CellRecord:
+    """Train one cell and return its record.
 
     Never raises for a training problem: an unavailable framework, an exception or a non-finite loss becomes the
     record's status and message, so the matrix goes on.
     """
     cell = job.cell
-    record = _new_record(cell)
-    record["started_at"] = _now()
+    started_at = _now()
     total_epochs = cell.train_spec.epochs
     on_event(CellEvent("start", cell.key, cell.label, total_epochs))
+    measured = _Measured()
+    status, message = "ok", None
     try:
         model_cls = model_class(cell.framework)
         model_spec, train_spec = native_specs(cell.model_spec, cell.train_spec, cell.framework)
-        record["model_spec"], record["train_spec"] = spec_to_dict(model_spec), spec_to_dict(train_spec)
-        _train(job, model_cls, model_spec, train_spec, record, on_event)
+        measured.model_spec = spec_to_dict(model_spec)
+        measured.train_spec = train_spec_without_seed(spec_to_dict(train_spec))
+        _train(job, model_cls, model_spec, train_spec, measured, on_event)
     except FrameworkUnavailableError as error:
-        record.update(status="unavailable", message=str(error))
+        status, message = "unavailable", str(error)
     except DivergedError as error:
-        record.update(status="diverged", message=str(error))
+        status, message = "diverged", str(error)
     except Exception as error:  # a cell's failure must not stop the matrix; the record says what happened
         lines = traceback.format_exception_only(type(error), error)
         where = traceback.extract_tb(error.__traceback__)[-1]
-        record.update(
-            status="failed",
-            message=f"{''.join(lines).strip()} (at {Path(where.filename).name}:{where.lineno} in {where.name})",
-        )
-    record["finished_at"] = _now()
-    accuracy = (record["result"] or {}).get("test_accuracy")
+        status = "failed"
+        message = f"{''.join(lines).strip()} (at {Path(where.filename).name}:{where.lineno} in {where.name})"
+    record = _new_record(
+        cell,
+        status=status,
+        message=message,
+        model_spec=measured.model_spec or spec_to_dict(cell.model_spec),
+        train_spec=measured.train_spec or train_spec_without_seed(spec_to_dict(cell.train_spec)),
+        history=tuple(measured.history),
+        result=measured.result,
+        timing=measured.timing,
+        hardware=node_hardware(job.threads),
+        started_at=started_at,
+        finished_at=_now(),
+    )
     on_event(
         CellEvent(
             "end",
             cell.key,
             cell.label,
             total_epochs,
-            status=record["status"],
-            message=record["message"],
-            test_accuracy=accuracy,
+            status=record.status,
+            message=record.message,
+            test_accuracy=record.result.test_accuracy if record.result else None,
         )
     )
     return record
@@ -219,42 +232,31 @@ def _train(
     model_cls: type[FrameworkModel],
     model_spec: ModelSpec,
     train_spec: TrainSpec,
-    record: dict[str, Any],
+    measured: _Measured,
     on_event: Callable[[CellEvent], None],
 ) -> None:
-    """Build, fit and test one model, filling record's history, result and timing."""
-    from reference.initializers import initial_params
-
+    """Build, fit and test one model, filling `measured`'s history, result and timing."""
     cell = job.cell
     arrays = cell_arrays(cell.dataset, job.data_dir, cell.preprocessing, train_spec.dtype)
-    validation = cell.eval_split == "validation"
-    evaluation = (arrays.x_val, arrays.y_val) if validation else (arrays.x_test, arrays.y_test)
+    evaluation = arrays.split(cell.eval_split)
     n_train = len(arrays.x_train)
     params = initial_params(cell.model_spec, cell.seed, train_spec.dtype)
-    device = job.device if cell.framework != "numpy" else "cpu"
 
     start = time.perf_counter()
-    model = model_cls(
+    model = build_model(
+        model_cls,
         model_spec,
         train_spec,
         params,
-        device=device,
+        device=job.device,
         steps_per_epoch=train_spec.steps_per_epoch(n_train),
-        **mode_options(model_cls, cell.mode),
+        mode=cell.mode,
     )
     model.synchronize()
     build_s = time.perf_counter() - start
 
-    history: list[EpochRecord] = []
-
     def epoch_done(epoch: EpochRecord) -> None:
-        history.append(epoch)
-        record["history"].append(
-            {
-                name: _finite_or_none(value) if isinstance(value, float) else value
-                for name, value in asdict(epoch).items()
-            }
-        )
+        measured.history.append(epoch)
         on_event(
             CellEvent(
                 "epoch",
@@ -269,38 +271,38 @@ def _train(
 
     fit = model.fit(arrays.x_train, arrays.y_train, validation=evaluation, on_epoch_end=epoch_done)
     test_loss, test_accuracy = model.evaluate(model.upload(arrays.x_test, arrays.y_test))
-    record["result"] = {
-        "test_loss": _finite_or_none(test_loss),
-        "test_accuracy": float(test_accuracy),
-        "epochs_run": len(history),
-        "stopped_early": fit.stopped_early,
-        "best_epoch": fit.best_epoch,
-    }
-    record["timing"] = {
-        **_timing(history, build_s, n_train, job.threads, str(model.device)),
-        **time_to_target(history, build_s, cell.target_accuracy),
-        "epoch_gemm_flops": epoch_gemm_flops(model_spec, train_spec, n_train),
-    }
+    measured.result = CellResult(
+        test_loss=float(test_loss),
+        test_accuracy=float(test_accuracy),
+        epochs_run=len(measured.history),
+        stopped_early=fit.stopped_early,
+        best_epoch=fit.best_epoch,
+    )
+    measured.timing = replace(
+        _timing(measured.history, build_s, n_train, job.threads, str(model.device)),
+        **time_to_target(measured.history, build_s, cell.target_accuracy),
+        epoch_gemm_flops=epoch_gemm_flops(model_spec, train_spec, n_train),
+    )
     if not math.isfinite(test_loss):
         raise DivergedError(f"the test loss is {test_loss} after training; lower the learning rate")
 
 
-def _timing(history: list[EpochRecord], build_s: float, n_train: int, threads: int, device: str) -> dict[str, Any]:
+def _timing(history: list[EpochRecord], build_s: float, n_train: int, threads: int, device: str) -> CellTiming:
     """Build time, the first epoch (which includes any tracing/compilation) apart from the steady-state median."""
     steady = [epoch.train_time_s for epoch in history[1:]]
     evals = [epoch.eval_time_s for epoch in history if epoch.eval_time_s is not None]
     steady_median = statistics.median(steady) if steady else None
     epoch_s = steady_median if steady_median is not None else history[0].train_time_s
-    return {
-        "build_s": build_s,
-        "first_epoch_s": history[0].train_time_s,
-        "steady_epoch_median_s": steady_median,
-        "eval_median_s": statistics.median(evals) if evals else None,
-        "samples_per_s": n_train / epoch_s if epoch_s > 0 else None,
-        "contended_epochs": sum(bool(epoch.contended) for epoch in history),
-        "threads": threads,
-        "device": device,
-    }
+    return CellTiming(
+        build_s=build_s,
+        first_epoch_s=history[0].train_time_s,
+        steady_epoch_median_s=steady_median,
+        eval_median_s=statistics.median(evals) if evals else None,
+        samples_per_s=n_train / epoch_s if epoch_s > 0 else None,
+        contended_epochs=sum(bool(epoch.contended) for epoch in history),
+        threads=threads,
+        device=device,
+    )
 
 
 def time_to_target(history: list[EpochRecord], build_s: float, target: float | None) -> dict[str, Any]:
@@ -360,7 +362,7 @@ class RunDirectory:
             raise RuntimeError("RunDirectory.prepare needs the directory's lock: call it inside `with locked():`")
         self._remove_dead_temporaries()
         config_path = self.path / "config.json"
-        existing, set_aside = self._read_or_set_aside(config_path, _config_problem, "it is written again")
+        existing, set_aside = self._read_or_set_aside(config_path, _config, "it is written again")
         if existing is not None:
             if sorted(existing["cells"]) != sorted(config["cells"]):
                 theirs, ours = set(existing["cells"]), set(config["cells"])
@@ -385,25 +387,25 @@ class RunDirectory:
         """Write environment.json on the first start; on a resume keep it. Returns (the fields that changed since
         the first start, what was set aside)."""
         path = self.path / "environment.json"
-        previous, set_aside = self._read_or_set_aside(path, _environment_problem, "it is written again")
+        previous, set_aside = self._read_or_set_aside(path, _environment, "it is written again")
         if previous is not None:
             return sorted(key for key in environment if previous.get(key) != environment[key]), set_aside
         self._write(path, environment)
         return [], set_aside
 
-    def finished_records(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    def finished_records(self) -> tuple[dict[str, CellRecord], list[str]]:
         """({key: record} of every readable stored record, one line per record set aside as unreadable)."""
         records, set_aside = {}, []
         for path in sorted(self.cells_dir.glob("*.json")):
-            record, lines = self._read_or_set_aside(path, _record_problem, "its cell is trained again")
+            record, lines = self._read_or_set_aside(path, _record, "its cell is trained again")
             set_aside += lines
             if record is not None:
-                records[record["key"]] = record
+                records[record.key] = record
         return records, set_aside
 
-    def write_record(self, record: dict[str, Any]) -> Path:
-        path = inside(self.cells_dir, f"{check_name('cell key', record['key'], max_length=MAX_KEY_LENGTH)}.json")
-        self._write(path, record)
+    def write_record(self, record: CellRecord) -> Path:
+        path = inside(self.cells_dir, f"{check_name('cell key', record.key, max_length=MAX_KEY_LENGTH)}.json")
+        self._write(path, record.to_json())
         return path
 
     def _write(self, path: Path, data: Any) -> None:
@@ -417,20 +419,18 @@ class RunDirectory:
             ) from error
 
     def _read_or_set_aside(
-        self, path: Path, problem: Callable[[Any, Path], str | None], consequence: str
-    ) -> tuple[Any, list[str]]:
-        """(the JSON in `path`, []) if it reads and `problem` finds nothing; (None, []) if there is no file; else
-        the file is renamed to <name>.corrupt and (None, [one line saying so])."""
+        self, path: Path, parse: Callable[[Any, Path], Stored], consequence: str
+    ) -> tuple[Stored | None, list[str]]:
+        """(what `parse` makes of the JSON in `path`, []) if it reads and parses; (None, []) if there is no file;
+        else (parse raising RecordError) the file is renamed to <name>.corrupt and (None, [one line saying so])."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            return parse(json.loads(path.read_text(encoding="utf-8")), path), []
         except FileNotFoundError:
             return None, []
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             why = f"unreadable: {error}"
-        else:
-            why = problem(data, path)
-            if why is None:
-                return data, []
+        except RecordError as error:
+            why = str(error)
         aside = path.with_name(f"{path.name}.corrupt")
         os.replace(path, aside)
         return None, [f"set aside {path.relative_to(self.path)} as {aside.name} ({why}); {consequence}"]
@@ -438,81 +438,39 @@ class RunDirectory:
     def _remove_dead_temporaries(self) -> None:
         """Delete the temporary files of processes that no longer run (killed while writing); a live process's
         in-flight file is left to it."""
-        for leftover in [*self.path.glob(".*.tmp"), *self.cells_dir.glob(".*.tmp")]:
-            pid = _temporary_owner(leftover)
-            if pid is None or pid == os.getpid() or not _process_alive(pid):
-                leftover.unlink(missing_ok=True)
+        for leftover in dead_temporaries([self.path, self.cells_dir]):
+            leftover.unlink(missing_ok=True)
 
 
 MAX_KEY_LENGTH = 240
 """Cell keys are file names: the usual limit is 255 bytes, less '.json' and the temporary file's additions."""
 
 
-def _record_problem(record: Any, path: Path) -> str | None:
-    """Why a parsed cell record cannot be trusted, or None."""
-    if not isinstance(record, dict):
-        return f"a JSON {type(record).__name__}, not a record"
-    if record.get("schema") != RECORD_SCHEMA:
-        return f"schema {record.get('schema')!r}, not {RECORD_SCHEMA}"
-    missing = [key for key in RECORD_KEYS if key not in record]
-    if missing:
-        return f"no {', '.join(missing)}"
-    if record["key"] != path.stem:
-        return f"its key {str(record['key'])[:80]!r} is not its file name"
-    if record["status"] not in STATUSES:
-        return f"status {str(record['status'])[:40]!r} is not one of {', '.join(STATUSES)}"
-    if record["status"] == "ok" and not isinstance(record["result"], dict):
-        return "status ok without a result"
-    return None
+Stored = TypeVar("Stored")
 
 
-def _config_problem(config: Any, path: Path) -> str | None:
+def _record(data: Any, path: Path) -> CellRecord:
+    """A stored cell record that can be resumed from (RecordError saying why not)."""
+    record = CellRecord.from_json(data)
+    if record.key != path.stem:
+        raise RecordError(f"its key {record.key[:80]!r} is not its file name")
+    return record
+
+
+def _config(config: Any, path: Path) -> dict[str, Any]:
     if (
         not isinstance(config, dict)
         or config.get("schema") != CONFIG_SCHEMA
         or not isinstance(config.get("cells"), list)
     ):
-        return f"not a schema-{CONFIG_SCHEMA} config with a list of cells"
-    return None
+        raise RecordError(f"not a schema-{CONFIG_SCHEMA} config with a list of cells")
+    return config
 
 
-def _environment_problem(environment: Any, path: Path) -> str | None:
-    return None if isinstance(environment, dict) else "not a JSON object"
-
-
-def _temporary_owner(path: Path) -> int | None:
-    """The PID in a temporary file name .<name>.<pid>.<random>.tmp, or None for a name without one."""
-    parts = path.name.split(".")
-    return int(parts[-3]) if len(parts) >= 4 and parts[-3].isdigit() else None
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside `path` (named with this process's PID), flush it to disk, then rename
-    it over `path`. On any error the temporary file is removed and `path` is as it was."""
-    payload = json.dumps(data, indent=1).encode("utf-8")
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=".tmp")
-    try:
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _environment(environment: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(environment, dict):
+        raise RecordError("not a JSON object")
+    return environment
 
 
 # --- a whole matrix ------------------------------------------------------------------------------------------------
@@ -523,12 +481,12 @@ class RunResult:
     """What run_matrix did: every record of the run (stored earlier or now), and which keys it trained now."""
 
     run_dir: Path
-    records: dict[str, dict[str, Any]]
+    records: dict[str, CellRecord]
     trained: tuple[str, ...]
     skipped: tuple[str, ...]
 
-    def not_ok(self) -> list[dict[str, Any]]:
-        return [record for record in self.records.values() if record["status"] != "ok"]
+    def not_ok(self) -> list[CellRecord]:
+        return [record for record in self.records.values() if record.status != "ok"]
 
 
 def run_config(matrix: Matrix, cells: list[Cell], *, device: str, threads: int, jobs: int) -> dict[str, Any]:
@@ -554,7 +512,7 @@ class RunPlan:
     run_dir: RunDirectory
     cells: tuple[Cell, ...]
     todo: tuple[Cell, ...]
-    stored: dict[str, dict[str, Any]]
+    stored: dict[str, CellRecord]
     data_dir: str | None
     device: str
     environment_changes: tuple[str, ...]
@@ -591,7 +549,7 @@ def plan_run(
     set_aside = run_dir.prepare(run_config(matrix, cells, device=device, threads=threads, jobs=jobs))
     changes, environment_set_aside = run_dir.write_environment(environment)
     stored, records_set_aside = run_dir.finished_records()
-    todo = tuple(cell for cell in cells if stored.get(cell.key, {}).get("status") in (None, *RETRIED_STATUSES))
+    todo = tuple(cell for cell in cells if cell.key not in stored or stored[cell.key].status in RETRIED_STATUSES)
     return RunPlan(
         run_dir,
         tuple(cells),
@@ -633,8 +591,8 @@ def execute_run(
     for outcome in executor.run(run_cell, cell_jobs, on_event):
         record = outcome.result if outcome.error is None else _lost_record(outcome.job, outcome.error)
         plan.run_dir.write_record(record)
-        stored[record["key"]] = record
-        trained.append(record["key"])
+        stored[record.key] = record
+        trained.append(record.key)
     todo_keys = {cell.key for cell in plan.todo}
     return RunResult(
         run_dir=plan.run_dir.path,
@@ -674,44 +632,36 @@ def run_matrix(
         return execute_run(plan, executor, on_event)
 
 
-def _lost_record(job: CellJob, error: str) -> dict[str, Any]:
+def _lost_record(job: CellJob, error: str) -> CellRecord:
     """The record of a cell whose worker died before returning one."""
-    record = _new_record(job.cell)
-    record.update(status="failed", message=error, finished_at=_now())
-    return record
+    return _new_record(
+        job.cell,
+        status="failed",
+        message=error,
+        model_spec=spec_to_dict(job.cell.model_spec),
+        train_spec=train_spec_without_seed(spec_to_dict(job.cell.train_spec)),
+        finished_at=_now(),
+    )
 
 
-def _new_record(cell: Cell) -> dict[str, Any]:
-    """A record with the cell's identity and canonical specs, and nothing measured yet."""
-    return {
-        "schema": RECORD_SCHEMA,
-        "key": cell.key,
-        "variant": cell.variant,
-        "framework": cell.framework,
-        "seed": cell.seed,
-        "dataset": cell.dataset,
-        "mode": cell.mode,
-        "status": "ok",
-        "message": None,
-        "model_spec": spec_to_dict(cell.model_spec),
-        "train_spec": spec_to_dict(cell.train_spec),
-        "published": cell.published.to_record() if cell.published else None,
-        "eval_split": cell.eval_split,
-        "history": [],
-        "result": None,
-        "timing": None,
-        "started_at": None,
-        "finished_at": None,
-    }
+def _new_record(cell: Cell, **measured: Any) -> CellRecord:
+    """The record of `cell`: its identity and published number, and `measured` (CellRecord's other fields)."""
+    return CellRecord(
+        key=cell.key,
+        variant=cell.variant,
+        framework=cell.framework,
+        seed=cell.seed,
+        dataset=cell.dataset,
+        eval_split=cell.eval_split,
+        mode=cell.mode,
+        published=cell.published,
+        **measured,
+    )
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def iter_statuses(records: dict[str, dict[str, Any]]) -> Iterator[tuple[str, int]]:
+def iter_statuses(records: dict[str, CellRecord]) -> Iterator[tuple[str, int]]:
     """(status, count) for each status present, in STATUSES order."""
     for status in STATUSES:
-        count = sum(1 for record in records.values() if record["status"] == status)
+        count = sum(1 for record in records.values() if record.status == status)
         if count:
             yield status, count

@@ -21,9 +21,12 @@ TRUNCATION_BOUND = 2.0
 
 def init_scale(init: InitSpec, fan_in: int, fan_out: int) -> float:
     """σ for the normal schemes, the limit for the uniform ones, before any truncation correction."""
+    if init.scheme in ("normal", "uniform"):
+        given = init.std if init.scheme == "normal" else init.limit
+        if given is None:  # InitSpec validates this; kept for the type checker
+            raise ValueError(f"InitSpec(scheme={init.scheme!r}) needs its scale")
+        return float(given)
     scales = {
-        "normal": init.std,
-        "uniform": init.limit,
         "glorot_uniform": math.sqrt(6.0 / (fan_in + fan_out)),
         "glorot_normal": math.sqrt(2.0 / (fan_in + fan_out)),
         "he_uniform": math.sqrt(6.0 / fan_in),
@@ -70,8 +73,9 @@ def initial_params(model_spec: ModelSpec, seed: int, dtype: str = "float32") -> 
     for key, shape in param_shapes(model_spec).items():
         layer, name = key.split(".")
         if name == "W":
-            fans[layer] = shape
-            params[key] = draw(init, shape, *shape, rng)
+            fan_in, fan_out = shape
+            fans[layer] = (fan_in, fan_out)
+            params[key] = draw(init, shape, fan_in, fan_out, rng)
         elif name == "b":
             params[key] = draw(init, shape, *fans[layer], rng) if init.bias == "like_weights" else np.zeros(shape)
         else:

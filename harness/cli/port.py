@@ -1,0 +1,106 @@
+"""`fwcompare port`: check a real port — two users' model objects (a torch.nn.Sequential and a Keras Sequential,
+or two of one library) read into fwcompare's MLP, each checked against the reference, and every setting in which
+they differ named with its measured effect (harness/parity/ports.py).
+
+Exit status: 0 when both models are read and their readings reproduce their own outputs, 1 when a reading does
+not, 2 when a model cannot be loaded or read (the layer it cannot map is named).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from tabulate import tabulate
+
+from harness.byo.load import load_attribute
+from harness.cli.parity import step_count
+from harness.core.errors import ImplementationError
+from harness.core.frameworks import installed
+from harness.parity.inputs import DEFAULT_STEPS
+
+# Own output against the reference built from the reading: far below any real difference, above float32 rounding.
+FAITHFUL_ATOL = 1e-4
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "port",
+        help="check a real port: read two users' models (torch / Keras Sequential) and measure every difference",
+        description="Read each model (a file.py:name or module:name naming a model, or a function that returns "
+        "one) into fwcompare's MLP — layer sizes, weights and every setting (BN momentum, epsilon and running "
+        "variance, activation, dropout, initialiser) — check that the reading reproduces the model's own "
+        "inference output, then name each setting in which they differ with its effect, measured on the reference "
+        "with the left model's weights: forward passes, gradients and K SGD steps.",
+    )
+    parser.add_argument("left", metavar="LEFT", help="e.g. my_torch_model.py:build")
+    parser.add_argument("right", metavar="RIGHT", nargs="?", help="e.g. my_keras_model.py:build")
+    parser.add_argument(
+        "--against",
+        metavar="FRAMEWORK",
+        help="instead of RIGHT: LEFT's network as FRAMEWORK (torch or keras) builds it with its own defaults",
+    )
+    parser.add_argument("--steps", type=step_count, default=DEFAULT_STEPS, metavar="K", help="SGD steps (default 10)")
+    parser.set_defaults(handler=_port)
+
+
+def _model(target: str) -> tuple:
+    """(model, optimiser or None) that `target` names: a model, a (model, optimiser) pair, or a function returning
+    either."""
+    found = load_attribute(target, "model or function")
+    if callable(found) and not hasattr(found, "parameters") and not hasattr(found, "layers"):
+        try:
+            found = found()
+        except Exception as error:
+            raise ImplementationError(f"{target}() raised {type(error).__name__}: {error}") from error
+    return tuple(found) if isinstance(found, tuple | list) and len(found) == 2 else (found, None)
+
+
+def _training(port) -> str:
+    optimizer = port.optimizer
+    return "SGD at lr 0.01 (no optimiser given)" if optimizer is None else f"its {optimizer.name}"
+
+
+def _port(args: argparse.Namespace) -> int:
+    from harness.parity.ports import MEASURED, differences, portable, read, with_defaults_of
+
+    if (args.right is None) == (args.against is None):
+        raise ImplementationError("give either RIGHT (a second model) or --against FRAMEWORK, not both or neither")
+    for registered in installed(portable()):
+        # Before a user's file imports the library, so that it loads as its plug-in loads it (TensorFlow without
+        # its start-up log).
+        registered.import_library()
+    targets = [args.left] if args.right is None else [args.left, args.right]
+    readings = [read(*_model(target)) for target in targets]
+    ports = [reading.port for reading in readings]
+    if args.against is not None:
+        ports.append(with_defaults_of(ports[0], args.against))
+    faithful = True
+    for target, reading in zip(targets, readings, strict=True):
+        port = reading.port
+        ok = reading.own_vs_reference <= FAITHFUL_ATOL
+        faithful &= ok
+        print(f"{target}: {port.framework} MLP {'-'.join(map(str, port.model_spec.layer_sizes))}")
+        for name, value in port.settings.items():
+            print(f"  {name}: {value}")
+        for note in port.notes:
+            print(f"  note: {note}")
+        verdict = "OK" if ok else "NOT OK: the reading does not reproduce the model"
+        distance = f"{reading.own_vs_reference:.1e}"
+        print(f"  its own inference output vs the reference built from this reading: max abs {distance} {verdict}")
+    effects = differences(ports[0], ports[1], args.steps)
+    measured = [e for e in effects if e.changes is not None]
+    if not effects:
+        print("\nno setting differs: the two models are the same network")
+    for effect in effects:
+        if effect.changes is None:
+            print(f"\n{effect.setting} differs, not measured (each model keeps its own weights):")
+            print(f"  {ports[0].framework}: {effect.left}\n  {ports[1].framework}: {effect.right}")
+    if measured:
+        print(
+            f"\nsettings that differ, and the largest absolute change each makes to the left model (the reference in "
+            f"float64 with its weights, {args.steps} steps of {_training(ports[0])} on the same batches):"
+        )
+        rows = [[e.setting, e.left, e.right, *(f"{e.changes[c]:.1e}" for c in MEASURED)] for e in measured]
+        headers = ["setting", ports[0].framework, ports[1].framework, *MEASURED]
+        print(tabulate(rows, headers=headers, disable_numparse=True))
+    return 0 if faithful else 1
