@@ -124,7 +124,7 @@ def test_a_third_party_framework_registers_through_its_distribution_metadata(tmp
     done = run_with(tmp_path, "from harness.cli.main import main; main(['list', '--json'])")
     assert done.returncode == 0, done.stderr
     listed = {row["name"]: row for row in json.loads(done.stdout)["frameworks"]}
-    assert list(listed) == ["numpy", "torch", "keras", "fakefw"]  # in plug-in order
+    assert list(listed) == ["numpy", "torch", "keras", "jax", "fakefw"]  # in plug-in order
     assert not listed["fakefw"]["available"]
     assert "no module named 'fake_fw_library'" in listed["fakefw"]["reason"]
     assert "pip install fake-fw-library" in listed["fakefw"]["reason"]

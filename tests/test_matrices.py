@@ -128,8 +128,10 @@ def test_narrowing_picks_seeds_variants_frameworks_and_drops_published_numbers_o
     assert MATRICES["repro-lincoln"].narrowed(seeds=2).seeds == (LINCOLN_SEED, LINCOLN_SEED + 1)
     with pytest.raises(Exception, match="unknown variant 'relu-hee'"):
         lecture.narrowed(variants=["relu-hee"])
-    with pytest.raises(Exception, match=r"unknown framework 'jax'.*numpy, torch, keras"):
-        lecture.narrowed(frameworks=["jax"])
+    with pytest.raises(Exception, match=r"unknown framework 'mxnet'.*numpy, torch, keras, jax"):
+        lecture.narrowed(frameworks=["mxnet"])
+    assert lecture.frameworks == ("numpy", "torch", "keras")  # jax, an optional extra, runs only when named
+    assert lecture.narrowed(frameworks=["numpy", "jax"]).frameworks == ("numpy", "jax")
 
 
 def test_cells_are_sized_for_the_data_set():
@@ -204,7 +206,10 @@ def test_every_named_matrix_names_a_target_accuracy():
     [
         ('variants = ["relu-he"]\nepoch = 3', r"unknown key\(s\) \['epoch'\]; valid keys: name, .*epochs"),
         ('variants = ["relu-hee"]', "unknown variant 'relu-hee'.*relu-he"),
-        ('variants = ["relu-he"]\nframeworks = ["jax"]', "unknown framework 'jax'; choose from: numpy, torch, keras"),
+        (
+            'variants = ["relu-he"]\nframeworks = ["mxnet"]',
+            "unknown framework 'mxnet'; choose from: numpy, torch, keras, jax",
+        ),
         ('variants = ["relu-he"]\ndataset = "cifar"', "unknown data set 'cifar'; choose from: mnist"),
         ('variants = ["relu-he"]\nscaling = "minmax"', "unknown scaling 'minmax'; choose from: unit, symmetric"),
         ('variants = ["relu-he"]\nseeds = "three"', "seeds = 'three': give a count"),

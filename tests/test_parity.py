@@ -28,7 +28,25 @@ from harness.parity.variants import PARITY_VARIANTS, SCHEDULE_VARIANTS
 
 Reference = model_class("numpy")
 PAIR_NAMES = [f"{a}-vs-{b}" for a, b in pairs(framework_names())] + [f"{f}-epoch-vs-step" for f in framework_names()]
-CASES = [(variant, pair, dtype) for variant in PARITY_VARIANTS for pair in PAIR_NAMES for dtype in DTYPES]
+# Known NOT OK rows, kept visible rather than excused (README, "Parity", JAX): a float32 gradient element that is
+# rounding noise of Adam's eps's size, where Adam with eps outside the root (torch's and optax's) turns JAX's
+# ordinary rounding into a step above 4x what the reference's rounding twins show. strict: the mark fails once the
+# case passes.
+KNOWN_NOT_OK = {("relu-xavier", "numpy-vs-jax", "float32"), ("relu-xavier", "keras-vs-jax", "float32")}
+CASES = [
+    pytest.param(
+        variant,
+        pair,
+        dtype,
+        id=f"{variant}-{pair}-{dtype}",
+        marks=[pytest.mark.xfail(strict=True, reason="README, Parity: JAX")]
+        if (variant, pair, dtype) in KNOWN_NOT_OK
+        else [],
+    )
+    for variant in PARITY_VARIANTS
+    for pair in PAIR_NAMES
+    for dtype in DTYPES
+]
 
 
 def _frameworks_of(pair: str) -> list[str]:
@@ -76,7 +94,7 @@ def _assert_ok_or_explained(rows: list[ParityRow], allowed_explanations: set[str
             assert all(name in CONVENTIONS_BY_NAME for name in cited)
 
 
-@pytest.mark.parametrize(("variant", "pair", "dtype"), CASES, ids=[f"{v}-{p}-{d}" for v, p, d in CASES])
+@pytest.mark.parametrize(("variant", "pair", "dtype"), CASES)
 def test_parity(case_rows, model_classes, variant, pair, dtype):
     _, missing = model_classes
     for framework in _frameworks_of(pair):

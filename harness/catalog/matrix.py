@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.catalog.variants import Variant, get_variant
 from harness.core.errors import SpecError, UnknownNameError
-from harness.core.frameworks import framework_names
+from harness.core.frameworks import default_framework_names, framework_names
 from harness.core.interface import MODES
 from harness.core.record import Published
 from harness.core.specs import spec_to_dict
@@ -39,7 +39,7 @@ class Matrix:
     name: str
     description: str
     rows: tuple[Row, ...]
-    frameworks: tuple[str, ...] = field(default_factory=framework_names)
+    frameworks: tuple[str, ...] = field(default_factory=default_framework_names)
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     dataset: str = "mnist"
     scaling: str = "unit"

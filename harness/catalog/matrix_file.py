@@ -23,7 +23,7 @@ from typing import Any
 from harness.catalog.matrix import DEFAULT_SEEDS, Matrix, Row
 from harness.catalog.variants import Variant, get_variant
 from harness.core.errors import FwcompareError, MatrixFileError, SpecError
-from harness.core.frameworks import framework_names
+from harness.core.frameworks import default_framework_names
 from harness.core.names import check_name, check_text
 from harness.core.record import Published
 from harness.core.specs import ModelSpec, TrainSpec, spec_from_dict, spec_to_dict
@@ -98,7 +98,7 @@ def matrix_from_dict(data: dict[str, Any], *, default_name: str, source: str) ->
         name=check_name("matrix name", data.get("name", _SAFE_NAME.sub("_", default_name))),
         description=check_text("the matrix description", str(data.get("description", ""))),
         rows=tuple(defined.values()),
-        frameworks=tuple(_typed(data, "frameworks", list, list(framework_names()))),
+        frameworks=tuple(_typed(data, "frameworks", list, list(default_framework_names()))),
         seeds=tuple(seeds),
         dataset=str(data.get("dataset", "mnist")),
         scaling=str(data.get("scaling", "unit")),

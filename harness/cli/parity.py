@@ -20,7 +20,7 @@ from harness.byo.load import register_impl
 from harness.cli.args import comma_names, positive_int, positive_seconds
 from harness.core.atomic import write_json_atomic
 from harness.core.errors import ImplementationError
-from harness.core.frameworks import DEVICE_CHOICES, check_device, check_names, framework_names
+from harness.core.frameworks import DEVICE_CHOICES, check_device, check_names, default_framework_names, framework_names
 from harness.core.interface import MODES
 from harness.core.specs import DTYPES
 from harness.parity.inputs import DEFAULT_STEPS, MAX_STEPS, PARITY_STEPS_PER_EPOCH, check_steps
@@ -51,9 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--frameworks",
         type=comma_names,
-        default=list(framework_names()),
+        default=list(default_framework_names()),
         metavar="A,B",
-        help=f"frameworks to compare pairwise (default: {','.join(framework_names())})",
+        help=f"frameworks to compare pairwise, of {','.join(framework_names())} "
+        f"(default: {','.join(default_framework_names())})",
     )
     add_impl_arguments(parser)
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")

@@ -20,7 +20,7 @@ from harness.catalog.matrices import MATRICES, MATRIX_ALIASES, get_matrix
 from harness.cli.args import accuracy_fraction, comma_names, epoch_count, positive_int
 from harness.cli.parity import add_impl_arguments, register_impls
 from harness.core.errors import ImplementationError
-from harness.core.frameworks import DEVICE_CHOICES, check_device, framework_names
+from harness.core.frameworks import DEVICE_CHOICES, check_device, default_framework_names, framework_names
 from harness.core.interface import MODES
 from harness.core.load import machine_is_busy
 from harness.data.registry import DATASETS
@@ -54,7 +54,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", choices=tuple(DATASETS), help="train on this data set instead of the matrix's")
     parser.add_argument("--data-dir", help="folder with the data set's files (tried before the cache)")
     parser.add_argument(
-        "--frameworks", type=comma_names, metavar="A,B", help=f"only these frameworks ({','.join(framework_names())})"
+        "--frameworks",
+        type=comma_names,
+        metavar="A,B",
+        help=f"only these frameworks, of {','.join(framework_names())} "
+        f"(default: {','.join(default_framework_names())})",
     )
     parser.add_argument("--variants", type=comma_names, metavar="A,B", help="only these variants (any registered name)")
     parser.add_argument("--seeds", type=positive_int, metavar="N", help="N seeds counting up from the matrix's first")

@@ -53,12 +53,15 @@ def native_specs(model_spec: ModelSpec, train_spec: TrainSpec, framework: str) -
 
 
 def require_native(model_spec: ModelSpec, train_spec: TrainSpec, framework: str) -> None:
-    """Raise FwcompareError unless the specs are in `framework`'s native forms (what its MLP runs)."""
+    """Raise FwcompareError unless the specs are in forms `framework`'s MLP runs (its plug-in's native forms and
+    other_forms)."""
     optimizer_form, running_var = native_forms(framework, train_spec.optimizer.name)
+    other = plugin(framework).other_forms
     wrong = []
-    if train_spec.optimizer.form != optimizer_form:
+    if train_spec.optimizer.form not in (optimizer_form, *other.get(train_spec.optimizer.name, ())):
         wrong.append(f"optimizer form {train_spec.optimizer.form!r} (native: {optimizer_form!r})")
-    if model_spec.batch_norm is not None and model_spec.batch_norm.running_var != running_var:
+    running_vars = (running_var, *other.get("running_var", ()))
+    if model_spec.batch_norm is not None and model_spec.batch_norm.running_var not in running_vars:
         wrong.append(f"BN running_var {model_spec.batch_norm.running_var!r} (native: {running_var!r})")
     if wrong:
         raise FwcompareError(
@@ -195,6 +198,15 @@ CONVENTIONS: tuple[Convention, ...] = (
         decision="parity runs turn TF32 off and determinism on in every framework (harness.parity.suite."
         "deterministic_settings, through each plug-in's deterministic())",
         why="TF32 rounds matmul inputs to a 10-bit mantissa, far above every float32 tolerance",
+        aligned=True,
+    ),
+    Convention(
+        name="jax-x64",
+        topic="JAX 64-bit types",
+        decision="jax_impl runs every model call inside jax.enable_x64(True) (a context for the calling thread; the "
+        "global flag stays off) and gives every array an explicit dtype, so float32 models stay float32",
+        why="with x64 off a float64 run would train in float32, and optax's scalar coefficients (1 − βᵗ, the "
+        "schedule) would be float32 too, as Keras' are",
         aligned=True,
     ),
     Convention(

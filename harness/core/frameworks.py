@@ -16,9 +16,10 @@ default lists follow it), where its MLP lives (`model`, imported only when a mod
 `modules` it needs (looked up with importlib.util.find_spec, never imported, for `fwcompare list`), the pip
 `requirement` that installs them, the `distributions` whose versions go into environment.json, the rule forms it
 runs natively (`optimizer_forms`: optimiser name -> form of harness.core.specs.OPTIMIZER_FORMS; `running_var`: its
-BatchNorm running-variance convention; checked when it loads), whether it is the one reference that runs every form
-(`runs_every_form`), its thread environment variables, and its column of the conventions table (`conventions`:
-convention name -> what the library does).
+BatchNorm running-variance convention; checked when it loads; `other_forms`: any others its MLP also runs), whether
+it is the one reference that runs every form (`runs_every_form`), its thread environment variables, its column of
+the conventions table (`conventions`: convention name -> what the library does), and whether it is `in_defaults`
+(False for a framework of an optional extra, which runs only when named).
 Its hooks: `import_library` (e.g. with start-up log filtering), `configure_threads`, `deterministic` (a context for
 parity), `model_device` (checks a --device choice and returns what its MLP gets), `gpu_model` and `matmul` (the
 library's GEMM, whose peak rate, measured under the name `gemm_library`, gives the machine limit, harness.run.gemm).
@@ -73,6 +74,9 @@ class FrameworkPlugin:
     """Every optimiser of harness.core.specs.OPTIMIZER_FORMS -> the form it runs (unless runs_every_form)."""
     running_var: ClassVar[str | None] = None
     """Its BatchNorm running-variance convention, one of harness.core.specs.RUNNING_VAR_CONVENTIONS."""
+    other_forms: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    """Forms its MLP also runs besides those (optimiser name -> forms, 'running_var' -> conventions); native_specs
+    still picks optimizer_forms and running_var."""
     thread_env_vars: ClassVar[tuple[str, ...]] = ()
     """Environment variables the library reads for its thread counts when it loads."""
     conventions: ClassVar[Mapping[str, str]] = {}
@@ -86,6 +90,8 @@ class FrameworkPlugin:
     user_code: ClassVar[bool] = False
     """True for a user's own network registered in this process (harness.byo): parity also probes it with large
     logits."""
+    in_defaults: ClassVar[bool] = True
+    """False for a framework of an optional extra: matrices and parity run it only when it is named."""
 
     def problems(self) -> list[str]:
         """What is missing or invalid in this plug-in's declarations (empty when it keeps the contract)."""
@@ -206,6 +212,11 @@ def _checkout_entry_points() -> dict[str, str]:
 def framework_names() -> tuple[str, ...]:
     """Every registered framework name, in plugin order."""
     return tuple(plugins())
+
+
+def default_framework_names() -> tuple[str, ...]:
+    """The frameworks a matrix and parity use when none are named: every registered one that is in_defaults."""
+    return tuple(name for name, registered in plugins().items() if registered.in_defaults)
 
 
 def plugin(name: str) -> FrameworkPlugin:

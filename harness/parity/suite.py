@@ -37,7 +37,14 @@ from functools import partial
 from harness.catalog.variants import Variant
 from harness.core.conventions import native_specs
 from harness.core.errors import FrameworkUnavailableError, FwcompareError, ModelRunError
-from harness.core.frameworks import check_names, deterministic, framework_names, model_class, reference_name
+from harness.core.frameworks import (
+    check_names,
+    default_framework_names,
+    deterministic,
+    framework_names,
+    model_class,
+    reference_name,
+)
 from harness.core.interface import FrameworkModel
 from harness.core.specs import DTYPES
 from harness.core.tolerances import tolerance
@@ -113,12 +120,12 @@ def run_parity(
     on_rows: Callable[[list[ParityRow]], None] | None = None,
     mode: str = "exact",
 ) -> ParityReport:
-    """Compare every pair of `frameworks` (default: every registered one) on every variant and dtype; unavailable
-    frameworks are recorded in `report.unavailable` and their pairs skipped, and so are the cases a user's network
-    says it cannot run (its `unsupported`, harness.byo) in `report.skipped`. on_rows receives each case's rows as
-    soon as they exist."""
+    """Compare every pair of `frameworks` (default: the registered ones in_defaults) on every variant and dtype;
+    unavailable frameworks are recorded in `report.unavailable` and their pairs skipped, and so are the cases a
+    user's network says it cannot run (its `unsupported`, harness.byo) in `report.skipped`. on_rows receives each
+    case's rows as soon as they exist."""
     check_steps(steps)
-    frameworks = framework_names() if frameworks is None else tuple(frameworks)
+    frameworks = default_framework_names() if frameworks is None else tuple(frameworks)
     check_names(frameworks)
     report = ParityReport(steps=steps, device=device, mode=mode)
     reference = reference_name()
