@@ -54,6 +54,22 @@ def test_a_planted_shift_is_a_difference_with_an_interval_that_holds_it() -> Non
     assert "torch − numpy on relu-he: accuracy +2.00 pp" in verdict.headline[0]
 
 
+def test_the_speed_sentence_gives_the_fastest_epochs_over_the_machine_limit() -> None:
+    table = cells({"numpy": BASE, "torch": BASE}, {"numpy": 1.5, "torch": 0.5})
+    timing = pd.DataFrame(
+        {
+            "dataset": ["digits", "digits"],
+            "variant": ["relu-he", "relu-he"],
+            "framework": ["numpy", "torch"],
+            "steady_x_limit": [30.0, 12.0],
+        }
+    )
+    verdict = run_verdict(table, timing)
+    assert verdict.fastest.iloc[0]["fastest_x_limit"] == 12.0  # torch's, the fastest framework
+    assert "12.0–12.0× the machine limit" in verdict.headline[1]
+    assert "machine limit" not in run_verdict(table).headline[1]  # a run without the limit says nothing of it
+
+
 def test_seed_noise_and_identical_results_are_not_differences() -> None:
     noisy = [value + jitter for value, jitter in zip(BASE, JITTER, strict=True)]
     verdict = run_verdict(

@@ -62,7 +62,7 @@ def build_report(run_dir: Path | str) -> BuiltReport:
     frameworks = list(dict.fromkeys(cells["framework"]))
     accuracy = tables.accuracy_table(cells)
     timing = tables.timing_table(cells, best_peak_gflops(records.environment.get("gemm_peak")))
-    answer = verdict.run_verdict(cells)
+    answer = verdict.run_verdict(cells, timing)
     # name -> (numbers for the CSV, text for the Markdown/HTML), all computed before anything is written
     computed = {
         "accuracy_wide": (wide.accuracy_wide(accuracy), wide.accuracy_wide(accuracy)),

@@ -65,12 +65,14 @@ class Verdict:
         }
 
 
-def run_verdict(cells: pd.DataFrame) -> Verdict:
-    """The verdict over a run's cells table (harness.report.tables.load_run)."""
+def run_verdict(cells: pd.DataFrame, timing: pd.DataFrame | None = None) -> Verdict:
+    """The verdict over a run's cells table (harness.report.tables.load_run); with its timing table
+    (harness.report.tables.timing_table), the fastest framework's epoch time also as a multiple of the machine
+    limit."""
     frameworks = list(dict.fromkeys(cells["framework"]))
     ok = cells[cells["status"] == "ok"]
     comparisons = _comparisons(ok, frameworks)
-    fastest = _fastest(ok, frameworks)
+    fastest = _fastest(ok, frameworks, timing)
     failures = cells.loc[cells["status"] != "ok", ["dataset", "variant", "framework", "seed", "status", "message"]]
     failures = failures.reset_index(drop=True)
     contended = int(ok["contended_epochs"].sum()) if ok["contended_epochs"].notna().any() else None
@@ -184,7 +186,7 @@ def _by_seed(group: pd.DataFrame, framework: str, column: str) -> dict[int, floa
     return {int(seed): float(value) for seed, value in zip(rows["seed"], rows[column], strict=True)}
 
 
-def _fastest(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
+def _fastest(ok: pd.DataFrame, frameworks: list[str], timing: pd.DataFrame | None) -> pd.DataFrame:
     rows = []
     for (dataset, variant), group in ok.groupby(["dataset", "variant"], sort=False):
         steady = group.groupby("framework")["steady_epoch_median_s"].median()
@@ -200,10 +202,21 @@ def _fastest(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
                 "timed": timed,
                 "fastest": seconds.idxmin(),
                 "fastest_seconds": float(seconds.min()),
+                "fastest_x_limit": _x_limit(timing, dataset, variant, str(seconds.idxmin()), timed),
                 **{f"{framework}_s": float(seconds.get(framework, math.nan)) for framework in frameworks},
             }
         )
     return pd.DataFrame(rows) if rows else pd.DataFrame(columns=["dataset", "variant", "timed", "fastest"])
+
+
+def _x_limit(timing: pd.DataFrame | None, dataset: str, variant: str, framework: str, timed: str) -> float:
+    """The median of `framework`'s timed epoch over the machine limit (the timing table's steady_x_limit or
+    first_x_limit, over its hardware rows); NaN without one."""
+    column = "steady_x_limit" if timed == "steady epoch" else "first_x_limit"
+    if timing is None or column not in timing:
+        return math.nan
+    rows = timing[(timing["dataset"] == dataset) & (timing["variant"] == variant) & (timing["framework"] == framework)]
+    return float(rows[column].median()) if rows[column].notna().any() else math.nan
 
 
 # --- the sentences ---------------------------------------------------------------------------------------------
@@ -274,6 +287,12 @@ def _speed_sentences(fastest: pd.DataFrame, contended: int | None) -> list[str]:
     counts = ", ".join(f"{framework} on {n} of {len(fastest)}" for framework, n in wins.items())
     margin = f"; the runner-up takes {min(margins):.2f}–{max(margins):.2f}× the fastest's epoch time" if margins else ""
     timed = "/".join(dict.fromkeys(fastest["timed"]))
+    limits = [ratio for ratio in fastest.get("fastest_x_limit", pd.Series(dtype=float)) if math.isfinite(ratio)]
+    if limits:
+        margin += (
+            f"; the fastest epochs take {min(limits):.1f}–{max(limits):.1f}× the machine limit (its GEMM work at the "
+            "best measured peak rate)"
+        )
     sentences = [f"Speed (median {timed} time per variant): fastest is {counts} variant(s){margin}."]
     if contended is None:
         sentences.append(
