@@ -42,7 +42,15 @@ EPOCH_METRICS = {
 }
 """Record history field -> the metric its values are logged under, one value per epoch."""
 FINAL_METRICS = ("test_accuracy", "test_loss", "epochs_run")
-TIMING_METRICS = ("build_s", "first_epoch_s", "steady_epoch_median_s", "eval_median_s", "samples_per_s")
+TIMING_METRICS = (
+    "build_s",
+    "first_epoch_s",
+    "steady_epoch_median_s",
+    "eval_median_s",
+    "samples_per_s",
+    "time_to_target_s",
+    "epoch_gemm_flops",
+)
 REPORT_FILES = ("report.md", "report.html", "config.json", "environment.json")
 # MLflow's limits per log_batch call and per parameter value (mlflow.utils.validation).
 PARAMS_PER_BATCH = 100
@@ -203,7 +211,7 @@ def _log_cell(
 def cell_params(record: dict[str, Any], environment: dict[str, Any]) -> dict[str, Any]:
     """A cell's MLflow parameters: identity, the specs it ran (flattened: model_spec.hidden_sizes, ...), the
     published number it is compared with, and the library versions of the run."""
-    identity = {name: record.get(name) for name in ("variant", "framework", "seed", "dataset", "eval_split")}
+    identity = {name: record.get(name) for name in ("variant", "framework", "seed", "dataset", "mode", "eval_split")}
     return {
         **identity,
         **_flattened("model_spec", record.get("model_spec")),
