@@ -307,26 +307,13 @@ def _group_differences(matched: pd.DataFrame) -> pd.DataFrame:
         for column, metric in METRICS.items():
             a = _by_seed(group, "a", column)
             b = _by_seed(group, "b", column)
-            difference = stats.difference(a, b)
             rows.append(
                 {
                     "dataset": dataset,
                     "variant": variant,
                     "framework": framework,
                     "metric": metric,
-                    "n_a": difference.n_a,
-                    "n_b": difference.n_b,
-                    "n_pairs": difference.n_pairs,
-                    "mean_a": stats.mean_of(a),
-                    "mean_b": stats.mean_of(b),
-                    "difference": difference.mean,
-                    "low": difference.low,
-                    "high": difference.high,
-                    "spread": difference.spread,
-                    "in_spreads": difference.in_spreads,
-                    "test": difference.test,
-                    "p_value": difference.p_value,
-                    "identical": difference.identical,
+                    **stats.difference_fields(a, b),
                 }
             )
     table = pd.DataFrame(rows)

@@ -11,6 +11,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -78,6 +79,26 @@ def difference(a: dict[int, float], b: dict[int, float]) -> Difference:
         interval = result.confidence_interval(CONFIDENCE)
     low, high = float(interval.low), float(interval.high)
     return Difference(len(a), len(b), 0, mean, low, high, float(result.pvalue), "Welch t", False, spread)
+
+
+def difference_fields(a: dict[int, float], b: dict[int, float]) -> dict[str, Any]:
+    """`difference(a, b)` with both means, as the columns of one row of a comparison table."""
+    found = difference(a, b)
+    return {
+        "n_a": found.n_a,
+        "n_b": found.n_b,
+        "n_pairs": found.n_pairs,
+        "mean_a": mean_of(a),
+        "mean_b": mean_of(b),
+        "difference": found.mean,
+        "low": found.low,
+        "high": found.high,
+        "spread": found.spread,
+        "in_spreads": found.in_spreads,
+        "test": found.test,
+        "p_value": found.p_value,
+        "identical": found.identical,
+    }
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -146,7 +146,6 @@ def _comparisons(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
             for column, metric in METRICS.items():
                 a = _by_seed(group, framework_a, column)
                 b = _by_seed(group, framework_b, column)
-                difference = stats.difference(a, b)
                 rows.append(
                     {
                         "dataset": dataset,
@@ -154,17 +153,7 @@ def _comparisons(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
                         "metric": metric,
                         "framework_a": framework_a,
                         "framework_b": framework_b,
-                        "n_pairs": difference.n_pairs,
-                        "mean_a": stats.mean_of(a),
-                        "mean_b": stats.mean_of(b),
-                        "difference": difference.mean,
-                        "low": difference.low,
-                        "high": difference.high,
-                        "spread": difference.spread,
-                        "in_spreads": difference.in_spreads,
-                        "test": difference.test,
-                        "p_value": difference.p_value,
-                        "identical": difference.identical,
+                        **stats.difference_fields(a, b),
                     }
                 )
     columns = [
