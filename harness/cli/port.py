@@ -16,7 +16,8 @@ from harness.byo.load import load_attribute
 from harness.cli.parity import step_count
 from harness.core.errors import ImplementationError
 from harness.core.frameworks import installed
-from harness.parity.inputs import DEFAULT_STEPS
+from harness.core.specs import InitSpec
+from harness.parity.inputs import DEFAULT_STEPS, PARITY_SEED
 
 # Own output against the reference built from the reading: far below any real difference, above float32 rounding.
 FAITHFUL_ATOL = 1e-4
@@ -55,6 +56,13 @@ def _model(target: str) -> tuple:
     return tuple(found) if isinstance(found, tuple | list) and len(found) == 2 else (found, None)
 
 
+def _shown(value) -> str:
+    """A setting as printed: an initialiser by its scheme and its biases' rule."""
+    if isinstance(value, InitSpec):
+        return f"{value.scheme}{' truncated' if value.truncated else ''}, biases {value.bias}"
+    return str(value)
+
+
 def _training(port) -> str:
     optimizer = port.optimizer
     return "SGD at lr 0.01 (no optimiser given)" if optimizer is None else f"its {optimizer.name}"
@@ -81,7 +89,7 @@ def _port(args: argparse.Namespace) -> int:
         faithful &= ok
         print(f"{target}: {port.framework} MLP {'-'.join(map(str, port.model_spec.layer_sizes))}")
         for name, value in port.settings.items():
-            print(f"  {name}: {value}")
+            print(f"  {name}: {_shown(value)}")
         for note in port.notes:
             print(f"  note: {note}")
         verdict = "OK" if ok else "NOT OK: the reading does not reproduce the model"
@@ -94,13 +102,22 @@ def _port(args: argparse.Namespace) -> int:
     for effect in effects:
         if effect.changes is None:
             print(f"\n{effect.setting} differs, not measured (each model keeps its own weights):")
-            print(f"  {ports[0].framework}: {effect.left}\n  {ports[1].framework}: {effect.right}")
+            print(f"  {ports[0].framework}: {_shown(effect.left)}\n  {ports[1].framework}: {_shown(effect.right)}")
     if measured:
         print(
             f"\nsettings that differ, and the largest absolute change each makes to the left model (the reference in "
             f"float64 with its weights, {args.steps} steps of {_training(ports[0])} on the same batches):"
         )
-        rows = [[e.setting, e.left, e.right, *(f"{e.changes[c]:.1e}" for c in MEASURED)] for e in measured]
+        rows = [
+            [e.setting, _shown(e.left), _shown(e.right), *(f"{e.changes[c]:.1e}" for c in MEASURED)] for e in measured
+        ]
         headers = ["setting", ports[0].framework, ports[1].framework, *MEASURED]
         print(tabulate(rows, headers=headers, disable_numparse=True))
+    for effect in measured:
+        if effect.on_drawn_weights:
+            print(
+                f"\n{effect.setting}: measured on the left network started from weights drawn with each initialiser "
+                f"out of one seed stream (seed {PARITY_SEED}), not on the models' own weights; the drawn tensors' "
+                f"standard deviations, {ports[0].framework} vs {ports[1].framework}:\n  " + "\n  ".join(effect.notes)
+            )
     return 0 if faithful else 1
