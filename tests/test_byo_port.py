@@ -4,6 +4,7 @@ measured effect, and a layer without a counterpart is refused by name."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -194,7 +195,7 @@ def test_against_names_only_what_still_differs_from_the_other_librarys_defaults(
 
 def test_port_needs_exactly_one_other_side(capsys):
     assert main(["port", f"{EXAMPLES / 'torch_model.py'}:build"]) == 2
-    assert "give either RIGHT" in capsys.readouterr().err
+    assert "give two models, or one model and --against" in capsys.readouterr().err
 
 
 def test_optimiser_defaults_are_read_and_their_differences_measured(keras):
@@ -218,3 +219,31 @@ def test_an_optimiser_setting_without_counterpart_is_refused(keras):
         read(model, torch.optim.Adam(model.parameters(), weight_decay=0.01))
     with pytest.raises(PortError, match="Keras optimiser Lion has no counterpart"):
         read(keras_model(keras), keras.optimizers.Lion())
+
+
+def test_parity_model_is_the_port_check_spelled_as_the_issue_asks(capsys, keras):
+    left, right = f"{EXAMPLES / 'torch_model.py'}:build", f"{EXAMPLES / 'keras_model.py'}:build"
+    assert main(["port", left, right, "--steps", "2"]) == 0
+    port_out = capsys.readouterr().out
+    assert main(["parity", "--model", left, "--model", right, "--steps", "2"]) == 0
+    # the same text but for Keras' automatic layer names, numbered by how many layers this process has made
+    assert re.sub(r"_\d+'", "'", capsys.readouterr().out) == re.sub(r"_\d+'", "'", port_out)
+    assert main(["parity", "--model", left, "--against", "keras", "--steps", "2"]) == 0
+    assert "keras defaults" in capsys.readouterr().out
+
+
+def test_parity_model_against_the_reference_is_the_reading_check(capsys):
+    assert main(["parity", "--model", f"{EXAMPLES / 'torch_model.py'}:build", "--against", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "vs the reference built from this reading" in out and "against the numpy reference" in out
+    assert "settings that differ" not in out
+
+
+def test_parity_model_refuses_what_does_not_make_a_port_check(capsys):
+    torch_model = f"{EXAMPLES / 'torch_model.py'}:build"
+    assert main(["parity", "--model", torch_model]) == 2
+    assert "give two models, or one model and --against" in capsys.readouterr().err
+    assert main(["parity", "--against", "keras"]) == 2
+    assert "give two models" in capsys.readouterr().err
+    assert main(["parity", "--model", torch_model, "--against", "keras", "--variants", "relu-he-sgd"]) == 2
+    assert "takes no --impl or --variants" in capsys.readouterr().err

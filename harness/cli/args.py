@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from harness.core.names import BadNameError, check_name
+from harness.parity.inputs import check_steps
 from harness.run.estimate import MAX_EPOCHS
 
 
@@ -49,3 +50,13 @@ def epoch_count(text: str) -> int:
             f"{value:,} epochs is more than the {MAX_EPOCHS:,} allowed; give a realistic length"
         )
     return value
+
+
+def step_count(text: str) -> int:
+    """A number of optimiser steps parity accepts (check_steps), for `parity` and `port`."""
+    steps = positive_int(text)
+    try:
+        check_steps(steps)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return steps
