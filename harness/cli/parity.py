@@ -115,7 +115,7 @@ def register_impls(targets: list[str], time_limit_s: float) -> tuple[list[str], 
 
 def _parity(args: argparse.Namespace) -> int:
     if args.model or args.against is not None:
-        return check_models(args.model, args.against, args.steps, others=args.impl or args.variants)
+        return check_models(args.model, args.against, args.steps, with_parity_options=bool(args.impl or args.variants))
     log = sys.stderr if args.json else sys.stdout
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
     check_names(args.frameworks)

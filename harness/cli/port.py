@@ -91,13 +91,13 @@ def _training(port) -> str:
     return "SGD at lr 0.01 (no optimiser given)" if optimizer is None else f"its {optimizer.name}"
 
 
-def check_models(targets: list[str], against: str | None, steps: int, others: object = None) -> int:
+def check_models(targets: list[str], against: str | None, steps: int, with_parity_options: bool = False) -> int:
     """Read each target (a second model, or --against a framework's defaults or the reference alone), print the
-    readings and every difference with its measured effect; the exit status. others: options of `fwcompare parity`
-    given with --model, which does not take them."""
+    readings and every difference with its measured effect; the exit status. with_parity_options: `fwcompare parity`
+    options given with --model, which does not take them."""
     from harness.parity.ports import MEASURED, differences, portable, read, with_defaults_of
 
-    if others:
+    if with_parity_options:
         raise ImplementationError("--model checks a port (as `fwcompare port` does); it takes no --impl or --variants")
     if len(targets) + (against is not None) != 2:
         raise ImplementationError(
