@@ -1,4 +1,5 @@
-"""Read a user's Keras Sequential MLP into fwcompare's contract (harness.core.ports), and run it as it is."""
+"""Read a user's Keras Sequential or functional MLP into fwcompare's contract (harness.core.ports), and run it as it
+is."""
 
 from __future__ import annotations
 
@@ -7,22 +8,62 @@ import numpy as np
 
 from harness.core.errors import PortError
 from harness.core.ports import Layer, PortedModel, assemble
-from harness.core.specs import OptimizerSpec
+from harness.core.specs import InitSpec, OptimizerSpec
 from keras_impl.plugin import PLUGIN
+
+# Keras' initialisers with an InitSpec counterpart (its normal ones truncate at ±2σ, keeping the variance).
+_KERNEL_INITS = {
+    keras.initializers.GlorotUniform: InitSpec("glorot_uniform"),
+    keras.initializers.GlorotNormal: InitSpec("glorot_normal", truncated=True),
+    keras.initializers.HeUniform: InitSpec("he_uniform"),
+    keras.initializers.HeNormal: InitSpec("he_normal", truncated=True),
+    keras.initializers.LecunNormal: InitSpec("lecun_normal", truncated=True),
+}
 
 
 def _activation_name(function) -> str:
     return keras.activations.serialize(function) if not isinstance(function, str) else function
 
 
+def _chain(model: keras.Model) -> list:
+    """The layers of a Sequential, or of a functional Model that is a plain chain from its one input to its one
+    output, in order; PortError names the layer where a functional model branches or merges."""
+    if isinstance(model, keras.Sequential):
+        return list(model.layers)
+    if not isinstance(model, keras.Model) or getattr(model, "outputs", None) is None:
+        raise PortError(
+            f"Keras model is a {type(model).__name__}; give a keras.Sequential or a functional keras.Model "
+            "(keras.Input → layers → keras.Model) of the supported layers"
+        )
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise PortError(
+            f"Keras model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; fwcompare's MLP has one "
+            "of each"
+        )
+    chain: list = []
+    tensor = model.outputs[0]
+    while True:
+        # Keras records on each symbolic tensor the layer call (node) that made it.
+        layer, node_index, _ = tensor._keras_history
+        if isinstance(layer, keras.layers.InputLayer):
+            return chain[::-1]
+        inputs = layer._inbound_nodes[node_index].input_tensors
+        if len(inputs) != 1 or layer in chain:
+            how = f"takes {len(inputs)} inputs (branches merge there)" if len(inputs) != 1 else "is called twice"
+            raise PortError(
+                f"Keras model: layer {layer.name!r} ({type(layer).__name__}) {how}; fwcompare's MLP is a plain "
+                "chain of layers"
+            )
+        chain.append(layer)
+        tensor = inputs[0]
+
+
 def read_model(model: keras.Model) -> PortedModel:
-    """The PortedModel of a Sequential of Dense (with or without an activation), BatchNormalization, Activation,
-    ReLU/LeakyReLU and Dropout layers (InputLayer and a leading Flatten are allowed); PortError names the first
-    layer that has no counterpart."""
-    if not isinstance(model, keras.Sequential):
-        raise PortError(f"Keras model is a {type(model).__name__}; give a keras.Sequential of the supported layers")
+    """The PortedModel of a Sequential, or a functional Model that is a plain chain, of Dense (with or without an
+    activation), BatchNormalization, Activation, ReLU/LeakyReLU and Dropout layers (InputLayer and a leading Flatten
+    are allowed); PortError names the first layer that has no counterpart."""
     layers, inits = [], set()
-    for index, layer in enumerate(model.layers):
+    for index, layer in enumerate(_chain(model)):
         where = f"layer {index} ({type(layer).__name__} {layer.name!r})"
         if isinstance(layer, keras.layers.InputLayer) or (isinstance(layer, keras.layers.Flatten) and index == 0):
             continue
@@ -31,7 +72,7 @@ def read_model(model: keras.Model) -> PortedModel:
             if layer.use_bias:
                 arrays["b"] = np.array(layer.bias.numpy())
             layers.append(Layer("dense", where, arrays))
-            inits.add(type(layer.kernel_initializer).__name__)
+            inits.add((type(layer.kernel_initializer), type(layer.bias_initializer) if layer.use_bias else None))
             name = _activation_name(layer.activation)
             if name != "linear":
                 layers.append(_activation(name, where))
@@ -58,7 +99,18 @@ def read_model(model: keras.Model) -> PortedModel:
             layers.append(Layer("dropout", where, settings={"rate": float(layer.rate)}))
         else:
             raise PortError(f"Keras model: {where} has no counterpart in fwcompare's MLP")
-    return assemble("keras", layers, f"as given (Dense kernel_initializer {', '.join(sorted(inits))})")
+    return assemble("keras", layers, _init(inits))
+
+
+def _init(inits: set[tuple[type, type | None]]) -> InitSpec | str:
+    """The InitSpec of the Dense layers' (kernel, bias) initialisers, or a description when they differ between
+    layers or have no counterpart."""
+    if len(inits) == 1:
+        kernel, bias = next(iter(inits))
+        if kernel in _KERNEL_INITS and bias in (keras.initializers.Zeros, None):
+            return _KERNEL_INITS[kernel]
+    names = sorted(f"{kernel.__name__}/{bias.__name__ if bias else 'no bias'}" for kernel, bias in inits)
+    return f"as given (Dense kernel/bias initialisers {', '.join(names)}: no counterpart measured)"
 
 
 def _activation(name: str, where: str) -> Layer:
@@ -76,12 +128,12 @@ def default_settings() -> dict[str, object]:
     """The settings of harness.core.ports.PortedModel that Keras gives a layer nobody configured, read from freshly
     made default layers."""
     bn = keras.layers.BatchNormalization()
-    init = type(keras.layers.Dense(1).kernel_initializer).__name__
+    dense = keras.layers.Dense(1)
     return {
         "bn.eps": float(bn.epsilon),
         "bn.momentum": float(bn.momentum),
         "bn.running_var": "biased",
-        "init": f"as given (Dense kernel_initializer {init})",
+        "init": _init({(type(dense.kernel_initializer), type(dense.bias_initializer))}),
     }
 
 

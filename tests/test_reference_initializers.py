@@ -38,6 +38,7 @@ UNIFORM_LIMIT = {
     "uniform": 0.05,
     "glorot_uniform": sqrt(6 / (FAN_IN + FAN_OUT)),
     "he_uniform": sqrt(6 / FAN_IN),
+    "fan_in_uniform": sqrt(1 / FAN_IN),
 }
 
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from harness.core.errors import PortError
 from harness.core.ports import Layer, PortedModel, assemble
-from harness.core.specs import OptimizerSpec
+from harness.core.specs import InitSpec, OptimizerSpec
 from torch_impl.plugin import PLUGIN
 
 # Softmax is read so that harness.core.ports can say where it belongs (inside the loss, not after the last layer).
@@ -20,7 +20,8 @@ _ACTIVATIONS = {
     nn.Softmax: "softmax",
     nn.LogSoftmax: "log_softmax",
 }
-INIT = "as given (nn.Linear's own default: U(±1/√fan_in) for weights and biases, unless re-initialised)"
+# nn.Linear's own initialiser; weights re-initialised by hand (nn.init) cannot be told apart from the weights alone.
+INIT = InitSpec("fan_in_uniform", bias="like_weights")
 
 
 def _array(tensor: torch.Tensor) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from harness.core.names import BadNameError, check_name
+from harness.parity.inputs import check_steps
 from harness.run.estimate import MAX_EPOCHS
 
 
@@ -60,3 +61,13 @@ def accuracy_fraction(text: str) -> float:
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"{value:g} is not an accuracy fraction in (0, 1]; write 0.97, not 97")
     return value
+
+
+def step_count(text: str) -> int:
+    """A number of optimiser steps parity accepts (check_steps), for `parity` and `port`."""
+    steps = positive_int(text)
+    try:
+        check_steps(steps)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return steps

@@ -17,13 +17,14 @@ from tabulate import tabulate
 
 from harness.byo.adapter import DEFAULT_TIME_LIMIT_S
 from harness.byo.load import register_impl
-from harness.cli.args import comma_names, positive_int, positive_seconds
+from harness.cli.args import comma_names, positive_seconds, step_count
+from harness.cli.port import add_against_argument, add_model_argument, check_models
 from harness.core.atomic import write_json_atomic
 from harness.core.errors import ImplementationError
 from harness.core.frameworks import DEVICE_CHOICES, check_device, check_names, default_framework_names, framework_names
 from harness.core.interface import MODES
 from harness.core.specs import DTYPES
-from harness.parity.inputs import DEFAULT_STEPS, MAX_STEPS, PARITY_STEPS_PER_EPOCH, check_steps
+from harness.parity.inputs import DEFAULT_STEPS, MAX_STEPS, PARITY_STEPS_PER_EPOCH
 from harness.parity.results import EXPLAINED, NOT_OK, OK, ParityReport, ParityRow, explained_by
 from harness.parity.suite import run_parity
 from harness.parity.variants import PARITY_VARIANTS, parity_variants
@@ -57,6 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"(default: {','.join(default_framework_names())})",
     )
     add_impl_arguments(parser)
+    add_model_argument(parser)
+    add_against_argument(parser)
     parser.add_argument("--dtype", choices=(*DTYPES, "both"), default="both", help="default: both")
     parser.add_argument(
         "--steps",
@@ -118,17 +121,9 @@ def register_impls(targets: list[str], time_limit_s: float) -> tuple[list[str], 
     return names, failures
 
 
-def step_count(text: str) -> int:
-    """A number of optimiser steps parity accepts (check_steps), for `parity` and `port`."""
-    steps = positive_int(text)
-    try:
-        check_steps(steps)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
-    return steps
-
-
 def _parity(args: argparse.Namespace) -> int:
+    if args.model or args.against is not None:
+        return check_models(args.model, args.against, args.steps, with_parity_options=bool(args.impl or args.variants))
     log = sys.stderr if args.json else sys.stdout
     dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
     check_names(args.frameworks)

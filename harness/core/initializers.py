@@ -33,6 +33,8 @@ def init_scale(init: InitSpec, fan_in: int, fan_out: int) -> float:
         "he_normal": math.sqrt(2.0 / fan_in),
         "lecun_normal": math.sqrt(1.0 / fan_in),
         "glorot_variance_as_std": 2.0 / (fan_in + fan_out),
+        # kaiming_uniform_ with a=√5, which nn.Linear applies to its weight; its bias uses the same limit.
+        "fan_in_uniform": math.sqrt(1.0 / fan_in),
     }
     return float(scales[init.scheme])
 

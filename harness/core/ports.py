@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.core.errors import PortError
-from harness.core.specs import ACTIVATIONS, BatchNormSpec, ModelSpec, OptimizerSpec
+from harness.core.specs import ACTIVATIONS, BatchNormSpec, InitSpec, ModelSpec, OptimizerSpec
 
 LAYER_KINDS = ("dense", "batch_norm", "activation", "dropout")
 
@@ -39,7 +39,8 @@ class Layer:
 @dataclass(frozen=True)
 class PortedModel:
     """A user's model as fwcompare sees it. settings: every convention read from the objects, by name (bn.eps,
-    bn.momentum, bn.running_var, activation, leaky_relu_alpha, dropout, init); notes: what reading changed in form
+    bn.momentum, bn.running_var, activation, leaky_relu_alpha, dropout, init: an InitSpec, or a str naming an
+    initialiser that has none); notes: what reading changed in form
     but not in arithmetic (a bias before batch norm folded into its running mean)."""
 
     framework: str
@@ -81,8 +82,9 @@ def with_optimizer_setting(optimizer: OptimizerSpec, name: str, value: Any) -> O
     return replace(optimizer, **{field_name: value})
 
 
-def assemble(framework: str, layers: list[Layer], init: str) -> PortedModel:
-    """The PortedModel of `layers` (in order); raises PortError naming the first layer that does not fit."""
+def assemble(framework: str, layers: list[Layer], init: InitSpec | str) -> PortedModel:
+    """The PortedModel of `layers` (in order); raises PortError naming the first layer that does not fit. init: the
+    initialiser the layers were made with, or a description of one that has no InitSpec."""
     blocks: list[list[Layer]] = []
     for layer in layers:
         if layer.kind not in LAYER_KINDS:
@@ -143,7 +145,8 @@ def assemble(framework: str, layers: list[Layer], init: str) -> PortedModel:
         raise PortError(f"{framework} model: {output[0].where} has no bias; fwcompare's output layer has one")
     params[f"dense{last}.b"] = output[0].arrays["b"]
 
-    activation_settings = _one_setting(framework, "activation", activations)
+    # Without a hidden layer no activation is applied: "linear" says so.
+    activation_settings = _one_setting(framework, "activation", activations) if activations else {"name": "linear"}
     name = activation_settings["name"]
     settings: dict[str, Any] = {"activation": name, "dropout": tuple(dropout), "init": init}
     if name == "leaky_relu":

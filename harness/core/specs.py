@@ -28,6 +28,7 @@ INIT_SCHEMES = (
     "he_normal",
     "lecun_normal",
     "glorot_variance_as_std",
+    "fan_in_uniform",
 )
 BIAS_INITS = ("zeros", "like_weights")
 DROPOUT_STYLES = ("inverted", "keep_prob")
@@ -87,7 +88,7 @@ class InitSpec:
     normal: N(0, std²).  uniform: U(-limit, limit).
     glorot_uniform: limit √(6/(fan_in+fan_out)).   glorot_normal: std √(2/(fan_in+fan_out)).
     he_uniform: limit √(6/fan_in).                 he_normal: std √(2/fan_in).
-    lecun_normal: std √(1/fan_in).
+    lecun_normal: std √(1/fan_in).                fan_in_uniform: limit √(1/fan_in) (torch's nn.Linear default).
     glorot_variance_as_std: std 2/(fan_in+fan_out), Glorot's *variance* used as the standard deviation, as
     lincoln's library (lincoln) does for weight_init="glorot" (20.9× below Glorot's σ for a 784→89 layer).
     truncated (normal schemes only): redraw outside ±2σ and divide σ by 0.87962566103423978 so the

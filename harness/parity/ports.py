@@ -6,6 +6,8 @@ Reading is the framework package's job (the `reader` module its plug-in names: r
 which plug-in reads an object is decided by the library its class comes from (the plug-in's `modules`). Effects are
 measured on the reference: the left model's network and weights, then the same with one setting changed to the
 right model's value, through the parity trace (forward in both modes, gradients, K SGD steps) on the same batches.
+The initialiser cannot be changed on weights already drawn, so its effect is measured on the left model's network
+started from weights drawn with each side's initialiser from one seed stream.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import numpy as np
 
 from harness.core.errors import PortError
 from harness.core.frameworks import model_class, plugin, plugins, reference_name
+from harness.core.initializers import initial_params
 from harness.core.ports import PortedModel, optimizer_settings, with_optimizer_setting
-from harness.core.specs import ModelSpec, OptimizerSpec, TrainSpec
+from harness.core.specs import InitSpec, ModelSpec, OptimizerSpec, TrainSpec
 from harness.parity.inputs import PARITY_BATCH_SIZE, PARITY_SEED, parity_batches
 from harness.parity.traces import trace_model
 
@@ -33,6 +36,7 @@ MEASURED = {
     "gradients": ("gradient", None),
     "parameters after K steps": ("params-after-steps", None),
     "inference after K steps": ("forward-inference-after-steps", "logits"),
+    "loss after K steps": ("loss-after-steps", "held-out loss"),
 }
 """Column -> (trace check, tensor or None for the largest over all of the check's tensors)."""
 
@@ -107,12 +111,16 @@ def read(model: Any, optimizer: Any = None) -> ReadModel:
 @dataclass(frozen=True)
 class Effect:
     """One setting in which the two models differ, and the largest absolute change it makes to each measured
-    quantity of the left model (MEASURED columns; None where the setting cannot be applied to the reference)."""
+    quantity of the left model (MEASURED columns; None where the setting cannot be applied to the reference).
+    on_drawn_weights: measured from weights drawn with each side's setting (the initialiser), not the left model's
+    own; notes: what else was measured (the drawn weights' standard deviations per tensor)."""
 
     setting: str
     left: Any
     right: Any
     changes: dict[str, float] | None
+    on_drawn_weights: bool = False
+    notes: tuple[str, ...] = ()
 
 
 def differences(left: PortedModel, right: PortedModel, steps: int = 10) -> list[Effect]:
@@ -134,6 +142,9 @@ def differences(left: PortedModel, right: PortedModel, steps: int = 10) -> list[
     changed = (left.model_spec, train)
     for name in names:
         value = right.settings.get(name)
+        if name == "init":
+            effects.append(_init_effect(left.model_spec, train, left.settings.get(name), value, steps))
+            continue
         specs = _with_setting(left.model_spec, train, name, value)
         if name.startswith("optimizer.") and not both_optimizers:
             specs = None  # one side's optimiser is unknown: nothing to change it to
@@ -141,13 +152,30 @@ def differences(left: PortedModel, right: PortedModel, steps: int = 10) -> list[
         effects.append(Effect(name, left.settings.get(name), value, changes))
         if specs is not None:
             changed = _with_setting(*changed, name, value)
-    if len([e for e in effects if e.changes is not None]) > 1:
-        effects.append(Effect("all of the above", "", "", _changes(baseline, _trace(*changed, params, steps))))
+    on_own_weights = [e for e in effects if e.changes is not None and not e.on_drawn_weights]
+    if len(on_own_weights) > 1:
+        label = "all of the above but init" if any(e.on_drawn_weights for e in effects) else "all of the above"
+        effects.append(Effect(label, "", "", _changes(baseline, _trace(*changed, params, steps))))
     return effects
 
 
+def _init_effect(spec: ModelSpec, train: TrainSpec, left: Any, right: Any, steps: int) -> Effect:
+    """The initialisers' effect: the left network from weights drawn with each initialiser out of one seed stream
+    (PARITY_SEED), both traced on the same batches; not measured when either initialiser has no InitSpec."""
+    if not (isinstance(left, InitSpec) and isinstance(right, InitSpec)):
+        return Effect("init", left, right, None)
+    drawn = [initial_params(replace(spec, init=init), PARITY_SEED, "float64") for init in (left, right)]
+    left_trace, right_trace = (_trace(spec, train, params, steps) for params in drawn)
+    notes = tuple(
+        f"{key} std {np.std(drawn[0][key]):.3g} vs {np.std(drawn[1][key]):.3g}"
+        for key in drawn[0]
+        if key.startswith("dense")
+    )
+    return Effect("init", left, right, _changes(left_trace, right_trace), on_drawn_weights=True, notes=notes)
+
+
 def _with_setting(spec: ModelSpec, train: TrainSpec, name: str, value: Any) -> tuple[ModelSpec, TrainSpec] | None:
-    """The specs with one PortedModel setting changed, or None for a setting the reference does not take (init)."""
+    """The specs with one PortedModel setting changed, or None for a setting the reference does not take."""
     if name.startswith("optimizer."):
         return spec, replace(train, optimizer=with_optimizer_setting(train.optimizer, name, value))
     changed = _with_model_setting(spec, name, value)
