@@ -11,8 +11,7 @@ Each twin changes one thing:
              the output units stay, since the labels name them. The network is the same function of permuted units,
              so only the order of the sums over units changes: every forward GEMM and the backward GEMMs over
              units, which a row order leaves as they were. Another library's GEMM blocks these sums differently
-             (measured: JAX's float32 relu-xavier dense1.W after 10 Adam steps is 10× the row twins' distance and
-             1.4× the unit twins', docs/parity-rounding.md).
+             (docs/parity-rounding.md: the JAX case that only these twins explain).
     nudged   every training input moved by one unit in the last place: a change of exactly one rounding's size that
              reaches every product, as another library's element-wise kernels do.
 
