@@ -255,3 +255,10 @@ def test_the_test_suite_collects_without_tensorflow():
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "error" not in done.stdout.lower().split("collected")[-1], done.stdout[-3000:]
+
+
+def test_in_process_with_worker_processes_is_one_error(tmp_path, capsys):
+    assert main(["run", "--dataset", "digits", "--in-process", "--jobs", "2", "--out", str(tmp_path / "run")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "--in-process" in line and "--jobs" in line
+    assert not (tmp_path / "run").exists()

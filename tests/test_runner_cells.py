@@ -193,7 +193,8 @@ def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp
 
     monkeypatch.setattr(harness.run.runner, "model_class", torch_breaks)
     out = tmp_path / "run"
-    code = cli.main(["run", "--matrix", str(matrix_file), "--out", str(out), "--threads", "1"])
+    # In process: the patched model class exists in this process only, not in a worker's.
+    code = cli.main(["run", "--matrix", str(matrix_file), "--out", str(out), "--threads", "1", "--in-process"])
     assert code == 1
     stored = [CellRecord.from_json(json.loads(path.read_text())) for path in (out / "cells").glob("*.json")]
     records = {(r.variant, r.framework): r for r in stored}

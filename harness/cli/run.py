@@ -19,7 +19,7 @@ from tqdm import tqdm
 from harness.catalog.matrices import MATRICES, MATRIX_ALIASES, get_matrix
 from harness.cli.args import accuracy_fraction, comma_names, epoch_count, positive_int
 from harness.cli.parity import add_impl_arguments, register_impls
-from harness.core.errors import ImplementationError
+from harness.core.errors import FwcompareError, ImplementationError
 from harness.core.frameworks import DEVICE_CHOICES, check_device, default_framework_names, framework_names
 from harness.core.interface import MODES
 from harness.core.load import machine_is_busy
@@ -90,7 +90,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="threads for NumPy's BLAS and every framework alike, split between --jobs (default: all cores); "
         "with --executor ray, the threads (and Ray CPUs) of each cell (default 1)",
     )
-    parser.add_argument("--jobs", type=positive_int, metavar="N", help="cells run at once in N processes (default 1)")
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="cells run at once in N worker processes (default 1; each framework's cells get fresh workers, so a run "
+        "holds one framework's library in memory at a time)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="train every cell in this process instead of worker processes (for a debugger; implied by --impl)",
+    )
     parser.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -125,6 +136,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.impl and (args.executor == "ray" or (args.jobs or 1) > 1):
         # A user's network is registered in this process only; spawned workers and Ray nodes would not know it.
         raise ImplementationError("--impl runs in one process: leave out --jobs and --executor ray")
+    if args.in_process and (args.executor == "ray" or (args.jobs or 1) > 1):
+        raise FwcompareError("--in-process trains one cell at a time here: leave out --jobs and --executor ray")
     if args.matrix in MATRIX_ALIASES:
         _say(f"warning: the matrix name {args.matrix!r} is deprecated; it is now {MATRIX_ALIASES[args.matrix]!r}")
     impls, impl_failures = register_impls(args.impl, args.impl_time_limit)
@@ -242,7 +255,7 @@ def _executor(args: argparse.Namespace, threads: int, jobs: int, frameworks: tup
         from harness.run.ray_executor import RayExecutor
 
         return RayExecutor(args.ray_address, threads, frameworks, args.device)
-    return make_executor(jobs, threads, frameworks, in_process=bool(args.impl))
+    return make_executor(jobs, threads, frameworks, in_process=args.in_process or bool(args.impl))
 
 
 def _tracking_uri(requested: str | None, out: Path) -> str | None:
