@@ -155,3 +155,19 @@ def test_a_plugin_that_does_not_declare_its_native_forms_is_refused(tmp_path):
         done.stderr
     )
     assert "optimizer_forms['adam']=None" in done.stderr and "running_var='sometimes'" in done.stderr
+
+
+def test_a_schema1_form_name_declared_twice_is_refused(tmp_path):
+    """Earlier runs' cell keys digest forms under the schema-1 names: a second plug-in claiming one would move them."""
+    source = PLUGIN_SOURCE.replace('running_var = "biased"', 'running_var = "biased"\n    schema1_form_name = "keras"')
+    install_plugin(tmp_path, "fake_fw", "fakefw = fake_fw.plugin:PLUGIN", source)
+    done = run_with(tmp_path, "from harness.core.frameworks import plugins; plugins()")
+    assert done.returncode != 0
+    assert "schema-1 form names ['torch', 'keras', 'keras'] are declared more than once" in done.stderr
+
+
+def test_the_schema1_form_names_are_the_forms_their_frameworks_run():
+    names = frameworks.schema1_form_names()
+    assert list(names) == ["torch", "keras"]
+    assert names["torch"] == dict(frameworks.plugin("torch").optimizer_forms)
+    assert names["keras"] == dict(frameworks.plugin("keras").optimizer_forms)

@@ -41,9 +41,9 @@ class Variant:
         return replace(self, model=model)
 
 
-# Initialisers by the names used in variant names; "normal"/"uniform" are Keras 2/3's RandomNormal/RandomUniform
-# defaults (std / limit 0.05). The lecture ran TensorFlow 1.x, whose tf.keras RandomNormal() was the core initialiser
-# with std 1.0: that is "normal-std1", the lecture's random-normal row.
+# Initialisers by the names used in variant names; "normal"/"uniform" are a library's default random-normal and
+# random-uniform initialisers (std / limit 0.05), "normal-std1" the lecture's random-normal row (std 1.0). Whose
+# defaults these are: docs/sources.md, "Initialiser defaults".
 INITS: dict[str, InitSpec] = {
     "normal": InitSpec("normal", std=0.05),
     "normal-std1": InitSpec("normal", std=1.0),

@@ -92,6 +92,10 @@ class FrameworkPlugin:
     logits."""
     in_defaults: ClassVar[bool] = True
     """False for a framework of an optional extra: matrices and parity run it only when it is named."""
+    schema1_form_name: ClassVar[str | None] = None
+    """The name records and matrix files of schema 1 gave the optimiser forms this framework runs natively (forms
+    were then named after a framework); None for a framework without one. Still read on input and used in cell
+    digests (harness.core.specs.schema1_form_names), so it never changes once given."""
 
     def problems(self) -> list[str]:
         """What is missing or invalid in this plug-in's declarations (empty when it keeps the contract)."""
@@ -172,6 +176,12 @@ def plugins() -> dict[str, FrameworkPlugin]:
                 f"{'; '.join(plugin.problems())}; see harness.core.frameworks"
             )
         loaded[name] = plugin
+    schema1_names = [plugin.schema1_form_name for plugin in loaded.values() if plugin.schema1_form_name]
+    if len(set(schema1_names)) != len(schema1_names):
+        raise FwcompareError(
+            f"schema-1 form names {schema1_names} are declared more than once; a framework added since has none "
+            "(leave its schema1_form_name None); see harness.core.frameworks"
+        )
     references = [name for name, plugin in loaded.items() if plugin.runs_every_form]
     if len(references) != 1:
         raise FwcompareError(
@@ -187,6 +197,11 @@ def register_plugin(registered: FrameworkPlugin) -> None:
     known = plugins()
     if registered.name in known:
         raise FwcompareError(f"framework name {registered.name!r} is taken; give your implementation another name")
+    if registered.schema1_form_name is not None:
+        raise FwcompareError(
+            f"framework {registered.name!r} declares schema1_form_name={registered.schema1_form_name!r}; only a "
+            "framework that records of schema 1 named has one: leave it None"
+        )
     if registered.runs_every_form or registered.problems():
         raise FwcompareError(
             f"framework {registered.name!r} does not declare the native forms it runs: "
@@ -209,6 +224,16 @@ def _checkout_entry_points() -> dict[str, str]:
     return dict(project.get("entry-points", {}).get(ENTRY_POINT_GROUP, {}))
 
 
+def schema1_form_names() -> dict[str, dict[str, str]]:
+    """{schema-1 form name: {optimiser: the form the framework that declares it runs}}, in plugin order; what
+    harness.core.specs reads the earlier form names with (harness.core supplies it there)."""
+    return {
+        registered.schema1_form_name: dict(registered.optimizer_forms)
+        for registered in plugins().values()
+        if registered.schema1_form_name is not None
+    }
+
+
 def framework_names() -> tuple[str, ...]:
     """Every registered framework name, in plugin order."""
     return tuple(plugins())
@@ -217,6 +242,11 @@ def framework_names() -> tuple[str, ...]:
 def default_framework_names() -> tuple[str, ...]:
     """The frameworks a matrix and parity use when none are named: every registered one that is in_defaults."""
     return tuple(name for name, registered in plugins().items() if registered.in_defaults)
+
+
+def portable() -> tuple[str, ...]:
+    """The registered frameworks whose plug-ins name a reader of users' models (`fwcompare port`)."""
+    return tuple(name for name, registered in plugins().items() if registered.reader)
 
 
 def plugin(name: str) -> FrameworkPlugin:

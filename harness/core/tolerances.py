@@ -28,11 +28,13 @@ SINGLE_PASS: dict[str, Tolerance] = {
 
 TRAJECTORY: dict[str, Tolerance] = {
     # Ten float64 optimiser steps add a few ulps per step: measured ≤ 3e-12 absolute over every tensor of the 19
-    # parity variants (numpy vs torch and vs Keras), so the single-pass margin argument holds unchanged.
+    # parity variants (every pair with the reference, docs/tolerances.md), so the single-pass margin argument holds
+    # unchanged.
     "float64": Tolerance(rtol=1e-10, atol=1e-12),
     # Kept at the single-pass values rather than loosened: 10 float32 steps keep 97% of the after-steps tensors
-    # within them (measured numpy vs torch: 408 of 423). The rest are rounding amplified by the optimiser, which
-    # ROUNDING_FACTOR explains with evidence instead of a blanket tolerance that would also hide real bugs.
+    # within them (measured for one pair: 408 of 423, docs/tolerances.md). The rest are rounding amplified by the
+    # optimiser, which ROUNDING_FACTOR explains with evidence instead of a blanket tolerance that would also hide
+    # real bugs.
     "float32": Tolerance(rtol=1e-5, atol=1e-5),
 }
 
@@ -48,7 +50,7 @@ def tolerance(dtype: str, trajectory: bool) -> Tolerance:
 # sizes. Adam, RMSprop and AdaGrad divide a gradient by its own magnitude, so rounding noise in near-zero gradients
 # (a Dense bias before BatchNorm has a true gradient of exactly 0) becomes lr-sized steps that no tolerance on the
 # values could separate from a bug. Measured over the 19 parity variants, for the tensors outside TRAJECTORY:
-# framework difference / twin difference ≤ 1.9 (float32, numpy vs torch) and 0.8 (float64); a systematic error is
-# far above it (Keras' float32 Adam bias correction against a float64-coefficient reference: 12 to 16).
+# framework difference / twin difference ≤ 1.9 (float32) and 0.8 (float64); a systematic error is far above it (a
+# float32 Adam bias correction against a float64-coefficient reference: 12 to 16); docs/tolerances.md.
 # It never applies to single-pass checks.
 ROUNDING_FACTOR = 4.0

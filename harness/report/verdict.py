@@ -254,7 +254,7 @@ def _differences_sentence(comparisons: pd.DataFrame, ok: pd.DataFrame) -> str:
 
 
 def _pair_difference(row: pd.Series) -> str:
-    """'keras − torch on relu-he: accuracy −0.31 pp [−0.50, −0.12], Holm p = 0.01'."""
+    """'fw-b − fw-a on relu-he: accuracy −0.31 pp [−0.50, −0.12], Holm p = 0.01'."""
     interval = difference_text(row["metric"], row["difference"], row["low"], row["high"])
     return (
         f"{row['framework_b']} − {row['framework_a']} on {row['variant']}: {row['metric']} {interval}, "
