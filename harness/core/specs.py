@@ -229,8 +229,8 @@ class OptimizerSpec:
     form names the update rule meant where frameworks differ (OPTIMIZER_FORMS: momentum's gradient buffer or
     velocity, epsilon outside or inside the root, Adam's epsilon-hat); None means the optimiser's first form, and
     a schema-1 form name (the name of a framework that runs it natively, schema1_form_names) is read as that
-    framework's form. A framework runs only its own native
-    forms, the reference runs the form named here. See harness/core/conventions.py.
+    framework's form. A framework runs only its own native forms, the reference runs the form named here. See
+    harness/core/conventions.py.
     """
 
     name: str = "adam"
