@@ -164,7 +164,13 @@ def plugins() -> dict[str, FrameworkPlugin]:
         targets.setdefault(entry_point.name, (entry_point.value, where))
     loaded = {}
     for name, (target, where) in targets.items():
-        plugin = importlib.metadata.EntryPoint(name, target, ENTRY_POINT_GROUP).load()
+        try:
+            plugin = importlib.metadata.EntryPoint(name, target, ENTRY_POINT_GROUP).load()
+        except (ImportError, AttributeError) as error:
+            raise FwcompareError(
+                f"entry point {name} = {target!r} ({where}) cannot be loaded ({type(error).__name__}: {error}); "
+                "install the package it names, or remove that registration"
+            ) from error
         if not isinstance(plugin, FrameworkPlugin) or plugin.name != name:
             raise FwcompareError(
                 f"entry point {name} = {target!r} ({where}) is not a FrameworkPlugin named {name!r}; "
