@@ -150,7 +150,9 @@ def check_models(targets: list[str], against: str | None, steps: int, with_parit
             f"float64 with its weights, {steps} steps of {_training(ports[0])} on the same batches):"
         )
         rows = [
-            [e.setting, _shown(e.left), _shown(e.right), *(f"{e.changes[c]:.1e}" for c in MEASURED)] for e in measured
+            [e.setting, _shown(e.left), _shown(e.right), *(f"{changes[c]:.1e}" for c in MEASURED)]
+            for e in measured
+            if (changes := e.changes) is not None
         ]
         headers = ["setting", ports[0].framework, ports[1].framework, *MEASURED]
         print(tabulate(rows, headers=headers, disable_numparse=True))

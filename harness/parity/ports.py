@@ -74,7 +74,7 @@ def with_defaults_of(port: PortedModel, framework: str) -> PortedModel:
     spec = port.model_spec
     for name in ("bn.eps", "bn.momentum", "bn.running_var"):
         if name in settings:
-            spec = _with_model_setting(spec, name, settings[name])
+            spec = _with_model_setting(spec, name, settings[name]) or spec
     return replace(
         port, framework=f"{framework} defaults", model_spec=spec, settings=settings, notes=(), optimizer=optimizer
     )
@@ -146,7 +146,7 @@ def differences(left: PortedModel, right: PortedModel, steps: int = 10) -> list[
         changes = None if specs is None else _changes(baseline, _trace(*specs, params, steps))
         effects.append(Effect(name, left.settings.get(name), value, changes))
         if specs is not None:
-            changed = _with_setting(*changed, name, value)
+            changed = _with_setting(*changed, name, value) or changed
     on_own_weights = [e for e in effects if e.changes is not None and not e.on_drawn_weights]
     if len(on_own_weights) > 1:
         label = "all of the above but init" if any(e.on_drawn_weights for e in effects) else "all of the above"
