@@ -18,8 +18,9 @@ default lists follow it), where its MLP lives (`model`, imported only when a mod
 runs natively (`optimizer_forms`: optimiser name -> form of harness.core.specs.OPTIMIZER_FORMS; `running_var`: its
 BatchNorm running-variance convention; checked when it loads; `other_forms`: any others its MLP also runs), whether
 it is the one reference that runs every form (`runs_every_form`), its thread environment variables, its column of
-the conventions table (`conventions`: convention name -> what the library does), and whether it is `in_defaults`
-(False for a framework of an optional extra, which runs only when named).
+the conventions table (`conventions`: convention name -> what the library does), whether it is `in_defaults`
+(False for a framework of an optional extra, which runs only when named), and, for a framework that records of
+schema 1 named forms after, its `schema1_form_name` (a new framework leaves it None).
 Its hooks: `import_library` (e.g. with start-up log filtering), `configure_threads`, `deterministic` (a context for
 parity), `model_device` (checks a --device choice and returns what its MLP gets), `gpu_model` and `matmul` (the
 library's GEMM, whose peak rate, measured under the name `gemm_library`, gives the machine limit, harness.run.gemm).
