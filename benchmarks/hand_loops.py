@@ -166,6 +166,43 @@ def make_keras_jit_step(x, y, sizes, lr, batch_size, params) -> Epoch:
     return _keras_step_loop(x, y, sizes, lr, batch_size, params, jit_compile=True)
 
 
+def make_jax(x, y, sizes, lr, batch_size, params) -> Epoch:
+    """JAX: a jitted train step (jax.value_and_grad of optax's integer-label softmax CE, optax.adam defaults) called
+    over batches taken from device arrays, float32 with JAX's defaults (x64 off)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    layers = [
+        (jnp.asarray(params[f"dense{i}.W"], jnp.float32), jnp.asarray(params[f"dense{i}.b"], jnp.float32))
+        for i in range(len(sizes) - 1)
+    ]
+    optimizer = optax.adam(lr)
+    state = [layers, optimizer.init(layers)]
+    x_j, y_j = jnp.asarray(x), jnp.asarray(y.astype(np.int32))
+
+    def loss_of(layers, x_b, y_b):
+        h = x_b
+        for w, b in layers[:-1]:
+            h = jax.nn.relu(h @ w + b)
+        w, b = layers[-1]
+        return optax.softmax_cross_entropy_with_integer_labels(h @ w + b, y_b).mean()
+
+    @jax.jit
+    def step(layers, opt_state, x_b, y_b):
+        grads = jax.grad(loss_of)(layers, x_b, y_b)
+        updates, opt_state = optimizer.update(grads, opt_state, layers)
+        return optax.apply_updates(layers, updates), opt_state
+
+    def epoch(order: np.ndarray) -> None:
+        x_epoch, y_epoch = x_j[order], y_j[order]
+        for rows in _batches(len(order), batch_size):
+            state[0], state[1] = step(state[0], state[1], x_epoch[rows], y_epoch[rows])
+        jax.block_until_ready(state[0])
+
+    return epoch
+
+
 # (path name, framework, maker) in the order the suite lists them.
 HAND_LOOPS = (
     ("numpy hand loop", "numpy", make_numpy),
@@ -173,4 +210,5 @@ HAND_LOOPS = (
     ("keras hand loop (tf.function step)", "keras", make_keras_step),
     ("keras jit step (XLA)", "keras", make_keras_jit_step),
     ("keras model.fit defaults", "keras", make_keras_fit),
+    ("jax hand loop (jit step, optax)", "jax", make_jax),
 )

@@ -30,7 +30,7 @@ from benchmarks.memory import current_mib, peak_mib, reset_peak
 from harness.catalog.variants import get_variant
 from harness.core.batching import epoch_order
 from harness.core.conventions import native_specs
-from harness.core.frameworks import model_class, plugin
+from harness.core.frameworks import available_frameworks, check_names, framework_names, model_class, plugin
 from harness.core.initializers import initial_params
 from harness.core.load import LoadMeter, machine_is_busy
 from harness.run.environment import blas_libraries
@@ -38,7 +38,12 @@ from harness.run.executor import configure_threads
 from harness.run.gemm import PEAK_SHAPE, epoch_gemm_flops, gemm_rates
 
 # The hand loop each framework's fwcompare path is compared with (Keras' XLA mode: the XLA step).
-HAND_LOOP_OF = {"numpy": "numpy hand loop", "torch": "torch hand loop", "keras": "keras hand loop (tf.function step)"}
+HAND_LOOP_OF = {
+    "numpy": "numpy hand loop",
+    "torch": "torch hand loop",
+    "keras": "keras hand loop (tf.function step)",
+    "jax": "jax hand loop (jit step, optax)",
+}
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
@@ -58,7 +63,11 @@ def training_arrays(args: argparse.Namespace, input_size: int, classes: int) -> 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variant", default="relu-he", help="a plain variant also gets the hand-written loops")
-    parser.add_argument("--frameworks", default="numpy,torch,keras")
+    parser.add_argument(
+        "--frameworks",
+        default=",".join(framework_names()),
+        help="default: every registered framework; one whose library is not installed is skipped with the reason",
+    )
     parser.add_argument("--batch-sizes", default="32,128,512")
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs per path and batch size after warm-up")
     parser.add_argument("--threads", type=int, default=2)
@@ -251,7 +260,13 @@ def _round_ratio(timing: PathTiming, other: PathTiming | None) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    frameworks = args.frameworks.split(",")
+    requested = args.frameworks.split(",")
+    check_names(requested)
+    status = available_frameworks()  # looked up without importing, so the thread counts below still apply
+    skipped = {name: status[name] for name in requested if status[name] is not None}
+    frameworks = [name for name in requested if name not in skipped]
+    for name, reason in skipped.items():
+        print(f"skipped {name}: {reason}")
     configure_threads(args.threads, frameworks)
     if machine_is_busy():
         print(f"warning: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: timings will be contended")
@@ -304,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         "timings": [t.__dict__ for t in timings],
         "summary": json.loads(summary.to_json(orient="records")),
         "harness_overhead": overhead,
+        "skipped": skipped,
     }
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwritten: {out}")

@@ -1,10 +1,14 @@
-"""Which JAX device a model runs on, and the setting that makes GPU runs comparable for parity checks."""
+"""Which JAX device a model runs on, the setting that makes GPU runs comparable for parity checks, whether XLA's
+backends (and its CPU thread pool) exist yet, and the CPU matmul whose rate the GEMM limit measures."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from harness.core.errors import DeviceUnavailableError
 
@@ -19,6 +23,14 @@ def gpus() -> list[jax.Device]:
         return []
 
 
+def backends_started() -> bool:
+    """Whether JAX has created its backends (and with them XLA's CPU thread pool). JAX has no public query for
+    this, so it asks jax._src.xla_bridge (tests/test_jax_threads.py checks it with the jax installed)."""
+    from jax._src import xla_bridge
+
+    return xla_bridge.backends_are_initialized()
+
+
 def resolve_device(name: str) -> jax.Device:
     """'auto' -> the first GPU when JAX sees one, else the CPU; 'cpu' and 'cuda' as named (a GPU must be visible)."""
     if name not in DEVICE_CHOICES:
@@ -30,6 +42,22 @@ def resolve_device(name: str) -> jax.Device:
             "jax[cuda12] on a machine with an NVIDIA GPU"
         )
     return visible[0] if visible else jax.devices("cpu")[0]
+
+
+def cpu_matmul(a: np.ndarray, b: np.ndarray) -> Callable[[], jax.Array]:
+    """A call computing a (m, k) · b (k, n) with a jitted jnp.matmul on the CPU, in their dtype, that returns when
+    the product is finished; compiled before it is returned, so a timing of the call holds no compilation."""
+    with jax.enable_x64(True):
+        cpu = jax.devices("cpu")[0]
+        a_cpu, b_cpu = jax.device_put(a, cpu), jax.device_put(b, cpu)
+        product = jax.jit(jnp.matmul)
+        product(a_cpu, b_cpu).block_until_ready()
+
+    def run() -> jax.Array:
+        with jax.enable_x64(True):
+            return product(a_cpu, b_cpu).block_until_ready()
+
+    return run
 
 
 def deterministic_mode() -> AbstractContextManager[None]:

@@ -4,12 +4,24 @@ when called."""
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import ClassVar
 
+import numpy as np
+
+from harness.core.errors import FwcompareError
 from harness.core.frameworks import FrameworkPlugin, check_device_choice
+
+THREADS_VARIABLE = "PJRT_NPROC"
+"""The environment variable XLA reads for the size of its CPU thread pool when JAX creates its backends."""
+
+
+def _schedulable_cores() -> int:
+    """The cores this process may run on: XLA's pool size when PJRT_NPROC is unset."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class JaxPlugin(FrameworkPlugin):
@@ -21,6 +33,7 @@ class JaxPlugin(FrameworkPlugin):
     requirement = "fwcompare[jax]"
     distributions = ("jax", "jaxlib", "optax")
     in_defaults = False
+    gemm_library = "jax"
     # optax mixes the rules: its momentum and Adam are torch's forms, its AdaGrad and (by default) RMSprop put eps
     # inside the root as Keras does (optax.rmsprop(eps_in_sqrt=False) puts it outside). JAX has no batch norm:
     # jax_impl writes it and runs either running variance, the biased one by default.
@@ -62,15 +75,41 @@ class JaxPlugin(FrameworkPlugin):
         "on the CPU every precision gives the same product; parity pins 'highest'",
         "rounding-sensitive-trajectory": "XLA's own fusions, summation orders and element-wise kernels (Eigen GEMMs "
         "on the CPU)",
-        "jax-x64": "x64 is off by default: a float64 array asked of jnp is made float32, with a warning",
+        "default-float-type": "x64 is off by default: a float64 array asked of jnp is made float32, with a warning",
     }
+
+    def configure_threads(self, threads: int) -> None:
+        """XLA's CPU client sizes its intra-op thread pool when JAX creates its backends (the first array or jit),
+        from PJRT_NPROC, else one thread per core this process may run on (xla/pjrt/utils.cc,
+        DefaultThreadPoolSize; measured in docs/threads.md). Set here, not in thread_env_vars, because only this
+        hook can tell whether it comes in time: once the backends exist the pool keeps its size, and asking for
+        another raises FwcompareError."""
+        started_with = os.environ.get(THREADS_VARIABLE)
+        if "jax" in sys.modules:
+            from jax_impl.device import backends_started
+
+            if backends_started():
+                pool = int(started_with) if started_with else _schedulable_cores()
+                if pool != threads:
+                    raise FwcompareError(
+                        f"JAX already runs XLA's CPU thread pool with {pool} threads and cannot change to {threads} "
+                        "in this process; start a new process (a new `fwcompare run`) to change --threads"
+                    )
+                return
+        os.environ[THREADS_VARIABLE] = str(threads)
 
     def deterministic(self) -> AbstractContextManager[None]:
         """Full float32 matmuls inside the block (jax.default_matmul_precision('highest')). XLA's CPU thread pool
-        is sized when JAX starts and not changed here; its reductions were measured independent of it."""
+        keeps the size it started with (configure_threads); parity starts it with one thread."""
         from jax_impl.device import deterministic_mode
 
         return deterministic_mode()
+
+    def matmul(self, a: np.ndarray, b: np.ndarray) -> Callable[[], object]:
+        """A jitted jnp.matmul on the CPU, compiled here, in the arrays' dtype (float64 under jax.enable_x64)."""
+        from jax_impl.device import cpu_matmul
+
+        return cpu_matmul(a, b)
 
     def model_device(self, requested: str) -> str:
         check_device_choice(requested)

@@ -58,6 +58,7 @@ class KerasPlugin(FrameworkPlugin):
         "adam-epsilon-hat": "p −= lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m/(√v + eps)  (the paper's epsilon-hat)",
         "adam-bias-correction-dtype": "β₁ᵗ and β₂ᵗ are computed in the variable dtype "
         "(keras/src/optimizers/adam.py update_step)",
+        "default-float-type": "keras.config.floatx() is float32: layers and variables without dtype= are float32",
         "deterministic-kernels": "TF32 on by default on Ampere/Hopper GPUs (~1e-3 relative); op determinism off",
         "rounding-sensitive-trajectory": "its own summation orders and element-wise kernels (oneDNN/Eigen)",
     }

@@ -28,10 +28,10 @@ def shared_data_dir() -> Path:
 def one_thread_per_library():
     """Every library on one thread for the whole session, set before any test initialises TensorFlow.
 
-    TensorFlow fixes its thread counts when it initialises and the runner refuses to record a thread count it could
-    not apply; the in-process runner tests run with --threads 1, so the session is set to that from the start
-    (whatever order the tests run in). One thread also keeps a shared 2-core machine from being oversubscribed.
+    TensorFlow and XLA fix their thread counts when they initialise and the runner refuses to record a thread count
+    it could not apply; the in-process runner tests run with --threads 1, so the session is set to that from the
+    start (whatever order the tests run in). One thread also keeps a shared 2-core machine from being oversubscribed.
     """
     from harness.run.executor import configure_threads
 
-    configure_threads(1, ["torch", "keras"])
+    configure_threads(1, ["torch", "keras", "jax"])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.frameworks import available_frameworks
 from harness.run.gemm import gemm_flops_per_sample
 
 
@@ -23,8 +24,11 @@ def test_quick_benchmark_writes_every_path(tmp_path: Path) -> None:
     )
     assert finished.returncode == 0, finished.stderr[-2000:]
     report = json.loads(out.read_text())
+    jax = available_frameworks()["jax"] is None
+    assert report["skipped"] == ({} if jax else {"jax": available_frameworks()["jax"]})
     paths = {row["path"] for row in report["summary"]}
-    assert paths == {
+    jax_paths = {"jax fwcompare", "jax hand loop (jit step, optax)"} if jax else set()
+    assert paths == jax_paths | {
         "numpy fwcompare",
         "numpy fwcompare float64",
         "torch fwcompare",
@@ -37,11 +41,17 @@ def test_quick_benchmark_writes_every_path(tmp_path: Path) -> None:
         "keras model.fit defaults",
     }
     assert report["epoch_gemm_flops"] == gemm_flops_per_sample((784, 256, 256, 10)) * 300
+    libraries = ("numpy", "torch", "tensorflow", *(("jax",) if jax else ()))
     assert {(r["library"], r["dtype"]) for r in report["gemm_rates"]} == {
-        (library, dtype) for library in ("numpy", "torch", "tensorflow") for dtype in ("float32", "float64")
+        (library, dtype) for library in libraries for dtype in ("float32", "float64")
     }
     for timing in report["timings"]:
         assert len(timing["epochs_s"]) == len(timing["loads"]) == 1
         assert {"others_share", "load1_start", "contended"} <= set(timing["loads"][0])
-    assert [row["framework"] for row in report["harness_overhead"]] == ["numpy", "torch", "keras"]
+    assert [row["framework"] for row in report["harness_overhead"]] == [
+        "numpy",
+        "torch",
+        "keras",
+        *(["jax"] if jax else []),
+    ]
     assert "× limit" in finished.stdout and "× hand loop" in finished.stdout and str(out) in finished.stdout

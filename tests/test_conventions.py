@@ -161,6 +161,21 @@ def test_bn_momentum_and_running_variance_in_keras():
     assert not np.allclose(expected_var, MOMENTUM + (1 - MOMENTUM) * BATCH.var(0, ddof=1), rtol=1e-6)
 
 
+def test_torch_default_float_type_is_float32_and_float64_arrays_stay_float64():
+    torch = pytest.importorskip("torch")
+    assert torch.get_default_dtype() == torch.float32
+    assert torch.nn.Linear(2, 2).weight.dtype == torch.float32
+    assert torch.from_numpy(np.zeros(2)).dtype == torch.float64
+
+
+def test_keras_default_float_type_is_float32():
+    keras = pytest.importorskip("keras")
+    assert keras.config.floatx() == "float32"
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    assert layer.kernel.dtype == "float32"
+
+
 def test_keras_casts_python_floats_through_float32():
     keras = pytest.importorskip("keras")
     assert float(keras.ops.cast(0.9, "float64")) != 0.9

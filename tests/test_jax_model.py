@@ -239,6 +239,22 @@ def test_a_second_model_of_the_same_specs_compiles_nothing() -> None:
     assert second.functions.step._cache_size() == compiled
 
 
+def test_epochs_after_the_first_compile_nothing() -> None:
+    """The state the first epoch returns is committed to the device; a fresh optimiser state that was not would make
+    the second epoch compile the jitted scan and step again (seconds for the 784-256-256-10 network)."""
+    spec = replace(MODEL_VARIANTS["relu-ce"], hidden_sizes=(6, 5))  # a spec no other test compiles
+    rows = 23  # full batches of 5 through the scan, a partial last batch of 3 through the step
+    train_spec = TrainSpec(optimizer=OPTIMIZERS["adam"], batch_size=5, dtype="float32")
+    x, y, _ = batch(spec, rows, seed=15)
+    model, _ = make_pair(spec, train_spec, steps_per_epoch=len(batch_slices(rows, 5)))
+    data = model.upload(x, y)
+    model.train_epoch(data, np.arange(rows))
+    compiled = (model.functions.epoch._cache_size(), model.functions.step._cache_size())
+    for seed in (1, 2):
+        model.train_epoch(data, np.random.default_rng(seed).permutation(rows))
+    assert (model.functions.epoch._cache_size(), model.functions.step._cache_size()) == compiled
+
+
 def test_read_only_inputs_are_accepted_without_warnings(recwarn: pytest.WarningsRecorder) -> None:
     model, _ = make_pair(BN_DROPOUT, TrainSpec(dtype="float64"))
     x, y, masks = batch(BN_DROPOUT, BATCH, seed=12)

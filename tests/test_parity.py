@@ -28,21 +28,8 @@ from harness.parity.variants import PARITY_VARIANTS, SCHEDULE_VARIANTS
 
 Reference = model_class("numpy")
 PAIR_NAMES = [f"{a}-vs-{b}" for a, b in pairs(framework_names())] + [f"{f}-epoch-vs-step" for f in framework_names()]
-# Known NOT OK rows, kept visible rather than excused (README, "Parity", JAX): a float32 gradient element that is
-# rounding noise of Adam's eps's size, where Adam with eps outside the root (torch's and optax's) turns JAX's
-# ordinary rounding into a step above 4x what the reference's rounding twins show. strict: the mark fails once the
-# case passes.
-KNOWN_NOT_OK = {("relu-xavier", "numpy-vs-jax", "float32"), ("relu-xavier", "keras-vs-jax", "float32")}
 CASES = [
-    pytest.param(
-        variant,
-        pair,
-        dtype,
-        id=f"{variant}-{pair}-{dtype}",
-        marks=[pytest.mark.xfail(strict=True, reason="README, Parity: JAX")]
-        if (variant, pair, dtype) in KNOWN_NOT_OK
-        else [],
-    )
+    pytest.param(variant, pair, dtype, id=f"{variant}-{pair}-{dtype}")
     for variant in PARITY_VARIANTS
     for pair in PAIR_NAMES
     for dtype in DTYPES

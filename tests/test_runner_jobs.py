@@ -2,15 +2,25 @@
 
 Both runs give each cell one thread: BLAS splits its sums differently with another thread count, which changes the
 last bits of float32 results whatever the executor, so the comparison holds the threads per cell fixed. Keras is
-left out to keep the test fast (each worker would import TensorFlow); the pool does not know which framework a cell
-uses.
+left out to keep the test fast (its worker would import TensorFlow).
+
+The pool's workers load only the frameworks of the jobs they get, and end when the run's process ends.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
 from harness.catalog.matrix import Matrix, Row
 from harness.catalog.variants import get_variant
-from harness.run.executor import InProcessExecutor, LocalPoolExecutor
+from harness.run.executor import InProcessExecutor, LocalPoolExecutor, make_executor
 from harness.run.runner import RunDirectory, run_matrix
 
 MATRIX = Matrix(
@@ -44,3 +54,48 @@ def test_a_two_process_pool_gives_the_same_records_as_one_process_except_timings
         ], key
         assert one.model_spec == other.model_spec and one.train_spec == other.train_spec
         assert one.timing.threads == other.timing.threads == 1
+
+
+def loaded_frameworks(job: object, on_event: object) -> list[str]:
+    """A task: which framework libraries the worker running it has imported."""
+    return [name for name in ("torch", "tensorflow") if name in sys.modules]
+
+
+def test_a_worker_loads_only_the_frameworks_of_its_jobs() -> None:
+    pool = make_executor(1, 1, ("numpy", "torch"))
+    assert pool.fresh_processes
+    (numpy_only,) = pool.run(loaded_frameworks, [0], lambda event: None, ("numpy",))
+    (both,) = pool.run(loaded_frameworks, [0], lambda event: None)
+    assert numpy_only.result == []
+    assert both.result == ["torch"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="looks processes up in /proc (Linux)")
+def test_killing_the_run_ends_its_workers(tmp_path) -> None:
+    (tmp_path / "slow_task.py").write_text(
+        textwrap.dedent(
+            """
+            import os, time
+            def slow(job, on_event):
+                on_event(os.getpid())
+                time.sleep(120)
+            """
+        )
+    )
+    run = textwrap.dedent(
+        """
+        import sys
+        from harness.run.executor import LocalPoolExecutor
+        from slow_task import slow
+        list(LocalPoolExecutor(1, 1, ("numpy",)).run(slow, [0], lambda pid: print(pid, flush=True)))
+        """
+    )
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])}
+    parent = subprocess.Popen([sys.executable, "-c", run], stdout=subprocess.PIPE, text=True, env=environment)
+    worker = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{worker}"):
+        time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{worker}"), f"worker {worker} still runs after its run was killed"

@@ -107,3 +107,19 @@ def test_one_seed_is_not_testable() -> None:
     difference = stats.difference({0: 0.95}, {0: 0.96})
     assert math.isnan(difference.p_value) and difference.test == "none"
     assert stats.call(difference.identical, math.nan) == "not testable"
+
+
+@pytest.mark.parametrize("paired", [True, False], ids=["paired-t", "welch-t"])
+def test_t_tests_give_scipy_stats_numbers(paired: bool) -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    a = {seed: 0.97 + 0.001 * math.sin(seed) for seed in range(10)}
+    b = {seed if paired else seed + 100: 0.968 + 0.0013 * math.cos(3 * seed) for seed in range(10 if paired else 7)}
+    found = stats.difference(a, b)
+    if paired:
+        expected = scipy_stats.ttest_1samp([b[seed] - a[seed] for seed in a], 0.0)
+    else:
+        expected = scipy_stats.ttest_ind(list(b.values()), list(a.values()), equal_var=False)
+    interval = expected.confidence_interval(stats.CONFIDENCE)
+    assert found.test == ("paired t" if paired else "Welch t")
+    assert found.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    assert (found.low, found.high) == pytest.approx((interval.low, interval.high), rel=1e-9)

@@ -48,6 +48,8 @@ class TorchPlugin(FrameworkPlugin):
         "eps-inside-root": "p −= lr·g/(√s + eps); initial accumulator 0, RMSprop's rho is called alpha",
         "adam-epsilon-hat": "p −= lr/(1 − β₁ᵗ)·m/(√v/√(1 − β₂ᵗ) + eps)",
         "adam-bias-correction-dtype": "1 − β₁ᵗ and 1 − β₂ᵗ are Python (float64) numbers",
+        "default-float-type": "torch.get_default_dtype() is float32 (new tensors, nn.Linear); a tensor from a float64 "
+        "array stays float64",
         "deterministic-kernels": "TF32 off for matmul by default; use_deterministic_algorithms(False) by default",
         "rounding-sensitive-trajectory": "its own summation orders and element-wise kernels (MKL/oneDNN GEMMs, SIMD "
         "tanh/exp)",

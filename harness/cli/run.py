@@ -120,7 +120,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Everything that can be refused is checked before a framework is imported (make_executor imports them).
+    # Everything that can be refused is checked before a framework is imported (an in-process executor imports
+    # them).
     if args.impl and (args.executor == "ray" or (args.jobs or 1) > 1):
         # A user's network is registered in this process only; spawned workers and Ray nodes would not know it.
         raise ImplementationError("--impl runs in one process: leave out --jobs and --executor ray")
@@ -241,7 +242,7 @@ def _executor(args: argparse.Namespace, threads: int, jobs: int, frameworks: tup
         from harness.run.ray_executor import RayExecutor
 
         return RayExecutor(args.ray_address, threads, frameworks, args.device)
-    return make_executor(jobs, threads, frameworks)
+    return make_executor(jobs, threads, frameworks, in_process=bool(args.impl))
 
 
 def _tracking_uri(requested: str | None, out: Path) -> str | None:

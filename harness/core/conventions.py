@@ -201,20 +201,22 @@ CONVENTIONS: tuple[Convention, ...] = (
         aligned=True,
     ),
     Convention(
-        name="jax-x64",
-        topic="JAX 64-bit types",
-        decision="jax_impl runs every model call inside jax.enable_x64(True) (a context for the calling thread; the "
-        "global flag stays off) and gives every array an explicit dtype, so float32 models stay float32",
-        why="with x64 off a float64 run would train in float32, and optax's scalar coefficients (1 − βᵗ, the "
-        "schedule) would be float32 too, as Keras' are",
+        name="default-float-type",
+        topic="Default float type",
+        decision="every framework builds its layers, variables and arrays in the ModelSpec's dtype, given "
+        "explicitly, and never changes a library's global default (its default dtype or float setting, in each "
+        "framework's column); a library that needs a switch for float64 gets it for each model call, as a context "
+        "for the calling thread",
+        why="a library default would train a float64 run in float32, with its scalar coefficients (optax's 1 − βᵗ, "
+        "the schedule) float32 too, and a global switch would change the other frameworks in the same process",
         aligned=True,
     ),
     Convention(
         name="rounding-sensitive-trajectory",
         topic="Rounding amplified by training",
         decision="after K steps, a difference up to 4× the reference's own rounding sensitivity (the reference "
-        "retrained with each batch's rows reversed or rotated — same mathematics, other rounding — or with every "
-        "input moved by one unit in the last place) is EXPLAINED with both sizes",
+        "retrained with each batch's rows or every layer's units reversed or rotated — same mathematics, other "
+        "summation orders — or with every input moved by one unit in the last place) is EXPLAINED with both sizes",
         why="Adam/RMSprop/AdaGrad divide each gradient by its own running magnitude, so rounding noise in near-zero "
         "gradients becomes lr-sized steps; in float32 such tensors differ between any two correct implementations "
         "(the Dense bias before BatchNorm, whose true gradient is 0, is left out for this reason: harness.core.params)",

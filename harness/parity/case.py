@@ -36,6 +36,7 @@ from harness.parity.results import (
     fit_path_pair,
 )
 from harness.parity.traces import Trace, epoch_means, fit_path_trace, trace_model
+from harness.parity.twins import rounding_twins
 
 
 @dataclass(frozen=True)
@@ -124,24 +125,23 @@ class ParityCase:
     def rounding_sensitivity(self, forms: Sequence[str], check: str, name: str) -> float:
         """Σ over `forms` of max over the rounding twins of max|reference − twin|, for one after-steps tensor.
 
-        A twin is the reference in that form trained on the same batches with each batch's rows in another order
-        (reversed; rotated by half a batch: the same mathematics, since every loss and BN statistic is a mean over
-        rows, with other summation rounding), or with every training input moved by one unit in the last place (a
-        change of exactly the size of one rounding, which reaches every product, as another library's GEMM and
-        element-wise kernels do). So it measures how far rounding alone moves this tensor in K steps; the largest
-        of three twins keeps one lucky near-agreement (likely for a scalar such as a loss) from setting it. The
-        nudged twin matters where a gradient element is near zero at a step: its value is then rounding noise,
-        which Adam's m/(√v + eps) turns into a step of up to lr.
+        A twin is the reference in that form trained on the same batches with its rounding changed and nothing else
+        (harness.parity.twins: rows or units in another order, inputs moved by one unit in the last place), so it
+        measures how far rounding alone moves this tensor in K steps. The largest of five twins keeps one lucky
+        near-agreement (likely for a scalar such as a loss) from setting it. Twins matter where a gradient element
+        is a sum that cancels to near zero at a step: its value is then rounding noise, which Adam's m/(√v + eps)
+        turns into a step of up to lr.
         """
         total = 0.0
         for form in forms:
             if form not in self._twins:
-                b = self.batches.batch_size
-                orders = (np.arange(b)[::-1], np.roll(np.arange(b), b // 2))
-                variants = [self.batches.with_training_rows_permuted(self.steps, order) for order in orders]
-                variants.append(self.batches.with_training_inputs_nudged(self.steps, PARITY_SEED))
                 self._twins[form] = [
-                    trace_model(self.build(self.reference, form), batches, self.steps) for batches in variants
+                    twin.restore(
+                        trace_model(
+                            self.build(self.reference, form, twin.params(self.params)), twin.batches, self.steps
+                        )
+                    )
+                    for twin in rounding_twins(self.batches, self.model_spec, self.steps, PARITY_SEED)
                 ]
             reference = self.trace(self.reference, form)[check]
             total += max(
@@ -266,8 +266,13 @@ class ParityCase:
         after K steps only, the difference is within ROUNDING_FACTOR × the reference's own rounding sensitivity.
         """
         trajectory = CHECKS[check]
-        noise = self.rounding_sensitivity(forms, check, name) if trajectory else 0.0
-        within_noise = f"within {ROUNDING_FACTOR:g}× the reference's own rounding sensitivity {noise:.1e}"
+
+        def sensitivity() -> float:  # retrains the twins on first use, so only where a rule needs it
+            return self.rounding_sensitivity(forms, check, name) if trajectory else 0.0
+
+        def within(noise: float) -> str:
+            return f"within {ROUNDING_FACTOR:g}× the reference's own rounding sensitivity {noise:.1e}"
+
         if evidence is not None and evidence.conventions:
             names = ", ".join(evidence.conventions)
             if name not in evidence.left.get(check, {}) or name not in evidence.right.get(check, {}):
@@ -281,18 +286,24 @@ class ParityCase:
                     f"{EXPLAINED_BY}{names}; the reference in both forms reproduces this difference "
                     f"(residual {residual:.1e})"
                 )
+            noise = sensitivity()
             if residual <= ROUNDING_FACTOR * noise:
                 return EXPLAINED, (
                     f"{EXPLAINED_BY}{names}, {ROUNDING}; the reference in both forms reproduces this difference up "
-                    f"to a residual of {residual:.1e}, {within_noise}"
+                    f"to a residual of {residual:.1e}, {within(noise)}"
                 )
-            return NOT_OK, f"outside tolerance; the reference's forms ({names}) leave a residual of {residual:.1e}"
+            above = f", above {ROUNDING_FACTOR:g}× the rounding sensitivity {noise:.1e}" if trajectory else ""
+            return (
+                NOT_OK,
+                f"outside tolerance; the reference's forms ({names}) leave a residual of {residual:.1e}{above}",
+            )
         difference = float(np.abs(np.asarray(a[name], np.float64) - b[name]).max())
-        if trajectory and difference <= ROUNDING_FACTOR * noise:
-            return EXPLAINED, f"{EXPLAINED_BY}{ROUNDING}; {difference:.1e} is {within_noise}"
-        if trajectory:
-            return NOT_OK, f"outside tolerance and above {ROUNDING_FACTOR:g}× the rounding sensitivity {noise:.1e}"
-        return NOT_OK, "outside tolerance"
+        if not trajectory:
+            return NOT_OK, "outside tolerance"
+        noise = sensitivity()
+        if difference <= ROUNDING_FACTOR * noise:
+            return EXPLAINED, f"{EXPLAINED_BY}{ROUNDING}; {difference:.1e} is {within(noise)}"
+        return NOT_OK, f"outside tolerance and above {ROUNDING_FACTOR:g}× the rounding sensitivity {noise:.1e}"
 
     def fit_path_rows(self, framework: str) -> list[ParityRow]:
         """train_epoch vs train_step of one framework; the reference runs the first form it was traced in."""

@@ -14,7 +14,8 @@ framework's native forms. Two other frameworks differ by construction where no a
 (harness.core.conventions); a tensor of such a pair outside tolerance is EXPLAINED only when the reference in the
 right side's forms minus the reference in the left side's forms reproduces the same difference, and then names the
 conventions; otherwise NOT OK. After the steps, a difference no larger than ROUNDING_FACTOR times what rounding
-alone does to the reference (retrained on the same batches with their rows reordered) is EXPLAINED as rounding;
+alone does to the reference (retrained with its rows or units in other orders, or its inputs moved by one ulp:
+harness.parity.twins) is EXPLAINED as rounding;
 nothing else is ever excused.
 
 A tensor outside tolerance in a pair with the reference also gets a diagnosis (harness.parity.diagnosis: what the

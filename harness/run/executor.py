@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import multiprocessing.managers
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -70,10 +72,18 @@ class Executor(ABC):
 
     threads_per_worker: int
     """Threads each job gets; recorded with every result."""
+    fresh_processes: bool = False
+    """True when each call of `run` starts new worker processes and ends them: the runner then calls it once per
+    framework, so that one framework's library and its allocator caches are returned to the system before the next
+    one loads (a process cannot unload a library it imported)."""
 
     @abstractmethod
-    def run(self, task: Task, jobs: Sequence[Any], on_event: EventSink) -> Iterator[Outcome]:
-        """Run `task(job, on_event)` for every job; `on_event` receives the task's progress events here."""
+    def run(
+        self, task: Task, jobs: Sequence[Any], on_event: EventSink, frameworks: tuple[str, ...] | None = None
+    ) -> Iterator[Outcome]:
+        """Run `task(job, on_event)` for every job; `on_event` receives the task's progress events here.
+        frameworks: those the jobs use, when fewer than the executor was made for (a fresh worker then sets up and
+        loads only those)."""
 
 
 class InProcessExecutor(Executor):
@@ -83,7 +93,9 @@ class InProcessExecutor(Executor):
         self.threads_per_worker = threads
         configure_threads(threads, frameworks)
 
-    def run(self, task: Task, jobs: Sequence[Any], on_event: EventSink) -> Iterator[Outcome]:
+    def run(
+        self, task: Task, jobs: Sequence[Any], on_event: EventSink, frameworks: tuple[str, ...] | None = None
+    ) -> Iterator[Outcome]:
         for job in jobs:
             yield Outcome(job, task(job, on_event))
 
@@ -95,6 +107,8 @@ class LocalPoolExecutor(Executor):
     deadlock. Progress events travel back through a manager queue and reach `on_event` on a thread of this process.
     """
 
+    fresh_processes = True
+
     def __init__(self, workers: int, threads: int, frameworks: Iterable[str]) -> None:
         if workers < 1:
             raise FwcompareError(f"--jobs {workers}: give at least 1 worker process")
@@ -102,19 +116,23 @@ class LocalPoolExecutor(Executor):
         self.threads_per_worker = threads_per_worker(workers, threads)
         self.frameworks = tuple(frameworks)
 
-    def run(self, task: Task, jobs: Sequence[Any], on_event: EventSink) -> Iterator[Outcome]:
+    def run(
+        self, task: Task, jobs: Sequence[Any], on_event: EventSink, frameworks: tuple[str, ...] | None = None
+    ) -> Iterator[Outcome]:
         if not jobs:
             return
         context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager:
+        manager = multiprocessing.managers.SyncManager(ctx=context)
+        manager.start(_exit_with, (os.getpid(),))
+        with manager:
             events = manager.Queue()
             listener = threading.Thread(target=_forward_events, args=(events, on_event), daemon=True)
             listener.start()
             pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=min(self.workers, len(jobs)),
                 mp_context=context,
-                initializer=configure_threads,
-                initargs=(self.threads_per_worker, self.frameworks),
+                initializer=_start_worker,
+                initargs=(os.getpid(), self.threads_per_worker, self.frameworks if frameworks is None else frameworks),
             )
             try:
                 futures = {pool.submit(_run_task, task, job, events): job for job in jobs}
@@ -128,6 +146,24 @@ class LocalPoolExecutor(Executor):
                 pool.shutdown(wait=True, cancel_futures=True)
                 events.put(None)
                 listener.join()
+
+
+def _start_worker(parent: int, threads: int, frameworks: tuple[str, ...]) -> None:
+    """In a new worker: end with the `parent` process, and limit the threads of its libraries."""
+    _exit_with(parent)
+    configure_threads(threads, frameworks)
+
+
+def _exit_with(parent: int) -> None:
+    """End this process (a worker or the events manager) as soon as `parent` has ended: a run that was killed must
+    not leave cells training whose records no one will write."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _run_task(task: Task, job: Any, events: Any) -> Any:
@@ -146,8 +182,15 @@ def threads_per_worker(jobs: int, threads: int) -> int:
     return max(1, threads // jobs)
 
 
-def make_executor(jobs: int, threads: int, frameworks: Iterable[str]) -> Executor:
-    """In-process for one job at a time, else a local process pool with the threads split between workers."""
-    if jobs == 1:
+def make_executor(jobs: int, threads: int, frameworks: Iterable[str], *, in_process: bool = False) -> Executor:
+    """A local process pool of `jobs` workers with the threads split between them, or with in_process (for code
+    registered in this process only) one job after another here.
+
+    One job at a time still runs in a worker process: the runner starts one per framework, so a run holds at most
+    one framework's library in memory at once instead of all of them (docs/memory.md).
+    """
+    if in_process:
+        if jobs != 1:
+            raise FwcompareError(f"--jobs {jobs}: code registered in this process runs one job at a time")
         return InProcessExecutor(threads, frameworks)
     return LocalPoolExecutor(jobs, threads, frameworks)

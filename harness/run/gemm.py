@@ -114,6 +114,13 @@ def measure_peak_rates(job: PeakRateJob, on_event: Callable[[Any], None]) -> dic
     }
 
 
+def merge_peak_rates(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """One "gemm_peak" from those measured for parts of a run's frameworks (each process measures its own)."""
+    first = measured[0]
+    rates = [rate for part in measured for rate in part["rates"]]
+    return {**first, "rates": sorted(rates, key=lambda rate: rate["dtype"])}
+
+
 def best_peak_gflops(gemm_peak: dict[str, Any] | None) -> dict[str, float]:
     """{dtype: the best library's peak GFLOP/s} from environment.json's "gemm_peak" ({} without one)."""
     best: dict[str, float] = {}

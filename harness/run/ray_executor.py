@@ -71,7 +71,9 @@ class RayExecutor(Executor):
         self.device = device
         self.max_retries = max_retries
 
-    def run(self, task: Task, jobs: Sequence[Any], on_event: EventSink) -> Iterator[Outcome]:
+    def run(
+        self, task: Task, jobs: Sequence[Any], on_event: EventSink, frameworks: tuple[str, ...] | None = None
+    ) -> Iterator[Outcome]:
         if not jobs:
             return
         import ray

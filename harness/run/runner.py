@@ -45,7 +45,7 @@ from harness.data.registry import dataset_info
 from harness.run.environment import collect_environment, node_hardware
 from harness.run.estimate import check_lengths, check_memory
 from harness.run.executor import Executor
-from harness.run.gemm import PeakRateJob, epoch_gemm_flops, measure_peak_rates
+from harness.run.gemm import PeakRateJob, epoch_gemm_flops, measure_peak_rates, merge_peak_rates
 from harness.run.lock import run_lock
 
 CONFIG_SCHEMA = 1
@@ -576,23 +576,34 @@ def execute_run(
     long each, through the executor, so with the cells' threads) into environment.json's "gemm_peak", unless an
     earlier start of the run did.
     """
+    # With an executor that starts fresh processes, one run of it per framework: its workers hold one framework's
+    # library at a time, and this process keeps no data set while they train.
+    frameworks = list(dict.fromkeys(cell.framework for cell in plan.cells))
+    batches = [(name,) for name in frameworks] if executor.fresh_processes else [tuple(frameworks)]
+    if executor.fresh_processes:
+        cell_arrays.cache_clear()
     if gemm_seconds is not None and plan.todo and "gemm_peak" not in plan.run_dir.environment():
-        job = PeakRateJob(
-            frameworks=tuple(dict.fromkeys(cell.framework for cell in plan.cells)),
-            dtypes=tuple(sorted({cell.train_spec.dtype for cell in plan.cells})),
-            seconds=gemm_seconds,
-        )
-        (outcome,) = executor.run(measure_peak_rates, [job], lambda event: None)
-        if outcome.error is None:
-            plan.run_dir.add_to_environment("gemm_peak", outcome.result)
+        dtypes = tuple(sorted({cell.train_spec.dtype for cell in plan.cells}))
+        measured = [
+            executor.run(measure_peak_rates, [PeakRateJob(batch, dtypes, gemm_seconds)], lambda event: None, batch)
+            for batch in batches
+        ]
+        outcomes = [outcome for outcomes in measured for outcome in outcomes]
+        if all(outcome.error is None for outcome in outcomes):
+            plan.run_dir.add_to_environment("gemm_peak", merge_peak_rates([outcome.result for outcome in outcomes]))
     stored = dict(plan.stored)
-    cell_jobs = [CellJob(cell, plan.data_dir, plan.device, executor.threads_per_worker) for cell in plan.todo]
     trained = []
-    for outcome in executor.run(run_cell, cell_jobs, on_event):
-        record = outcome.result if outcome.error is None else _lost_record(outcome.job, outcome.error)
-        plan.run_dir.write_record(record)
-        stored[record.key] = record
-        trained.append(record.key)
+    for batch in batches:
+        cell_jobs = [
+            CellJob(cell, plan.data_dir, plan.device, executor.threads_per_worker)
+            for cell in plan.todo
+            if cell.framework in batch
+        ]
+        for outcome in executor.run(run_cell, cell_jobs, on_event, batch):
+            record = outcome.result if outcome.error is None else _lost_record(outcome.job, outcome.error)
+            plan.run_dir.write_record(record)
+            stored[record.key] = record
+            trained.append(record.key)
     todo_keys = {cell.key for cell in plan.todo}
     return RunResult(
         run_dir=plan.run_dir.path,
