@@ -14,6 +14,7 @@
              conventions, tolerances, errors, the framework registry, the cell record, the atomic file writer, a
              user's model read into the contract (ports)
 
-Framework packages (reference, torch_impl, keras_impl, ...) import only `harness.core` and register through the entry
-point group `fwcompare.frameworks` (harness.core.frameworks); the harness reaches them only through that registry.
+Framework packages (the NumPy reference and one package per library, beside harness/) import only `harness.core`
+and register through the entry point group `fwcompare.frameworks` (harness.core.frameworks); the harness reaches
+them only through that registry.
 """

@@ -40,6 +40,7 @@ class KerasPlugin(FrameworkPlugin):
         "adam": "epsilon-hat",
     }
     running_var = "biased"
+    schema1_form_name = "keras"
     reader = "keras_impl.port"
     thread_env_vars = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
     conventions: ClassVar[Mapping[str, str]] = {

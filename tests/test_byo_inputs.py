@@ -70,6 +70,10 @@ def test_a_missing_file_module_or_class_is_named(tmp_path):
         load_impl(f"{path}:Net")
     with pytest.raises(ImplementationError, match=re.escape("give FILE.py:class")):
         load_impl(str(path))
+    text = tmp_path / "net.txt"
+    text.write_text("class Net:\n    pass\n")
+    with pytest.raises(ImplementationError, match=r"net\.txt is not a Python source file; give a \.py file"):
+        load_impl(f"{text}:Net")
 
 
 def test_a_missing_method_is_named_with_the_class_definition(tmp_path):

@@ -130,12 +130,42 @@ def test_a_third_party_framework_registers_through_its_distribution_metadata(tmp
     assert "pip install fake-fw-library" in listed["fakefw"]["reason"]
 
 
-def test_a_name_registered_twice_is_refused_naming_both(tmp_path):
-    install_plugin(tmp_path, "fake_fw", "torch = fake_fw.plugin:PLUGIN")
-    done = run_with(tmp_path, "from harness.cli.main import main; raise SystemExit(main(['list']))")
-    assert done.returncode != 0
-    assert "framework 'torch' is registered twice" in done.stderr
-    assert "torch_impl.plugin:PLUGIN" in done.stderr and "fake_fw.plugin:PLUGIN" in done.stderr
+# A registry that cannot be read: (entry point, plug-in source, what the one line on stderr says).
+BROKEN_REGISTRIES = {
+    "a name registered twice": (
+        "torch = fake_fw.plugin:PLUGIN",
+        PLUGIN_SOURCE,
+        "framework 'torch' is registered twice, as torch_impl.plugin:PLUGIN (pyproject.toml of this checkout) and as "
+        "fake_fw.plugin:PLUGIN (distribution fake_fw); uninstall one of them",
+    ),
+    "a plug-in without its native forms": (
+        "fakefw = fake_fw.plugin:PLUGIN",
+        PLUGIN_SOURCE.replace('"adam": "eps-outside-root",', ""),
+        "framework 'fakefw' (fake_fw.plugin:PLUGIN, distribution fake_fw) does not declare its native forms: "
+        "optimizer_forms['adam']=None (one of eps-outside-root, epsilon-hat); see harness.core.frameworks",
+    ),
+    "an entry point that cannot be imported": (
+        "fakefw = fake_fw.no_such_module:PLUGIN",
+        PLUGIN_SOURCE,
+        "entry point fakefw = 'fake_fw.no_such_module:PLUGIN' (distribution fake_fw) cannot be loaded "
+        "(ModuleNotFoundError: No module named 'fake_fw.no_such_module'); install the package it names, or remove "
+        "that registration",
+    ),
+}
+
+
+@pytest.mark.parametrize("broken", list(BROKEN_REGISTRIES))
+@pytest.mark.parametrize("command", ["list", "run"])
+def test_the_cli_reports_a_broken_registry_in_one_line_naming_the_fix(tmp_path, broken, command):
+    entry_point, source, message = BROKEN_REGISTRIES[broken]
+    install_plugin(tmp_path, "fake_fw", entry_point, source)
+    # A run this small would take seconds if the registry were read and the run went ahead.
+    argv = ["list"] if command == "list" else ["run", "--dataset", "digits", "--frameworks", "numpy", "--seeds", "1"]
+    argv += [] if command == "list" else ["--epochs", "1", "--threads", "1", "--out", str(tmp_path / "run")]
+    done = run_with(tmp_path, f"from harness.cli.main import main; raise SystemExit(main({argv!r}))")
+    assert done.returncode == 2
+    assert done.stderr == f"fwcompare: error: {message}\n"
+    assert not (tmp_path / "run").exists()
 
 
 def test_stale_metadata_of_this_project_gives_way_to_its_pyproject(tmp_path):
@@ -155,3 +185,19 @@ def test_a_plugin_that_does_not_declare_its_native_forms_is_refused(tmp_path):
         done.stderr
     )
     assert "optimizer_forms['adam']=None" in done.stderr and "running_var='sometimes'" in done.stderr
+
+
+def test_a_schema1_form_name_declared_twice_is_refused(tmp_path):
+    """Earlier runs' cell keys digest forms under the schema-1 names: a second plug-in claiming one would move them."""
+    source = PLUGIN_SOURCE.replace('running_var = "biased"', 'running_var = "biased"\n    schema1_form_name = "keras"')
+    install_plugin(tmp_path, "fake_fw", "fakefw = fake_fw.plugin:PLUGIN", source)
+    done = run_with(tmp_path, "from harness.core.frameworks import plugins; plugins()")
+    assert done.returncode != 0
+    assert "schema-1 form names ['torch', 'keras', 'keras'] are declared more than once" in done.stderr
+
+
+def test_the_schema1_form_names_are_the_forms_their_frameworks_run():
+    names = frameworks.schema1_form_names()
+    assert list(names) == ["torch", "keras"]
+    assert names["torch"] == dict(frameworks.plugin("torch").optimizer_forms)
+    assert names["keras"] == dict(frameworks.plugin("keras").optimizer_forms)

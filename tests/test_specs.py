@@ -13,6 +13,7 @@ from harness.core.batching import batch_slices, dropout_masks, epoch_order
 from harness.core.errors import ParamMismatchError
 from harness.core.params import check_params, param_shapes, trainable_keys
 from harness.core.specs import (
+    OPTIMIZER_FORMS,
     BatchNormSpec,
     InitSpec,
     ModelSpec,
@@ -140,3 +141,33 @@ def test_every_registered_variant_resizes_and_unknown_names_list_the_valid_ones(
         assert resized.model.hidden_sizes == variant.model.hidden_sizes
     with pytest.raises(Exception, match=r"unknown variant 'relu-hee'.*relu-he"):
         get_variant("relu-hee")
+
+
+# Cell digests as run directories of schema 1 and 2 hold them (computed before the schema-1 form names moved into
+# the plug-ins): {optimiser: (digest of its first form, digest of its last form)} of TrainSpec(optimizer=...).
+PINNED_FORM_DIGESTS = {
+    "sgd": ("91a3f50ed335", "91a3f50ed335"),
+    "momentum": ("bf7649aee52b", "0d5edeae49fc"),
+    "nesterov": ("404f88846885", "d9923a6b4c97"),
+    "adagrad": ("7de6772aeb3e", "03c45dfc0372"),
+    "rmsprop": ("fc53df45b1ef", "3489c67a44d0"),
+    "adam": ("b94edcb74b43", "3eaf02b58cf1"),
+}
+
+
+@pytest.mark.parametrize("optimizer", list(PINNED_FORM_DIGESTS))
+def test_cell_digests_and_schema1_form_names_are_those_earlier_runs_hold(optimizer):
+    first, last = OPTIMIZER_FORMS[optimizer][0], OPTIMIZER_FORMS[optimizer][-1]
+    for form, schema1_name, digest in zip(
+        (first, last), ("torch", "keras"), PINNED_FORM_DIGESTS[optimizer], strict=True
+    ):
+        spec = OptimizerSpec(optimizer, form=schema1_name)
+        assert spec.form == form
+        assert spec_key(TrainSpec(optimizer=spec)) == spec_key(TrainSpec(optimizer=OptimizerSpec(optimizer, form=form)))
+        assert spec_key(TrainSpec(optimizer=spec)) == digest
+    assert spec_key(ModelSpec(4, (3,), 2), TrainSpec()) == "8164a9055bea"
+
+
+def test_an_unknown_form_name_lists_the_rule_forms():
+    with pytest.raises(SpecError, match=r"form='jax' is not valid; choose one of: gradient-buffer, velocity"):
+        OptimizerSpec("momentum", form="jax")

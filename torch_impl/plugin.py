@@ -31,6 +31,7 @@ class TorchPlugin(FrameworkPlugin):
         "adam": "eps-outside-root",
     }
     running_var = "unbiased"
+    schema1_form_name = "torch"
     reader = "torch_impl.port"
     gemm_library = "torch"
     conventions: ClassVar[Mapping[str, str]] = {

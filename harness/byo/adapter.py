@@ -19,8 +19,8 @@ x is (n, input_size) in train_spec.dtype, y (n,) int64 class indices, dropout_ma
 
 Optional members: `name` (the framework name in tables; default the class name), `optimizer_form` (which update
 rule of momentum/Adam/AdaGrad/RMSProp it implements, harness.core.specs.OPTIMIZER_FORMS: a dict {optimiser: rule
-form}, optimisers left out running their first form, or 'torch' / 'keras' for every optimiser's first / last form, as
-PyTorch / Keras run them; default 'torch'),
+form}, optimisers left out running their first form, or a registered framework's name for the forms that framework
+runs natively; default: every optimiser's first form),
 `bn_running_var` ('unbiased' or 'biased'; default 'unbiased'), `activations(x, training, dropout_masks)` (every
 layer's output by canonical key, for a per-layer comparison; default: logits only), `optimizer_state()` (slots
 keyed '<param key>/<slot>'), and `unsupported(model_spec, train_spec)`, a staticmethod returning why a variant is
@@ -50,12 +50,11 @@ import numpy as np
 import harness
 from harness.core.batching import batch_slices, slice_masks
 from harness.core.errors import ImplementationError, NonFiniteOutputError
-from harness.core.frameworks import model_class, reference_name
+from harness.core.frameworks import model_class, plugins, reference_name
 from harness.core.interface import FrameworkModel, Masks, Params
 from harness.core.names import BadNameError, check_name
 from harness.core.params import check_params, param_shapes, trainable_keys
 from harness.core.specs import (
-    FRAMEWORK_FORM_NAMES,
     OPTIMIZER_FORMS,
     RUNNING_VAR_CONVENTIONS,
     ModelSpec,
@@ -150,19 +149,20 @@ def check_adapter(adapter_cls: type, source: str) -> None:
 def optimizer_forms(impl_cls: type, where: str = "") -> dict[str, str]:
     """{optimiser: rule form} of harness.core.specs.OPTIMIZER_FORMS that `impl_cls`'s `optimizer_form` names
     (module docstring); ImplementationError, naming `where`, for a name or form that is not there."""
-    declared = getattr(impl_cls, "optimizer_form", FRAMEWORK_FORM_NAMES[0])
+    declared = getattr(impl_cls, "optimizer_form", {})
     where = where or f"{impl_cls.__name__} ({definition_site(impl_cls)})"
+    # The forms each framework runs natively; the reference runs every form, so its name says nothing.
+    native = {name: plugin.optimizer_forms for name, plugin in plugins().items() if not plugin.runs_every_form}
     if isinstance(declared, str):
-        if declared not in FRAMEWORK_FORM_NAMES:
+        if declared not in native:
             raise ImplementationError(
-                f"{where}: optimizer_form={declared!r} is not one of {', '.join(FRAMEWORK_FORM_NAMES)}; or give a "
+                f"{where}: optimizer_form={declared!r} is not one of {', '.join(native)}; or give a "
                 "dict {optimiser: form} of harness.core.specs.OPTIMIZER_FORMS"
             )
-        last = declared == FRAMEWORK_FORM_NAMES[-1]
-        return {name: forms[-1] if last else forms[0] for name, forms in OPTIMIZER_FORMS.items()}
+        return dict(native[declared])
     if not isinstance(declared, dict):
         raise ImplementationError(
-            f"{where}: optimizer_form is a {type(declared).__name__}; give 'torch', 'keras' or a dict"
+            f"{where}: optimizer_form is a {type(declared).__name__}; give a framework's name or a dict"
         )
     wrong = [
         f"{name!r}: {form!r}" + (f" (one of {', '.join(OPTIMIZER_FORMS[name])})" if name in OPTIMIZER_FORMS else "")

@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from harness.byo.adapter import DEFAULT_TIME_LIMIT_S, adapter_model, definition_site, raise_site
@@ -57,11 +58,13 @@ def register_impl(target: str, time_limit_s: float | None = DEFAULT_TIME_LIMIT_S
     return register_user_model(load_impl(target, time_limit_s))
 
 
-def _import_file(location: str):
+def _import_file(location: str) -> ModuleType:
     path = Path(location)
     if not path.is_file():
         raise ImplementationError(f"no file {location!r} (relative to {Path.cwd()})")
     spec = importlib.util.spec_from_file_location(f"fwcompare_impl_{path.stem}", path)
+    if spec is None or spec.loader is None:  # a suffix no importer reads
+        raise ImplementationError(f"{location} is not a Python source file; give a .py file")
     module = importlib.util.module_from_spec(spec)
     folder = str(path.resolve().parent)
     if folder not in sys.path:
@@ -80,7 +83,7 @@ def _import_file(location: str):
     return module
 
 
-def _import_module(name: str):
+def _import_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:

@@ -104,8 +104,8 @@ class Matrix:
         if frameworks is not None:
             matrix = replace(matrix, frameworks=tuple(frameworks))
         if variants is not None:
-            rows = {row.variant.name: row for row in self.rows}
-            matrix = replace(matrix, rows=tuple(rows.get(name) or Row(get_variant(name)) for name in variants))
+            by_name = {row.variant.name: row for row in self.rows}
+            matrix = replace(matrix, rows=tuple(by_name.get(name) or Row(get_variant(name)) for name in variants))
         if seeds is not None:
             if seeds < 1:
                 raise SpecError(f"--seeds {seeds}: give a number of seeds >= 1")

@@ -17,10 +17,13 @@ FASHION_SOURCE = "Keras Fashion-MNIST example"
 """The `source` of each document's published numbers, as the reproduction table shows it (docs/sources.md)."""
 
 LINCOLN_MOMENTUM_NOTE = (
-    "numpy and keras run lincoln's velocity form v = μ·v + lr·g, p −= v (the Keras form); torch runs its own "
-    "buf = μ·buf + g, p −= lr·buf, which is the same only while the lr is constant"
+    "the reference runs lincoln's velocity form v = μ·v + lr·g, p −= v, as does a framework whose native momentum "
+    "is the velocity form; one whose native momentum is the gradient-buffer form buf = μ·buf + g, p −= lr·buf "
+    "runs that instead, which is the same only while the lr is constant (conventions table: momentum-velocity-form)"
 )
-LINCOLN_DECAY_NOTE = f"{LINCOLN_MOMENTUM_NOTE}: with this per-epoch decay torch trains a different trajectory"
+LINCOLN_DECAY_NOTE = (
+    f"{LINCOLN_MOMENTUM_NOTE}: with this per-epoch decay a gradient-buffer framework trains a different trajectory"
+)
 LINCOLN_ORDER_NOTE = (
     "batch order, dropout masks and initial weights come from fwcompare's seeded streams, not lincoln's "
     "np.random.seed(20190119) sequence, so seed 20190119 here is another draw than the notebook's"
@@ -75,8 +78,7 @@ LINCOLN_ROWS: tuple[Row, ...] = (
     ),
 )
 
-# TF 1.x's tf.keras.initializers.RandomNormal() was the core initialiser with stddev 1.0 (from TF 1.2, tf.keras
-# imported the core initialisers; the session-mode version of the lab uses tf.random_normal_initializer(), N(0, 1)).
+# The lecture's random-normal initialiser drew from N(0, 1) (docs/sources.md, "Initialiser defaults").
 LECTURE_ROWS: tuple[Row, ...] = (
     Row(
         get_variant("lecture-normal-std1"),

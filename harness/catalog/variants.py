@@ -41,9 +41,9 @@ class Variant:
         return replace(self, model=model)
 
 
-# Initialisers by the names used in variant names; "normal"/"uniform" are Keras 2/3's RandomNormal/RandomUniform
-# defaults (std / limit 0.05). The lecture ran TensorFlow 1.x, whose tf.keras RandomNormal() was the core initialiser
-# with std 1.0: that is "normal-std1", the lecture's random-normal row.
+# Initialisers by the names used in variant names; "normal"/"uniform" are a library's default random-normal and
+# random-uniform initialisers (std / limit 0.05), "normal-std1" the lecture's random-normal row (std 1.0). Whose
+# defaults these are: docs/sources.md, "Initialiser defaults".
 INITS: dict[str, InitSpec] = {
     "normal": InitSpec("normal", std=0.05),
     "normal-std1": InitSpec("normal", std=1.0),
@@ -243,8 +243,9 @@ def _lincoln_variant(
     return Variant(f"lincoln-{row}", f"seed {row}: {description}", model, train)
 
 
-LINCOLN_DECAY_FROM_015 = {"optimizer": replace(LINCOLN_MOMENTUM, lr=0.15)}
-LINCOLN_DECAY_FROM_02 = {"optimizer": replace(LINCOLN_MOMENTUM, lr=0.2)}
+# The decay rows' momentum, starting from lr 0.15 or 0.2.
+LINCOLN_MOMENTUM_FROM_015 = replace(LINCOLN_MOMENTUM, lr=0.15)
+LINCOLN_MOMENTUM_FROM_02 = replace(LINCOLN_MOMENTUM, lr=0.2)
 
 LINCOLN_VARIANTS: tuple[Variant, ...] = (
     _lincoln_variant("000-a", "784-89 tanh-10 sigmoid, MSE, SGD 0.1", output="sigmoid", loss="mse"),
@@ -272,34 +273,34 @@ LINCOLN_VARIANTS: tuple[Variant, ...] = (
         "000-f",
         "784-89 tanh-10, SGDMomentum 0.15→0.05 linear per-epoch decay",
         schedule=ScheduleSpec("linear", final_lr=0.05),
-        **LINCOLN_DECAY_FROM_015,
+        optimizer=LINCOLN_MOMENTUM_FROM_015,
     ),
     _lincoln_variant(
         "000-g",
         "784-89 tanh-10, SGDMomentum 0.2→0.05 exponential per-epoch decay",
         schedule=ScheduleSpec("exponential", final_lr=0.05),
-        **LINCOLN_DECAY_FROM_02,
+        optimizer=LINCOLN_MOMENTUM_FROM_02,
     ),
     _lincoln_variant(
         "000-h",
         "784-89 tanh-10, lincoln's 'glorot' (σ = 2/(fan_in + fan_out)), SGDMomentum 0.15→0.05 linear decay",
         init=LINCOLN_GLOROT_INIT,
         schedule=ScheduleSpec("linear", final_lr=0.05),
-        **LINCOLN_DECAY_FROM_015,
+        optimizer=LINCOLN_MOMENTUM_FROM_015,
     ),
     _lincoln_variant(
         "000-h-true-glorot",
         "000-h with true Glorot normal weights (σ = √(2/(fan_in + fan_out)), zero biases) for comparison",
         init=InitSpec("glorot_normal"),
         schedule=ScheduleSpec("linear", final_lr=0.05),
-        **LINCOLN_DECAY_FROM_015,
+        optimizer=LINCOLN_MOMENTUM_FROM_015,
     ),
     _lincoln_variant(
         "000-i",
         "784-89 tanh-10, lincoln's 'glorot', SGDMomentum 0.15→0.05 exponential decay",
         init=LINCOLN_GLOROT_INIT,
         schedule=ScheduleSpec("exponential", final_lr=0.05),
-        **LINCOLN_DECAY_FROM_015,
+        optimizer=LINCOLN_MOMENTUM_FROM_015,
     ),
     _lincoln_variant(
         "000-j",
@@ -308,7 +309,7 @@ LINCOLN_VARIANTS: tuple[Variant, ...] = (
         init=LINCOLN_GLOROT_INIT,
         schedule=ScheduleSpec("exponential", final_lr=0.05),
         epochs=100,
-        **LINCOLN_DECAY_FROM_02,
+        optimizer=LINCOLN_MOMENTUM_FROM_02,
     ),
     _lincoln_variant(
         "000-j-dropout",
@@ -317,7 +318,7 @@ LINCOLN_VARIANTS: tuple[Variant, ...] = (
         dropout=(0.2,),
         schedule=ScheduleSpec("exponential", final_lr=0.05),
         epochs=100,
-        **LINCOLN_DECAY_FROM_02,
+        optimizer=LINCOLN_MOMENTUM_FROM_02,
     ),
 )
 

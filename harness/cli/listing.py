@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from tabulate import tabulate
 
@@ -22,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     frameworks = available_frameworks()
-    listing = {
+    listing: dict[str, Any] = {
         "variants": [
             {
                 "name": variant.name,

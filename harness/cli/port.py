@@ -1,7 +1,7 @@
-"""`fwcompare port`: check a real port — two users' model objects (a torch.nn.Sequential and a Keras Sequential
-or functional model, or two of one library) read into fwcompare's MLP, each checked against the reference, and every
-setting in which they differ named with its measured effect (harness/parity/ports.py). `fwcompare parity --model`
-is the same check, spelled as the issue tracker's users ask for it.
+"""`fwcompare port`: check a real port — two users' model objects (of the libraries whose plug-ins name a reader,
+harness.core.frameworks.portable; of two libraries or of one) read into fwcompare's MLP, each checked against the
+reference, and every setting in which they differ named with its measured effect (harness/parity/ports.py).
+`fwcompare parity --model` is the same check, spelled as the issue tracker's users ask for it.
 
 Exit status: 0 when both models are read and their readings reproduce their own outputs, 1 when a reading does
 not, 2 when a model cannot be loaded or read (the layer it cannot map is named).
@@ -16,7 +16,7 @@ from tabulate import tabulate
 from harness.byo.load import load_attribute
 from harness.cli.args import step_count
 from harness.core.errors import ImplementationError
-from harness.core.frameworks import installed, reference_name
+from harness.core.frameworks import installed, plugin, portable, reference_name
 from harness.core.specs import InitSpec
 from harness.parity.inputs import DEFAULT_STEPS, PARITY_SEED
 
@@ -27,7 +27,7 @@ FAITHFUL_ATOL = 1e-4
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "port",
-        help="check a real port: read two users' models (torch / Keras) and measure every difference",
+        help=f"check a real port: read two users' models ({_libraries(' / ')}) and measure every difference",
         description="Read each model (a file.py:name or module:name naming a model, or a function that returns "
         "one) into fwcompare's MLP — layer sizes, weights and every setting (BN momentum, epsilon and running "
         "variance, activation, dropout, initialiser) — check that the reading reproduces the model's own "
@@ -35,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "with the left model's weights: forward passes, gradients and K SGD steps. "
         "`fwcompare parity --model LEFT --model RIGHT` (or --model LEFT --against FRAMEWORK) is the same check.",
     )
-    parser.add_argument("left", metavar="LEFT", help="e.g. my_torch_model.py:build")
-    parser.add_argument("right", metavar="RIGHT", nargs="?", help="e.g. my_keras_model.py:build")
+    parser.add_argument("left", metavar="LEFT", help="e.g. my_model.py:build")
+    parser.add_argument("right", metavar="RIGHT", nargs="?", help="e.g. my_ported_model.py:build")
     add_against_argument(parser)
     parser.add_argument("--steps", type=step_count, default=DEFAULT_STEPS, metavar="K", help="SGD steps (default 10)")
     parser.set_defaults(handler=_port)
@@ -49,7 +49,7 @@ def add_model_argument(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE.py:NAME",
-        help="check a real port instead (as `fwcompare port` does): your torch or Keras model, or a function "
+        help=f"check a real port instead (as `fwcompare port` does): your {_libraries(' or ')} model, or a function "
         "returning it (and its optimiser); give two, or one and --against",
     )
 
@@ -58,9 +58,14 @@ def add_against_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--against",
         metavar="FRAMEWORK",
-        help="instead of a second model: the model's network as FRAMEWORK (torch or keras) builds it with its own "
-        f"defaults, or {reference_name()} for the reference alone",
+        help=f"instead of a second model: the model's network as FRAMEWORK ({' or '.join(portable())}) builds it with "
+        f"its own defaults, or {reference_name()} for the reference alone",
     )
+
+
+def _libraries(separator: str) -> str:
+    """The labels of the frameworks whose models `port` reads ('PyTorch / Keras'), from the registry."""
+    return separator.join(plugin(name).label for name in portable())
 
 
 def _port(args: argparse.Namespace) -> int:
@@ -95,13 +100,14 @@ def check_models(targets: list[str], against: str | None, steps: int, with_parit
     """Read each target (a second model, or --against a framework's defaults or the reference alone), print the
     readings and every difference with its measured effect; the exit status. with_parity_options: `fwcompare parity`
     options given with --model, which does not take them."""
-    from harness.parity.ports import MEASURED, differences, portable, read, with_defaults_of
+    from harness.parity.ports import MEASURED, differences, read, with_defaults_of
 
     if with_parity_options:
         raise ImplementationError("--model checks a port (as `fwcompare port` does); it takes no --impl or --variants")
     if len(targets) + (against is not None) != 2:
         raise ImplementationError(
-            "give two models, or one model and --against FRAMEWORK (e.g. LEFT RIGHT, or --model LEFT --against keras)"
+            "give two models, or one model and --against FRAMEWORK (e.g. LEFT RIGHT, or --model LEFT --against "
+            f"{reference_name()})"
         )
     for registered in installed(portable()):
         # Before a user's file imports the library, so that it loads as its plug-in loads it (TensorFlow without
@@ -144,7 +150,9 @@ def check_models(targets: list[str], against: str | None, steps: int, with_parit
             f"float64 with its weights, {steps} steps of {_training(ports[0])} on the same batches):"
         )
         rows = [
-            [e.setting, _shown(e.left), _shown(e.right), *(f"{e.changes[c]:.1e}" for c in MEASURED)] for e in measured
+            [e.setting, _shown(e.left), _shown(e.right), *(f"{changes[c]:.1e}" for c in MEASURED)]
+            for e in measured
+            if (changes := e.changes) is not None
         ]
         headers = ["setting", ports[0].framework, ports[1].framework, *MEASURED]
         print(tabulate(rows, headers=headers, disable_numparse=True))

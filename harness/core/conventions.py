@@ -204,9 +204,9 @@ CONVENTIONS: tuple[Convention, ...] = (
         name="default-float-type",
         topic="Default float type",
         decision="every framework builds its layers, variables and arrays in the ModelSpec's dtype, given "
-        "explicitly, and never changes a library's global default (torch.set_default_dtype, keras.config.set_floatx, "
-        "jax_enable_x64); jax_impl runs every model call inside jax.enable_x64(True), a context for the calling "
-        "thread",
+        "explicitly, and never changes a library's global default (its default dtype or float setting, in each "
+        "framework's column); a library that needs a switch for float64 gets it for each model call, as a context "
+        "for the calling thread",
         why="a library default would train a float64 run in float32, with its scalar coefficients (optax's 1 − βᵗ, "
         "the schedule) float32 too, and a global switch would change the other frameworks in the same process",
         aligned=True,

@@ -18,8 +18,9 @@ default lists follow it), where its MLP lives (`model`, imported only when a mod
 runs natively (`optimizer_forms`: optimiser name -> form of harness.core.specs.OPTIMIZER_FORMS; `running_var`: its
 BatchNorm running-variance convention; checked when it loads; `other_forms`: any others its MLP also runs), whether
 it is the one reference that runs every form (`runs_every_form`), its thread environment variables, its column of
-the conventions table (`conventions`: convention name -> what the library does), and whether it is `in_defaults`
-(False for a framework of an optional extra, which runs only when named).
+the conventions table (`conventions`: convention name -> what the library does), whether it is `in_defaults`
+(False for a framework of an optional extra, which runs only when named), and, for a framework that records of
+schema 1 named forms after, its `schema1_form_name` (a new framework leaves it None).
 Its hooks: `import_library` (e.g. with start-up log filtering), `configure_threads`, `deterministic` (a context for
 parity), `model_device` (checks a --device choice and returns what its MLP gets), `gpu_model` and `matmul` (the
 library's GEMM, whose peak rate, measured under the name `gemm_library`, gives the machine limit, harness.run.gemm).
@@ -92,6 +93,10 @@ class FrameworkPlugin:
     logits."""
     in_defaults: ClassVar[bool] = True
     """False for a framework of an optional extra: matrices and parity run it only when it is named."""
+    schema1_form_name: ClassVar[str | None] = None
+    """The name records and matrix files of schema 1 gave the optimiser forms this framework runs natively (forms
+    were then named after a framework); None for a framework without one. Still read on input and used in cell
+    digests (harness.core.specs.schema1_form_names), so it never changes once given."""
 
     def problems(self) -> list[str]:
         """What is missing or invalid in this plug-in's declarations (empty when it keeps the contract)."""
@@ -160,7 +165,13 @@ def plugins() -> dict[str, FrameworkPlugin]:
         targets.setdefault(entry_point.name, (entry_point.value, where))
     loaded = {}
     for name, (target, where) in targets.items():
-        plugin = importlib.metadata.EntryPoint(name, target, ENTRY_POINT_GROUP).load()
+        try:
+            plugin = importlib.metadata.EntryPoint(name, target, ENTRY_POINT_GROUP).load()
+        except (ImportError, AttributeError) as error:
+            raise FwcompareError(
+                f"entry point {name} = {target!r} ({where}) cannot be loaded ({type(error).__name__}: {error}); "
+                "install the package it names, or remove that registration"
+            ) from error
         if not isinstance(plugin, FrameworkPlugin) or plugin.name != name:
             raise FwcompareError(
                 f"entry point {name} = {target!r} ({where}) is not a FrameworkPlugin named {name!r}; "
@@ -172,6 +183,12 @@ def plugins() -> dict[str, FrameworkPlugin]:
                 f"{'; '.join(plugin.problems())}; see harness.core.frameworks"
             )
         loaded[name] = plugin
+    schema1_names = [plugin.schema1_form_name for plugin in loaded.values() if plugin.schema1_form_name]
+    if len(set(schema1_names)) != len(schema1_names):
+        raise FwcompareError(
+            f"schema-1 form names {schema1_names} are declared more than once; a framework added since has none "
+            "(leave its schema1_form_name None); see harness.core.frameworks"
+        )
     references = [name for name, plugin in loaded.items() if plugin.runs_every_form]
     if len(references) != 1:
         raise FwcompareError(
@@ -187,6 +204,11 @@ def register_plugin(registered: FrameworkPlugin) -> None:
     known = plugins()
     if registered.name in known:
         raise FwcompareError(f"framework name {registered.name!r} is taken; give your implementation another name")
+    if registered.schema1_form_name is not None:
+        raise FwcompareError(
+            f"framework {registered.name!r} declares schema1_form_name={registered.schema1_form_name!r}; only a "
+            "framework that records of schema 1 named has one: leave it None"
+        )
     if registered.runs_every_form or registered.problems():
         raise FwcompareError(
             f"framework {registered.name!r} does not declare the native forms it runs: "
@@ -209,6 +231,16 @@ def _checkout_entry_points() -> dict[str, str]:
     return dict(project.get("entry-points", {}).get(ENTRY_POINT_GROUP, {}))
 
 
+def schema1_form_names() -> dict[str, dict[str, str]]:
+    """{schema-1 form name: {optimiser: the form the framework that declares it runs}}, in plugin order; what
+    harness.core.specs reads the earlier form names with (harness.core supplies it there)."""
+    return {
+        registered.schema1_form_name: dict(registered.optimizer_forms)
+        for registered in plugins().values()
+        if registered.schema1_form_name is not None
+    }
+
+
 def framework_names() -> tuple[str, ...]:
     """Every registered framework name, in plugin order."""
     return tuple(plugins())
@@ -217,6 +249,11 @@ def framework_names() -> tuple[str, ...]:
 def default_framework_names() -> tuple[str, ...]:
     """The frameworks a matrix and parity use when none are named: every registered one that is in_defaults."""
     return tuple(name for name, registered in plugins().items() if registered.in_defaults)
+
+
+def portable() -> tuple[str, ...]:
+    """The registered frameworks whose plug-ins name a reader of users' models (`fwcompare port`)."""
+    return tuple(name for name, registered in plugins().items() if registered.reader)
 
 
 def plugin(name: str) -> FrameworkPlugin:

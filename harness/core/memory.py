@@ -1,8 +1,9 @@
 """Host arrays that frameworks can read without copying them.
 
-PyTorch shares a CPU NumPy array's memory as it is (torch.as_tensor). TensorFlow shares one only through DLPack,
-and only when the buffer is aligned to its 64-byte boundary (an unaligned one aborts the process), so the data
-sets and dropout masks of a run are allocated aligned and a Keras model checks `shareable` before sharing.
+Libraries differ in the host memory they read in place: some share any CPU NumPy array as it is, others share one
+only through DLPack and only when the buffer is aligned to their 64-byte boundary (an unaligned one aborts the
+process). So the data sets and dropout masks of a run are allocated aligned, and a framework model that shares
+through DLPack checks `shareable` first.
 """
 
 from __future__ import annotations

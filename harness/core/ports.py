@@ -1,7 +1,7 @@
-"""A user's own model object (a torch.nn.Sequential, a Keras Sequential) read into the contract: a ModelSpec, the
+"""A user's own model object (a library's Sequential or functional model) read into the contract: a ModelSpec, the
 canonical parameters and every setting read from the objects.
 
-Each framework package reads its objects into a list of neutral `Layer`s (torch_impl/port.py, keras_impl/port.py);
+Each framework package reads its objects into a list of neutral `Layer`s (the `reader` module its plug-in names);
 `assemble` turns that list into a `PortedModel`, refusing with the layer named anything it cannot map. The shape
 it accepts is the MLP of harness.core.specs: Dense → (BatchNorm) → activation → (Dropout) per hidden layer, then a
 linear Dense that gives the logits.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -50,10 +51,13 @@ OPTIMIZER_FORMS: dict[str, tuple[str, ...]] = {
     "rmsprop": ("eps-outside-root", "eps-inside-root"),
     "adam": ("eps-outside-root", "epsilon-hat"),
 }
-# Before forms were named by rule (records and TOML files of schema 1), a form was named after the framework that
-# runs it: "torch" is each optimiser's first form, "keras" its last. Accepted on input and used for cell digests,
-# so the cells of earlier run directories keep their keys.
-FRAMEWORK_FORM_NAMES = ("torch", "keras")
+# Schema-1 form names: before forms were named by rule (records and TOML files of schema 1), a form was named after
+# a framework that runs it natively. They are still accepted as OptimizerSpec.form and digested in place of the rule
+# names (spec_key), so the cells of earlier run directories keep their keys. The names belong to the plug-ins that
+# declare one (FrameworkPlugin.schema1_form_name); the registry supplies them here when harness.core loads, as
+# {name: {optimiser: the form it stands for}}, in plug-in order.
+Schema1FormNames = Mapping[str, Mapping[str, str]]
+_schema1_form_names: Callable[[], Schema1FormNames] | None = None
 SCHEDULES = ("constant", "linear", "exponential", "step")
 SCHEDULE_GRANULARITIES = ("step", "epoch")
 BATCH_SAMPLINGS = ("permutation", "with_replacement")
@@ -88,7 +92,7 @@ class InitSpec:
     normal: N(0, std²).  uniform: U(-limit, limit).
     glorot_uniform: limit √(6/(fan_in+fan_out)).   glorot_normal: std √(2/(fan_in+fan_out)).
     he_uniform: limit √(6/fan_in).                 he_normal: std √(2/fan_in).
-    lecun_normal: std √(1/fan_in).                fan_in_uniform: limit √(1/fan_in) (torch's nn.Linear default).
+    lecun_normal: std √(1/fan_in).                fan_in_uniform: limit √(1/fan_in) (a library's dense-layer default).
     glorot_variance_as_std: std 2/(fan_in+fan_out), Glorot's *variance* used as the standard deviation, as
     lincoln's library (lincoln) does for weight_init="glorot" (20.9× below Glorot's σ for a 784→89 layer).
     truncated (normal schemes only): redraw outside ±2σ and divide σ by 0.87962566103423978 so the
@@ -224,8 +228,9 @@ class OptimizerSpec:
 
     form names the update rule meant where frameworks differ (OPTIMIZER_FORMS: momentum's gradient buffer or
     velocity, epsilon outside or inside the root, Adam's epsilon-hat); None means the optimiser's first form, and
-    the earlier names 'torch' and 'keras' are read as the first and the last. A framework runs only its own native
-    forms, the reference runs the form named here. See harness/core/conventions.py.
+    a schema-1 form name (the name of a framework that runs it natively, schema1_form_names) is read as that
+    framework's form. A framework runs only its own native forms, the reference runs the form named here. See
+    harness/core/conventions.py.
     """
 
     name: str = "adam"
@@ -241,8 +246,10 @@ class OptimizerSpec:
     def __post_init__(self) -> None:
         _require_choice("OptimizerSpec", "name", self.name, OPTIMIZERS)
         forms = OPTIMIZER_FORMS[self.name]
-        if self.form is None or self.form in FRAMEWORK_FORM_NAMES:
-            object.__setattr__(self, "form", forms[-1] if self.form == FRAMEWORK_FORM_NAMES[-1] else forms[0])
+        if self.form is None:
+            object.__setattr__(self, "form", forms[0])
+        elif self.form not in forms and self.form in schema1_form_names():
+            object.__setattr__(self, "form", schema1_form_names()[self.form][self.name])
         _require_choice(f"OptimizerSpec(name={self.name!r})", "form", self.form, forms)
         _require(self.lr > 0, f"OptimizerSpec.lr={self.lr} must be > 0")
         _require(0.0 <= self.momentum < 1.0, f"OptimizerSpec.momentum={self.momentum} must be in [0, 1)")
@@ -349,22 +356,35 @@ def spec_to_dict(spec: Any) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(spec)))
 
 
+def supply_schema1_form_names(names: Callable[[], Schema1FormNames]) -> None:
+    """Have `names` (the framework registry's table, computed when first asked) supply the schema-1 form names."""
+    global _schema1_form_names
+    _schema1_form_names = names
+
+
+def schema1_form_names() -> Schema1FormNames:
+    """{schema-1 form name: {optimiser: the form it stands for}}, in plug-in order (see _schema1_form_names)."""
+    if _schema1_form_names is None:
+        raise SpecError("no schema-1 form names were supplied; import harness.core, which has the registry supply them")
+    return _schema1_form_names()
+
+
 def spec_key(*specs: Any) -> str:
-    """A stable 12-hex-digit digest of one or more specs, independent of Python's hash seed; optimiser forms are
-    digested under their framework names (FRAMEWORK_FORM_NAMES), so a cell keeps the key it had before."""
-    payload = json.dumps([_with_framework_form_names(spec_to_dict(s)) for s in specs], sort_keys=True)
+    """A stable 12-hex-digit digest of one or more specs, independent of Python's hash seed; an optimiser form is
+    digested under its schema-1 name where it has one (schema1_form_names), so a cell keeps the key it had before."""
+    payload = json.dumps([_with_schema1_form_names(spec_to_dict(s)) for s in specs], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _with_framework_form_names(data: Any) -> Any:
-    """`data` (a spec_to_dict) with every OptimizerSpec's form given its framework name."""
+def _with_schema1_form_names(data: Any) -> Any:
+    """`data` (a spec_to_dict) with every OptimizerSpec's form given the first schema-1 name that stands for it (a
+    form no schema-1 name stands for keeps its own)."""
     if not isinstance(data, dict):
         return data
-    data = {key: _with_framework_form_names(value) for key, value in data.items()}
+    data = {key: _with_schema1_form_names(value) for key, value in data.items()}
     if data.get("name") in OPTIMIZER_FORMS and "form" in data:
-        forms = OPTIMIZER_FORMS[data["name"]]
-        last = len(forms) > 1 and data["form"] == forms[-1]
-        data["form"] = FRAMEWORK_FORM_NAMES[-1 if last else 0]
+        names = (name for name, forms in schema1_form_names().items() if forms.get(data["name"]) == data["form"])
+        data["form"] = next(names, data["form"])
     return data
 
 

@@ -28,11 +28,13 @@ SINGLE_PASS: dict[str, Tolerance] = {
 
 TRAJECTORY: dict[str, Tolerance] = {
     # Ten float64 optimiser steps add a few ulps per step: measured ≤ 3e-12 absolute over every tensor of the 19
-    # parity variants (numpy vs torch and vs Keras), so the single-pass margin argument holds unchanged.
+    # parity variants (every pair with the reference, docs/tolerances.md), so the single-pass margin argument holds
+    # unchanged.
     "float64": Tolerance(rtol=1e-10, atol=1e-12),
     # Kept at the single-pass values rather than loosened: 10 float32 steps keep 97% of the after-steps tensors
-    # within them (measured numpy vs torch: 408 of 423). The rest are rounding amplified by the optimiser, which
-    # ROUNDING_FACTOR explains with evidence instead of a blanket tolerance that would also hide real bugs.
+    # within them (measured for one pair: 408 of 423, docs/tolerances.md). The rest are rounding amplified by the
+    # optimiser, which ROUNDING_FACTOR explains with evidence instead of a blanket tolerance that would also hide
+    # real bugs.
     "float32": Tolerance(rtol=1e-5, atol=1e-5),
 }
 
@@ -48,11 +50,11 @@ def tolerance(dtype: str, trajectory: bool) -> Tolerance:
 # accepts a difference up to this factor times the largest of the twins' own differences, reporting it as EXPLAINED
 # with both sizes. Adam, RMSprop and AdaGrad divide a gradient by its own magnitude, so rounding noise in a gradient
 # element that cancels to near zero becomes an lr-sized step that no tolerance on the values could separate from a
-# bug. Measured (docs/parity-rounding.md) over the 19 parity variants, both dtypes and all six pairs of numpy,
-# torch, keras and jax, for the 22 tensors outside TRAJECTORY, all float32: framework difference / twin difference
-# ≤ 1.45 (numpy vs jax; numpy vs torch ≤ 1.20). With only the row and nudged twins one of them reached 10.2 (JAX,
-# relu-xavier dense1.W: a float32 gradient element summed from terms 4·10⁴ times its size, whose rounding the unit
-# twins reproduce and the row twins do not touch). A systematic error stays far above 4: a learning rate off by
-# 1e-4 gives 3.8·10⁴ (Adam) and 4.7·10⁴ (RMSprop) times the twins' difference.
+# bug. Measured over the 19 parity variants, both dtypes and all six pairs of the four frameworks registered then,
+# for the 22 tensors outside TRAJECTORY, all float32: framework difference / twin difference ≤ 1.45 (the largest
+# pair; docs/parity-rounding.md has each pair's). With only the row and nudged twins one of them reached 10.2 (one
+# framework's relu-xavier dense1.W: a float32 gradient element summed from terms 4·10⁴ times its size, whose
+# rounding the unit twins reproduce and the row twins do not touch). A systematic error stays far above 4: a
+# learning rate off by 1e-4 gives 3.8·10⁴ (Adam) and 4.7·10⁴ (RMSprop) times the twins' difference.
 # It never applies to single-pass checks.
 ROUNDING_FACTOR = 4.0

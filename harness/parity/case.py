@@ -158,7 +158,8 @@ class ParityCase:
         """Every tensor of every check, `left` against `right`."""
         if left == self.reference:
             a, b = self.trace(self.reference, right), self.trace(right)
-            forms, evidence, note = (right,), None, f"reference in {right}'s native forms"
+            forms: tuple[str, ...] = (right,)
+            evidence, note = None, f"reference in {right}'s native forms"
         else:
             a, b = self.trace(left), self.trace(right)
             forms, note = (left, right), ""

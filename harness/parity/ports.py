@@ -1,6 +1,6 @@
-"""Check a real port: two users' model objects (e.g. a torch.nn.Sequential and the Keras Sequential it was ported
-to) read into fwcompare's contract, each checked against the reference, and every setting in which they differ
-named with its measured effect.
+"""Check a real port: two users' model objects (e.g. a Sequential model of one library and the model it was ported
+to in another) read into fwcompare's contract, each checked against the reference, and every setting in which they
+differ named with its measured effect.
 
 Reading is the framework package's job (the `reader` module its plug-in names: read_model, harness.core.ports);
 which plug-in reads an object is decided by the library its class comes from (the plug-in's `modules`). Effects are
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.core.errors import PortError
-from harness.core.frameworks import model_class, plugin, plugins, reference_name
+from harness.core.frameworks import model_class, plugin, portable, reference_name
 from harness.core.initializers import initial_params
 from harness.core.ports import PortedModel, optimizer_settings, with_optimizer_setting
 from harness.core.specs import InitSpec, ModelSpec, OptimizerSpec, TrainSpec
@@ -39,11 +39,6 @@ MEASURED = {
     "loss after K steps": ("loss-after-steps", "held-out loss"),
 }
 """Column -> (trace check, tensor or None for the largest over all of the check's tensors)."""
-
-
-def portable() -> tuple[str, ...]:
-    """The registered frameworks whose plug-ins name a reader of users' models."""
-    return tuple(name for name, registered in plugins().items() if registered.reader)
 
 
 def framework_port_module(framework: str) -> ModuleType:
@@ -79,7 +74,7 @@ def with_defaults_of(port: PortedModel, framework: str) -> PortedModel:
     spec = port.model_spec
     for name in ("bn.eps", "bn.momentum", "bn.running_var"):
         if name in settings:
-            spec = _with_model_setting(spec, name, settings[name])
+            spec = _with_model_setting(spec, name, settings[name]) or spec
     return replace(
         port, framework=f"{framework} defaults", model_spec=spec, settings=settings, notes=(), optimizer=optimizer
     )
@@ -151,7 +146,7 @@ def differences(left: PortedModel, right: PortedModel, steps: int = 10) -> list[
         changes = None if specs is None else _changes(baseline, _trace(*specs, params, steps))
         effects.append(Effect(name, left.settings.get(name), value, changes))
         if specs is not None:
-            changed = _with_setting(*changed, name, value)
+            changed = _with_setting(*changed, name, value) or changed
     on_own_weights = [e for e in effects if e.changes is not None and not e.on_drawn_weights]
     if len(on_own_weights) > 1:
         label = "all of the above but init" if any(e.on_drawn_weights for e in effects) else "all of the above"

@@ -138,7 +138,7 @@ class ParityReport:
 
 def fit_path_pair(framework: str, mode: str) -> str:
     """The pair name of a framework's train_epoch-vs-train_step rows: '<framework>-epoch-vs-step', with the mode
-    when it is not exact ('keras-fast-epoch-vs-step')."""
+    when it is not exact ('<framework>-fast-epoch-vs-step')."""
     return f"{framework}-{mode}-epoch-vs-step" if mode != "exact" else f"{framework}-epoch-vs-step"
 
 

@@ -137,8 +137,8 @@ def _write_plots(records: tables.RunRecords, accuracy: pd.DataFrame, timing: pd.
     plots.plot_timing_bars(timing, records.run_dir / "plots" / "timing.png")
     curves: dict[str, str] = {}
     for (dataset, variant), runs in records.curves.groupby(["dataset", "variant"], sort=False):
-        name = plots.curves_filename(dataset, variant)
-        plots.plot_learning_curves(runs, dataset, variant, records.run_dir / "plots" / name)
+        name = plots.curves_filename(str(dataset), str(variant))
+        plots.plot_learning_curves(runs, str(dataset), str(variant), records.run_dir / "plots" / name)
         curves[f"Learning curves: {variant} ({dataset})"] = f"plots/{name}"
     return {
         "Accuracy": {"Final test accuracy": "plots/accuracy.png"},
@@ -218,8 +218,8 @@ def _sections(
                 {},
             )
         )
-    if "parity" in table_texts:
-        parity = records.parity
+    parity = records.parity
+    if parity is not None:  # then table_texts has its table
         failures = parity[parity["status"] == "NOT OK"].drop(columns=["status"], errors="ignore")
         sections.append(
             Section(

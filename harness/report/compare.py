@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -530,7 +531,7 @@ def _timing_display(timing: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _metric_difference(row: dict[str, Any], *, with_p: bool = True) -> str:
+def _metric_difference(row: Mapping[Hashable, Any], *, with_p: bool = True) -> str:
     """'accuracy +1.20 pp [+0.80, +1.60], Holm p = 0.003'."""
     text = verdict.difference_text(row["metric"], row["difference"], row["low"], row["high"])
     return f"{row['metric']} {text}, Holm p = {verdict.p_text(row['p_holm'])}" if with_p else text

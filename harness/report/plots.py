@@ -149,8 +149,9 @@ def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
         + ("" if has_steady else "; no steady-state epochs: every run had 1 epoch"),
         ylabel="first epoch time (s)",
     )
-    if has_steady:
-        first_axes.get_legend().remove()
+    legend = first_axes.get_legend()
+    if has_steady and legend is not None:
+        legend.remove()
     _label_groups(first_axes, first.index)
     _save(figure, path)
 

@@ -15,7 +15,8 @@ from harness.report import tables
 @dataclass(frozen=True)
 class ReproductionSummary:
     """numbers: the reproduction_table rows of every run, with the run directory they come from; text: the same
-    as display text; headline: one line per framework ('torch: 9 of 14 reproduced') plus the all-framework count."""
+    as display text; headline: one line per framework ('<framework>: 9 of 14 reproduced') plus the all-framework
+    count."""
 
     numbers: pd.DataFrame
     text: pd.DataFrame

@@ -12,7 +12,7 @@ import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -227,8 +227,11 @@ def reproduction_table(cells: pd.DataFrame) -> pd.DataFrame | None:
     ok = published[published["status"] == "ok"]
     measured = ok["test_accuracy"].where(ok["published_metric"] == "test_accuracy", ok["final_val_accuracy"])
     frameworks = list(cells["framework"].unique())
-    stats = ok.assign(measured=measured).groupby(GROUP)["measured"].agg(["mean", "std", "size"]).unstack("framework")
-    stats = stats.reindex(index=table.index, columns=pd.MultiIndex.from_product([["mean", "std", "size"], frameworks]))
+    grouped = ok.assign(measured=measured).groupby(GROUP)["measured"].agg(["mean", "std", "size"])
+    # GROUP indexes the rows, so unstacking its last level gives a frame (the stubs allow for a Series).
+    stats = cast(pd.DataFrame, grouped.unstack("framework")).reindex(
+        index=table.index, columns=pd.MultiIndex.from_product([["mean", "std", "size"], frameworks])
+    )
     for framework in frameworks:
         table[f"{framework}_mean"] = stats[("mean", framework)]
         table[f"{framework}_std"] = stats[("std", framework)]
@@ -236,10 +239,15 @@ def reproduction_table(cells: pd.DataFrame) -> pd.DataFrame | None:
         table[f"{framework}_minus_published"] = table[f"{framework}_mean"] - table["published_accuracy"]
         table[f"{framework}_gap_in_std"] = table[f"{framework}_minus_published"] / table[f"{framework}_std"]
         table[f"{framework}_verdict"] = [
-            reproduction_verdict(row.published_accuracy, row.mean, row.std, row.n, bool(row.illustrative))
-            for row in table.assign(
-                mean=table[f"{framework}_mean"], std=table[f"{framework}_std"], n=table[f"{framework}_n"]
-            ).itertuples()
+            reproduction_verdict(published, mean, std, n, bool(illustrative))
+            for published, mean, std, n, illustrative in zip(
+                table["published_accuracy"],
+                table[f"{framework}_mean"],
+                table[f"{framework}_std"],
+                table[f"{framework}_n"],
+                table["illustrative"],
+                strict=True,
+            )
         ]
         epochs = ok[ok["framework"] == framework].groupby(["dataset", "variant"], sort=False)["epochs_run"]
         table[f"{framework}_epochs_run"] = epochs.agg(_counted).reindex(table.index).astype(object).fillna(MISSING)

@@ -89,23 +89,23 @@ def comparisons_display(comparisons: pd.DataFrame) -> pd.DataFrame:
     if comparisons.empty:
         return pd.DataFrame(columns=["dataset", "variant", "metric", "b − a", "seeds paired", "call"])
     rows = []
-    for row in comparisons.itertuples():
+    for row in comparisons.to_dict(orient="records"):
         rows.append(
             {
-                "dataset": row.dataset,
-                "variant": row.variant,
-                "metric": row.metric,
-                "b − a": f"{row.framework_b} − {row.framework_a}",
-                "mean a": mean_text(row.metric, row.mean_a),
-                "mean b": mean_text(row.metric, row.mean_b),
+                "dataset": row["dataset"],
+                "variant": row["variant"],
+                "metric": row["metric"],
+                "b − a": f"{row['framework_b']} − {row['framework_a']}",
+                "mean a": mean_text(row["metric"], row["mean_a"]),
+                "mean b": mean_text(row["metric"], row["mean_b"]),
                 f"difference [{100 * stats.CONFIDENCE:.0f} % interval]": difference_text(
-                    row.metric, row.difference, row.low, row.high
+                    row["metric"], row["difference"], row["low"], row["high"]
                 ),
-                "in seed spreads": MISSING if pd.isna(row.in_spreads) else f"{row.in_spreads:.1f}",
-                "seeds paired": row.n_pairs,
-                "p": p_text(row.p_value),
-                "p (Holm)": p_text(row.p_holm),
-                "call": row.call,
+                "in seed spreads": MISSING if pd.isna(row["in_spreads"]) else f"{row['in_spreads']:.1f}",
+                "seeds paired": row["n_pairs"],
+                "p": p_text(row["p_value"]),
+                "p (Holm)": p_text(row["p_holm"]),
+                "call": row["call"],
             }
         )
     return pd.DataFrame(rows)
@@ -191,7 +191,7 @@ def _fastest(ok: pd.DataFrame, frameworks: list[str], timing: pd.DataFrame | Non
                 "timed": timed,
                 "fastest": seconds.idxmin(),
                 "fastest_seconds": float(seconds.min()),
-                "fastest_x_limit": _x_limit(timing, dataset, variant, str(seconds.idxmin()), timed),
+                "fastest_x_limit": _x_limit(timing, str(dataset), str(variant), str(seconds.idxmin()), timed),
                 **{f"{framework}_s": float(seconds.get(framework, math.nan)) for framework in frameworks},
             }
         )
@@ -236,7 +236,7 @@ def _differences_sentence(comparisons: pd.DataFrame, ok: pd.DataFrame) -> str:
     tail = f" ({'; '.join(extra)})" if extra else ""
     if differ.empty:
         accuracy = comparisons[comparisons["metric"] == "accuracy"].dropna(subset=["difference"])
-        largest = accuracy.loc[accuracy["difference"].abs().idxmax()] if not accuracy.empty else None
+        largest = accuracy.iloc[accuracy["difference"].abs().argmax()] if not accuracy.empty else None
         largest_text = (
             f"; the largest accuracy difference is {_pair_difference(largest)}" if largest is not None else ""
         )
@@ -246,15 +246,15 @@ def _differences_sentence(comparisons: pd.DataFrame, ok: pd.DataFrame) -> str:
         )
     listed = "; ".join(_pair_difference(row) for _, row in differ.head(LISTED).iterrows())
     more = f"; and {len(differ) - LISTED} more (see the table)" if len(differ) > LISTED else ""
-    variants = differ[["dataset", "variant"]].drop_duplicates().shape[0]
+    n_differing = differ[["dataset", "variant"]].drop_duplicates().shape[0]
     return (
-        f"Frameworks: {len(differ)} difference(s) beyond seed noise, on {variants} of {n_variants} variant(s) "
+        f"Frameworks: {len(differ)} difference(s) beyond seed noise, on {n_differing} of {n_variants} variant(s) "
         f"({scope}): {listed}{more}{tail}."
     )
 
 
 def _pair_difference(row: pd.Series) -> str:
-    """'keras − torch on relu-he: accuracy −0.31 pp [−0.50, −0.12], Holm p = 0.01'."""
+    """'fw-b − fw-a on relu-he: accuracy −0.31 pp [−0.50, −0.12], Holm p = 0.01'."""
     interval = difference_text(row["metric"], row["difference"], row["low"], row["high"])
     return (
         f"{row['framework_b']} − {row['framework_a']} on {row['variant']}: {row['metric']} {interval}, "

@@ -22,12 +22,11 @@ def accuracy_wide(accuracy: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dataset, variant), group in accuracy.groupby(["dataset", "variant"], sort=False):
         by_framework = group.set_index("framework")
+        means, stds = by_framework["test_accuracy_mean"], by_framework["test_accuracy_std"]
+        n_seeds = by_framework["n_seeds"]
         texts = {
-            framework: _mean_std(
-                100 * by_framework.at[framework, "test_accuracy_mean"],
-                100 * by_framework.at[framework, "test_accuracy_std"],
-            )
-            if framework in by_framework.index and by_framework.at[framework, "n_seeds"] > 0
+            framework: _mean_std(100 * means[framework], 100 * stds[framework])
+            if framework in by_framework.index and n_seeds[framework] > 0
             else (MISSING, math.nan)
             for framework in frameworks
         }

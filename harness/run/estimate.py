@@ -67,15 +67,15 @@ def check_memory(specs: Sequence[tuple[ModelSpec, TrainSpec]], arrays: Sequence[
         return
     data = sum(array.nbytes for split in arrays for array in vars(split).values() if array is not None)
     n_eval = max(len(split.x_test) for split in arrays)
-    largest = max(specs, key=lambda pair: cell_memory_bytes(*pair, n_eval))
-    per_cell = cell_memory_bytes(*largest, n_eval)
+    largest_model, largest_train = max(specs, key=lambda pair: cell_memory_bytes(pair[0], pair[1], n_eval))
+    per_cell = cell_memory_bytes(largest_model, largest_train, n_eval)
     processes = jobs + 1 if jobs > 1 else 1  # each worker process loads the data again
     needed = processes * data + jobs * per_cell
     if needed > available:
-        layers = "-".join(map(str, largest[0].layer_sizes))
+        layers = "-".join(map(str, largest_model.layer_sizes))
         raise RunTooLargeError(
             f"this run needs about {_gib(needed)} of memory ({_gib(per_cell)} per cell for the largest model, "
-            f"{layers} in {largest[1].dtype}, × {jobs} job(s), plus {_gib(data)} of data per process) but "
+            f"{layers} in {largest_train.dtype}, × {jobs} job(s), plus {_gib(data)} of data per process) but "
             f"{_gib(available)} are available; use smaller hidden sizes, float32, a smaller batch or fewer --jobs"
         )
 

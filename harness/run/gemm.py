@@ -79,7 +79,7 @@ def gemm_rates(
 
 def _library_products(frameworks: Iterable[str]) -> dict[str, Callable[[np.ndarray, np.ndarray], Callable[[], object]]]:
     """{gemm library: its plug-in's matmul} for the frameworks that name one and whose library imports here."""
-    products = {}
+    products: dict[str, Callable[[np.ndarray, np.ndarray], Callable[[], object]]] = {}
     for name in frameworks:
         framework = plugin(name)
         if framework.gemm_library is None or framework.gemm_library in products:

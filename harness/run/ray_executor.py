@@ -43,8 +43,9 @@ def ray_address(address: str | None) -> str:
 class RayExecutor(Executor):
     """Every job as a Ray task with `threads` CPUs (each cell's thread count) and, for cells trained on CUDA, one GPU.
 
-    device: the run's --device; 'cuda' asks one GPU per torch/Keras cell, 'auto' does so when the cluster has GPUs,
-    'cpu' never. Connects in `run` and disconnects when it ends (stopping the Ray instance if it started one).
+    device: the run's --device; 'cuda' asks one GPU per cell of a framework other than the (CPU-only) reference,
+    'auto' does so when the cluster has GPUs, 'cpu' never. Connects in `run` and disconnects when it ends (stopping
+    the Ray instance if it started one).
     """
 
     def __init__(
