@@ -34,6 +34,7 @@ class JaxPlugin(FrameworkPlugin):
     distributions = ("jax", "jaxlib", "optax")
     in_defaults = False
     gemm_library = "jax"
+    gpu_capable = True
     # optax mixes the rules: its momentum and Adam are torch's forms, its AdaGrad and (by default) RMSprop put eps
     # inside the root as Keras does (optax.rmsprop(eps_in_sqrt=False) puts it outside). JAX has no batch norm:
     # jax_impl writes it and runs either running variance, the biased one by default.

@@ -29,6 +29,7 @@ class KerasPlugin(FrameworkPlugin):
     # tensorflow-cpu and tensorflow are alternatives.
     distributions = ("tensorflow", "tensorflow-cpu", "keras")
     gemm_library = "tensorflow"
+    gpu_capable = True
     # keras.optimizers' rules (velocity momentum, eps inside the root, epsilon-hat Adam); BatchNormalization stores
     # the biased batch variance.
     optimizer_forms: ClassVar[Mapping[str, str]] = {

@@ -310,3 +310,16 @@ def _descendants(root: int) -> set[int]:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def test_on_a_cluster_with_gpus_only_cells_of_gpu_capable_frameworks_ask_for_one() -> None:
+    class FakeRay:
+        @staticmethod
+        def nodes() -> list[dict]:
+            return [{"Alive": True, "Resources": {"CPU": 4.0, "GPU": 1.0}}]
+
+    executor = RayExecutor("auto", 1, ("numpy", "torch"), "auto")
+    cells = {cell.framework: cell for cell in matrix_cells(MATRIX)}
+    gpus = executor._gpus_per_cell(FakeRay, [])
+    asked = {name: gpus(CellJob(cell, None, "auto", 1)) for name, cell in cells.items()}
+    assert asked == {"numpy": 0, "torch": 1}

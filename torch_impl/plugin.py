@@ -34,6 +34,7 @@ class TorchPlugin(FrameworkPlugin):
     schema1_form_name = "torch"
     reader = "torch_impl.port"
     gemm_library = "torch"
+    gpu_capable = True
     conventions: ClassVar[Mapping[str, str]] = {
         "dense-layout": "nn.Linear.weight is (out, in); y = x·Wᵀ + b (torch_impl.params transposes)",
         "bn-momentum": "momentum=0.1 (default) means running = 0.9·running + 0.1·batch",

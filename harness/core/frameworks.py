@@ -92,6 +92,9 @@ class FrameworkPlugin:
     """True for a user's own network registered in this process (harness.byo): parity also probes it with large
     logits."""
     in_defaults: ClassVar[bool] = True
+    gpu_capable: ClassVar[bool] = False
+    """True when its MLP can train on a GPU (its model_device then hands it one): a cluster gives such a cell a
+    GPU with --device cuda or auto."""
     """False for a framework of an optional extra: matrices and parity run it only when it is named."""
     schema1_form_name: ClassVar[str | None] = None
     """The name records and matrix files of schema 1 gave the optimiser forms this framework runs natively (forms

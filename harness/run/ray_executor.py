@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from harness.core.errors import FwcompareError
+from harness.core.frameworks import plugin
 from harness.run.executor import EventSink, Executor, Outcome, Task, available_cores, configure_threads
 
 RAY_TASK_RETRIES = 2
@@ -140,7 +141,7 @@ class RayExecutor(Executor):
             )
 
         def gpus(job: Any) -> int:
-            return int(wants_gpu and job.cell.framework != "numpy")
+            return int(wants_gpu and plugin(job.cell.framework).gpu_capable)
 
         return gpus
 
