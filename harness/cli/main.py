@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.cli import compare, data, export, listing, parity, port, report, reproduction, run
+from harness.cli import compare, data, export, listing, parity, port, report, reproduction, run, study
 from harness.core.errors import FwcompareError
 from harness.core.specs import SpecError
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the same MLPs in every registered framework; check parity; compare accuracy and speed.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in (run, parity, port, report, compare, reproduction, listing, data, export):
+    for module in (run, parity, port, report, compare, reproduction, listing, data, export, study):
         module.add_parser(subparsers)
     return parser
 

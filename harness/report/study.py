@@ -1,0 +1,335 @@
+"""The conventions study's report (harness.run.study wrote the directory): every arm against the aligned run of the
+same seeds, ranked by effect size, with its divergence over the steps.
+
+<out>/report.md                 the answer first (largest effects, what is noise), then the ranked table
+<out>/effects.csv, effects.json one row per arm: paired accuracy difference to aligned with its 95 % interval,
+                                Holm-adjusted p over every arm, call, and the mean parameter distance at each step
+<out>/curves.csv                per arm and epoch: mean training loss and test accuracy over the seeds
+<out>/distances.csv             per arm, seed and snapshot step: the parameter distance to the aligned run
+<out>/plots/                    accuracy_differences.png, and divergence_<switch>.png per switch
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from harness.core.conventions import defaults_markdown
+from harness.core.errors import RunRecordError
+from harness.report import stats
+from harness.report.plots import new_figure, save_figure
+from harness.report.tables import load_run
+from harness.run.snapshots import read_distances
+from harness.run.study import ALIGNED, PASSES, distances_path
+
+EFFECT_COLUMNS = ("variant", "arm", "runs_in", "switch", "framework", "convention", "changed")
+CALL_COLOURS = {"differs": "#D55E00", "within noise": "#0072B2", "identical": "#009E73", "not testable": "#999999"}
+HEADLINE_EFFECTS = 3
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """The loaded study: effects (one row per arm and where it ran), curves, distances."""
+
+    out: Path
+    config: dict[str, Any]
+    effects: pd.DataFrame
+    curves: pd.DataFrame
+    distances: pd.DataFrame
+    headline: tuple[str, ...]
+
+    def ranked_markdown(self, limit: int | None = None) -> str:
+        """The effects table, largest effect first, as Markdown (`limit` rows at most)."""
+        table = _display(self.effects if limit is None else self.effects.head(limit), self.config["snapshot_steps"])
+        return table.to_markdown(index=False)
+
+
+def load_study(out: Path) -> StudyReport:
+    """Read study.json, every pass's run directory and the distance files; RunRecordError names what is missing."""
+    config_path = out / "study.json"
+    if not config_path.is_file():
+        raise RunRecordError(f"{out} has no study.json; run `fwcompare study conventions --out {out}` first")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    arms = pd.DataFrame(config["arms"])
+    cells, curves = [], []
+    for run_dir in sorted((out / "runs").glob("*")):
+        if run_dir.name.split("-")[0] not in PASSES or not (run_dir / "cells").is_dir():
+            continue
+        run = load_run(run_dir)
+        cells.append(run.cells)
+        curves.append(run.curves)
+    if not cells:
+        raise RunRecordError(f"{out / 'runs'} holds no finished cells; run `fwcompare study conventions --out {out}`")
+    all_cells = pd.concat(cells, ignore_index=True)
+    all_curves = pd.concat(curves, ignore_index=True)
+    distances = _distances(out, all_cells)
+    effects = _effects(arms, all_cells, distances, config)
+    return StudyReport(out, config, effects, _arm_curves(arms, all_curves), distances, _headline(effects, config))
+
+
+def _accuracies(cells: pd.DataFrame, cells_variant: str, framework: str) -> dict[int, float]:
+    """{seed: test accuracy} of the ok cells of one arm in one framework."""
+    chosen = cells[(cells["variant"] == cells_variant) & (cells["framework"] == framework) & (cells["status"] == "ok")]
+    return dict(zip(chosen["seed"].astype(int), chosen["test_accuracy"].astype(float), strict=True))
+
+
+def _effects(arms: pd.DataFrame, cells: pd.DataFrame, distances: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+    reference = config["reference"]
+    rows = []
+    for variant, group in arms.groupby("variant", sort=False):
+        aligned_variant = group.loc[group["arm"] == ALIGNED, "cells_variant"].iloc[0]
+        aligned = _accuracies(cells, aligned_variant, reference)
+        for arm in group[group["arm"] != ALIGNED].itertuples():
+            places = [reference] + (
+                [arm.framework] if arm.switch == "all" and arm.framework in config["in_frameworks"] else []
+            )
+            for runs_in in places:
+                found = stats.difference(aligned, _accuracies(cells, arm.cells_variant, runs_in))
+                keys = cells.loc[(cells["variant"] == arm.cells_variant) & (cells["framework"] == runs_in), "key"]
+                steps = distances[distances["key"].isin(keys)].groupby("step")["relative"].mean()
+                rows.append(
+                    {
+                        "variant": variant,
+                        "arm": arm.arm,
+                        "runs_in": runs_in,
+                        "switch": arm.switch,
+                        "framework": arm.framework,
+                        "convention": arm.convention or "",
+                        "changed": "; ".join(arm.changed),
+                        "cells_variant": arm.cells_variant,
+                        "n_pairs": found.n_pairs,
+                        "aligned_accuracy": stats.mean_of(aligned),
+                        "arm_accuracy": found.mean + stats.mean_of(aligned) if found.n_pairs else math.nan,
+                        "difference": found.mean,
+                        "low": found.low,
+                        "high": found.high,
+                        "in_spreads": found.in_spreads,
+                        "p_value": found.p_value,
+                        "identical": found.identical,
+                        **{f"distance_step{step}": steps.get(step, math.nan) for step in config["snapshot_steps"]},
+                    }
+                )
+    effects = pd.DataFrame(rows)
+    if effects.empty:
+        return effects
+    effects["p_holm"] = stats.holm(list(effects["p_value"]))
+    effects["call"] = [stats.call(i, p) for i, p in zip(effects["identical"], effects["p_holm"], strict=True)]
+    order = effects["difference"].abs().sort_values(ascending=False, na_position="last").index
+    return effects.loc[order].reset_index(drop=True)
+
+
+def _distances(out: Path, cells: pd.DataFrame) -> pd.DataFrame:
+    rows = [
+        {"key": key, "variant": variant, "framework": framework, "seed": seed, "step": step, **values}
+        for key, variant, framework, seed in cells[["key", "variant", "framework", "seed"]].itertuples(index=False)
+        for step, values in read_distances(distances_path(out, key)).items()
+    ]
+    return pd.DataFrame(rows, columns=["key", "variant", "framework", "seed", "step", "l2", "relative"])
+
+
+def _arm_curves(arms: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Mean training loss and test accuracy per (variant, arm, framework, epoch) over the seeds."""
+    per_cells = curves.groupby(["variant", "framework", "epoch"], sort=False)[["train_loss", "val_accuracy"]].mean()
+    rows = []
+    for arm in arms.itertuples():
+        if arm.cells_variant not in per_cells.index.get_level_values("variant"):
+            continue
+        for (framework, epoch), values in per_cells.loc[arm.cells_variant].iterrows():
+            rows.append({"variant": arm.variant, "arm": arm.arm, "framework": framework, "epoch": epoch, **values})
+    return pd.DataFrame(rows)
+
+
+def _headline(effects: pd.DataFrame, config: dict[str, Any]) -> tuple[str, ...]:
+    if effects.empty:
+        return ("No arm has finished yet.",)
+    single = effects[(effects["switch"] != "all") & (effects["runs_in"] == config["reference"])]
+    differ = single[single["call"] == "differs"]
+    lines = [
+        f"{len(differ)} of {len(single)} single-convention arms change the final test accuracy beyond seed noise "
+        f"(paired t over {config['seeds'][-1] + 1} seeds, Holm-adjusted over all {len(effects)} arms, "
+        f"α = {stats.ALPHA})."
+    ]
+    for row in single.head(HEADLINE_EFFECTS).itertuples():
+        lines.append(
+            f"{row.arm} on {row.variant} ({row.changed}): {_points(row.difference)} points "
+            f"[{_points(row.low)}, {_points(row.high)}], {row.call}."
+        )
+    by_switch = single.groupby("switch")["call"].agg(lambda calls: (calls == "differs").any())
+    noise = sorted(by_switch[~by_switch].index)
+    if noise:
+        lines.append(f"Within noise on every variant: {', '.join(noise)}.")
+    naive = effects[effects["switch"] == "all"]
+    if not naive.empty:
+        worst = naive.iloc[0]
+        lines.append(
+            f"All defaults at once (the naive port): largest gap {_points(worst['difference'])} points "
+            f"({worst['arm']} on {worst['variant']}, run in {worst['runs_in']}); "
+            f"{int((naive['call'] == 'differs').sum())} of {len(naive)} such arms differ beyond noise."
+        )
+    return tuple(lines)
+
+
+def _points(fraction: float) -> str:
+    return "nan" if math.isnan(fraction) else f"{100 * fraction:+.2f}"
+
+
+def _display(effects: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
+    """The effects table for people: accuracy in points with the interval, distances at the steps, the call."""
+    table = pd.DataFrame(
+        {
+            "variant": effects["variant"],
+            "arm": effects["arm"],
+            "runs in": effects["runs_in"],
+            "changes": effects["changed"],
+            "Δ accuracy (points) [95 % CI]": [
+                f"{_points(d)} [{_points(lo)}, {_points(hi)}]"
+                for d, lo, hi in zip(effects["difference"], effects["low"], effects["high"], strict=True)
+            ],
+            "Holm p": [f"{p:.2g}" for p in effects["p_holm"]],
+            "call": effects["call"],
+        }
+    )
+    for step in steps:
+        table[f"rel. distance @{step}"] = [f"{v:.2g}" for v in effects[f"distance_step{step}"]]
+    return table
+
+
+def plot_accuracy_differences(effects: pd.DataFrame, path: Path) -> None:
+    """Every arm's paired accuracy difference to aligned with its 95 % interval, largest effect on top."""
+    labels = [
+        f"{row.variant} · {row.arm}" + (f" ({row.runs_in})" if row.switch == "all" else "")
+        for row in effects.itertuples()
+    ]
+    figure = new_figure(9, 1.2 + 0.22 * len(effects))
+    axes = figure.subplots()
+    positions = np.arange(len(effects))[::-1]
+    for position, row in zip(positions, effects.itertuples(), strict=True):
+        colour = CALL_COLOURS.get(row.call, "#999999")
+        axes.errorbar(
+            100 * row.difference,
+            position,
+            xerr=[[100 * (row.difference - row.low)], [100 * (row.high - row.difference)]],
+            fmt="o",
+            color=colour,
+            markersize=4,
+            capsize=2,
+        )
+    axes.axvline(0, color="black", linewidth=0.8)
+    axes.set_yticks(positions, labels, fontsize=7)
+    axes.set_xlabel("test accuracy difference to the aligned run (percentage points, paired by seed, 95 % CI)")
+    axes.set_title("Each convention switched to a library default: effect on final test accuracy")
+    for call, colour in CALL_COLOURS.items():
+        axes.plot([], [], "o", color=colour, label=call)
+    axes.legend(loc="lower right", fontsize=8)
+    save_figure(figure, path)
+
+
+def plot_divergence(effects: pd.DataFrame, distances: pd.DataFrame, switch: str, path: Path) -> None:
+    """One line per arm of `switch` (variant × framework): the mean relative parameter distance to the aligned run
+    of the same seed after each snapshot step (step 0 drawn at 0.5 on the log axis, zero distances left out),
+    the seeds' range as a band."""
+    figure: Figure = new_figure(8, 4.8)
+    axes = figure.subplots()
+    chosen = effects[effects["switch"] == switch]
+    for row in chosen.itertuples():
+        arm_cells = distances[(distances["variant"] == row.cells_variant) & (distances["framework"] == row.runs_in)]
+        if arm_cells.empty:
+            continue
+        # A log axis cannot show 0: steps at which the arm still equals the aligned run are left out.
+        grouped = arm_cells[arm_cells["relative"] > 0].groupby("step")["relative"]
+        if not len(grouped):
+            continue
+        steps = np.array([max(step, 0.5) for step in grouped.mean().index])
+        line = axes.plot(
+            steps, grouped.mean().to_numpy(), marker="o", label=f"{row.variant} · {row.arm} ({row.runs_in})"
+        )
+        axes.fill_between(
+            steps, grouped.min().to_numpy(), grouped.max().to_numpy(), color=line[0].get_color(), alpha=0.15
+        )
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("optimiser steps (0 drawn at 0.5)")
+    axes.set_ylabel("‖θ_arm − θ_aligned‖ / ‖θ_aligned‖ (mean over seeds)")
+    axes.set_title(f"Divergence from the aligned run: {switch}")
+    axes.legend(fontsize=7, loc="best")
+    save_figure(figure, path)
+
+
+def build_study_report(out: Path | str) -> StudyReport:
+    """Load the study under `out` and write its report files (module docstring); returns what was loaded."""
+    out = Path(out)
+    report = load_study(out)
+    report.effects.to_csv(out / "effects.csv", index=False)
+    (out / "effects.json").write_text(
+        json.dumps(
+            {
+                "headline": list(report.headline),
+                "alpha": stats.ALPHA,
+                "confidence": stats.CONFIDENCE,
+                "effects": json.loads(report.effects.to_json(orient="records")),
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    report.curves.to_csv(out / "curves.csv", index=False, float_format="%.6g")
+    report.distances.drop(columns="key").to_csv(out / "distances.csv", index=False, float_format="%.6g")
+    plots = out / "plots"
+    if not report.effects.empty:
+        plot_accuracy_differences(report.effects, plots / "accuracy_differences.png")
+    switches = list(dict.fromkeys(report.effects["switch"])) if not report.effects.empty else []
+    for switch in switches:
+        plot_divergence(report.effects, report.distances, switch, plots / f"divergence_{switch}.png")
+    (out / "report.md").write_text(_markdown(report, switches), encoding="utf-8")
+    return report
+
+
+def _markdown(report: StudyReport, switches: list[str]) -> str:
+    config = report.config
+    seeds = len(config["seeds"])
+    lines = [
+        f"# Conventions study: {config['study']}",
+        "",
+        *[f"- {line}" for line in report.headline],
+        "",
+        f"{config['description']}. Seeds 0–{seeds - 1}, {config['epochs']} epochs on {config['dataset']}. Each arm "
+        "starts from the aligned specs of its variant and switches one convention to one library's default "
+        f"({', '.join(config['defaults_of'])}); `all=<framework>` switches every applicable default at once. "
+        f"Every arm trains in the {config['reference']} reference, which runs every rule form and which "
+        "`fwcompare parity` proves equal to each framework once aligned, so an arm's effect is the convention's "
+        "alone; arms marked with another framework under 'runs in' trained in that framework itself. Differences are "
+        "paired by seed (the same initial weights where the initialiser is not switched, the same batch orders and "
+        "dropout masks), with 95 % intervals and Holm's adjustment over every arm.",
+        "",
+        "## Effects, largest first",
+        "",
+        "Relative distance: ‖θ_arm − θ_aligned‖/‖θ_aligned‖ over the trainable parameters after that many optimiser "
+        "steps, mean over seeds (step 0: the initial parameters).",
+        "",
+        report.ranked_markdown(),
+        "",
+        "![accuracy differences](plots/accuracy_differences.png)",
+        "",
+        "## Divergence over the steps",
+        "",
+        *[f"![divergence: {switch}](plots/divergence_{switch}.png)" for switch in switches],
+        "",
+        "## Not switched",
+        "",
+        *[f"- {note}" for note in config["not_switched"]],
+        "",
+        "## The libraries' defaults",
+        "",
+        defaults_markdown(),
+        "Files: effects.csv / effects.json (every arm), curves.csv (mean training loss and test accuracy per epoch), "
+        "distances.csv (every arm, seed and step), study.json (the arms and their specs).",
+        "",
+    ]
+    return "\n".join(lines)
