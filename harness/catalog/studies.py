@@ -141,22 +141,6 @@ def distinct_variants(variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
     return tuple(kept)
 
 
-STUDIES: dict[str, ConventionsStudy] = {
-    "conventions": ConventionsStudy(
-        "conventions",
-        "every convention of the default and optimizers matrices switched to each library's default, one at a time "
-        "and all at once, on MNIST (3 epochs, batch 128, float32)",
-        distinct_variants((*DEFAULT_VARIANTS, *OPTIMIZER_VARIANTS)),
-    ),
-}
-
-
-def get_study(name: str) -> ConventionsStudy:
-    if name not in STUDIES:
-        raise UnknownNameError(f"unknown study {name!r}; choose one of: {', '.join(STUDIES)}")
-    return STUDIES[name]
-
-
 def study_arms(study: ConventionsStudy, variant: Variant, frameworks: tuple[str, ...] | None = None) -> list[Arm]:
     """The aligned arm, then every switch × framework that changes the variant, then each framework's 'all' arm
     (frameworks: those whose plug-ins list their library's defaults, harness.core.conventions.defaults_frameworks)."""
@@ -215,3 +199,26 @@ def _shown(value: object) -> str:
     if scheme is None:
         return str(value)
     return f"{scheme}/{getattr(value, 'bias', '')} bias"
+
+
+def most_switches_first(variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
+    """`variants` ordered by how many arms they have, most first (stable), so that a study stopped early holds the
+    variants with the most conventions to measure."""
+    study = ConventionsStudy("order", "", variants)
+    return tuple(sorted(variants, key=lambda variant: -len(study_arms(study, variant))))
+
+
+STUDIES: dict[str, ConventionsStudy] = {
+    "conventions": ConventionsStudy(
+        "conventions",
+        "every convention of the default and optimizers matrices switched to each library's default, one at a time "
+        "and all at once, on MNIST (3 epochs, batch 128, float32)",
+        most_switches_first(distinct_variants((*DEFAULT_VARIANTS, *OPTIMIZER_VARIANTS))),
+    ),
+}
+
+
+def get_study(name: str) -> ConventionsStudy:
+    if name not in STUDIES:
+        raise UnknownNameError(f"unknown study {name!r}; choose one of: {', '.join(STUDIES)}")
+    return STUDIES[name]
