@@ -51,6 +51,9 @@ class KerasPlugin(FrameworkPlugin):
     thread_env_vars = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
     conventions: ClassVar[Mapping[str, str]] = {
         "dense-layout": "Dense.kernel is (in, out); y = x·K + b",
+        "dense-init": "Dense: glorot_uniform kernel, zeros bias",
+        "optimizer-defaults": "Adam epsilon 1e-7; RMSprop rho 0.9, epsilon 1e-7; Adagrad epsilon 1e-7, initial "
+        "accumulator 0.1",
         "bn-momentum": "momentum=0.99 (default) means running = 0.99·running + 0.01·batch",
         "bn-eps": "epsilon=1e-3 (default), inside the root",
         "bn-running-variance": "moving_variance averages the biased batch variance (1/N)",

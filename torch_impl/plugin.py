@@ -42,6 +42,8 @@ class TorchPlugin(FrameworkPlugin):
     gemm_library = "torch"
     conventions: ClassVar[Mapping[str, str]] = {
         "dense-layout": "nn.Linear.weight is (out, in); y = x·Wᵀ + b (torch_impl.params transposes)",
+        "dense-init": "nn.Linear: kaiming_uniform_(a=√5) kernel = U(±1/√fan_in), bias U(±1/√fan_in)",
+        "optimizer-defaults": "Adam eps 1e-8; RMSprop alpha 0.99, eps 1e-8; Adagrad eps 1e-10, initial accumulator 0",
         "bn-momentum": "momentum=0.1 (default) means running = 0.9·running + 0.1·batch",
         "bn-eps": "eps=1e-5 (default), inside the root: (x − μ)/√(σ² + eps)",
         "bn-running-variance": "running_var averages the unbiased batch variance (N/(N−1))",

@@ -202,7 +202,8 @@ class FrameworkModel(ABC):
                 for step in set(snapshot_steps)
                 if steps_done < step <= steps_done + batches
             )
-            loss_sum, train_time_s = 0.0, 0.0
+            segment_losses: list[tuple[float, int]] = []  # (mean loss, rows) of each segment
+            train_time_s = 0.0
             with LoadMeter() as load:
                 for begin, end in zip([0, *cuts], [*cuts, rows], strict=True):
                     if begin == end:
@@ -210,13 +211,18 @@ class FrameworkModel(ABC):
                     segment_masks = None if masks is None else {key: mask[begin:end] for key, mask in masks.items()}
                     self.synchronize()
                     start = time.perf_counter()
-                    loss_sum += self.train_epoch(train_data, order[begin:end], segment_masks) * (end - begin)
+                    segment_losses.append((self.train_epoch(train_data, order[begin:end], segment_masks), end - begin))
                     self.synchronize()
                     train_time_s += time.perf_counter() - start
                     if end in cuts:
                         snapshot(steps_done + math.ceil(end / spec.batch_size), self.get_params())
             steps_done += batches
-            train_loss = loss_sum / rows
+            # One segment (no snapshot in this epoch): the epoch's own mean, not re-weighted by its row count.
+            train_loss = (
+                segment_losses[0][0]
+                if len(segment_losses) == 1
+                else sum(loss * count for loss, count in segment_losses) / rows
+            )
             record = EpochRecord(
                 epoch=epoch,
                 train_loss=float(train_loss),
