@@ -165,6 +165,12 @@ def _headline(effects: pd.DataFrame, config: dict[str, Any]) -> tuple[str, ...]:
     noise = sorted(by_switch[~by_switch].index)
     if noise:
         lines.append(f"Within noise on every variant: {', '.join(noise)}.")
+    unfinished = effects[effects["n_pairs"] < len(config["seeds"])]
+    if not unfinished.empty:
+        lines.append(
+            f"{len(unfinished)} arms have fewer than {len(config['seeds'])} finished seeds (fewer pairs, wider "
+            "intervals; none: not testable); rerun the same command to finish them."
+        )
     naive = effects[effects["switch"] == "all"]
     if not naive.empty:
         worst = naive.iloc[0]
