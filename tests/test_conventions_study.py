@@ -23,6 +23,7 @@ from harness.data.preprocess import prepare_arrays
 from harness.report import stats
 from harness.report.study import build_study_report
 from harness.run.executor import InProcessExecutor
+from harness.run.snapshots import distance
 from harness.run.study import run_study
 
 STUDY = STUDIES["conventions"]
@@ -202,3 +203,23 @@ def test_a_switch_of_an_unknown_setting_is_refused():
 def test_snapshot_steps_reach_past_a_thousand_steps_on_mnist():
     # 3 epochs of 60,000 rows at batch 128 are 1,407 steps: the 1,000-step snapshot is inside the run.
     assert max(STUDY.snapshot_steps) <= STUDY.epochs * math.ceil(60_000 / 128)
+
+
+def test_a_batch_norm_statistic_convention_moves_the_running_statistics_only(tmp_path):
+    switches = tuple(s for s in SWITCHES if s.name == "bn-momentum")
+    variant = get_variant("relu-he-batchnorm")
+    study = ConventionsStudy("bn", "bn momentum", (variant,), switches, 2, 1, "digits", (0, 1, 10))
+    out = tmp_path / "study"
+    run_study(study, out, InProcessExecutor(1, ("numpy",)), data_dir=None, threads=1, jobs=1)
+    distances = build_study_report(out).distances
+    arm = distances[distances["variant"] == "relu-he-batchnorm.bn-momentum_keras"]
+    assert set(arm["step"]) == {0, 1, 10}
+    assert (arm["relative"] == 0).all()  # training-mode outputs do not read the running statistics
+    assert (arm.loc[arm["step"] > 0, "running_stats_relative"] > 0).all()
+
+
+def test_distance_is_relative_to_the_aligned_parameters():
+    reference = {"dense0.W": np.array([[3.0, 0.0]]), "dense0.b": np.array([4.0]), "bn0.running_var": np.ones(2)}
+    moved = {"dense0.W": np.array([[3.0, 1.0]]), "dense0.b": np.array([4.0]), "bn0.running_var": np.ones(2)}
+    found = distance(moved, reference)
+    assert found == {"l2": 1.0, "relative": 0.2, "running_stats_relative": 0.0}

@@ -6,7 +6,8 @@ same seeds, ranked by effect size, with its divergence over the steps.
                                 Holm-adjusted p over every arm, call, and the mean parameter distance at each step
 <out>/curves.csv                per arm and epoch: mean training loss and test accuracy over the seeds
 <out>/distances.csv             per arm, seed and snapshot step: the parameter distance to the aligned run
-<out>/plots/                    accuracy_differences.png, and divergence_<switch>.png per switch
+<out>/plots/                    accuracy_differences.png, curves_largest_effects.png, and divergence_<switch>.png
+                                per switch
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from harness.run.study import ALIGNED, PASSES, distances_path
 EFFECT_COLUMNS = ("variant", "arm", "runs_in", "switch", "framework", "convention", "changed")
 CALL_COLOURS = {"differs": "#D55E00", "within noise": "#0072B2", "identical": "#009E73", "not testable": "#999999"}
 HEADLINE_EFFECTS = 3
+CURVE_PANELS = 6
+"""The training-curve figure shows the arms with the largest effects, this many."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class StudyReport:
 
     def ranked_markdown(self, limit: int | None = None) -> str:
         """The effects table, largest effect first, as Markdown (`limit` rows at most)."""
+        if self.effects.empty:
+            return "(no arm has finished yet)"
         table = _display(self.effects if limit is None else self.effects.head(limit), self.config["snapshot_steps"])
         return table.to_markdown(index=False)
 
@@ -131,7 +136,8 @@ def _distances(out: Path, cells: pd.DataFrame) -> pd.DataFrame:
         for key, variant, framework, seed in cells[["key", "variant", "framework", "seed"]].itertuples(index=False)
         for step, values in read_distances(distances_path(out, key)).items()
     ]
-    return pd.DataFrame(rows, columns=["key", "variant", "framework", "seed", "step", "l2", "relative"])
+    columns = ["key", "variant", "framework", "seed", "step", "l2", "relative", "running_stats_relative"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _arm_curves(arms: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
@@ -238,33 +244,36 @@ def plot_accuracy_differences(effects: pd.DataFrame, path: Path) -> None:
 
 
 def plot_divergence(effects: pd.DataFrame, distances: pd.DataFrame, switch: str, path: Path) -> None:
-    """One line per arm of `switch` (variant × framework): the mean relative parameter distance to the aligned run
-    of the same seed after each snapshot step (step 0 drawn at 0.5 on the log axis, zero distances left out),
-    the seeds' range as a band."""
+    """One line per arm of `switch` (variant × framework): the mean relative distance of the trainable parameters
+    to the aligned run of the same seed after each snapshot step (solid), and of the BN running statistics where
+    the variant has them (dotted); step 0 drawn at 0.5 on the log axis, zero distances left out (a log axis cannot
+    show them), the seeds' range as a band."""
     figure: Figure = new_figure(8, 4.8)
     axes = figure.subplots()
-    chosen = effects[effects["switch"] == switch]
-    for row in chosen.itertuples():
+    drawn = 0
+    for row in effects[effects["switch"] == switch].itertuples():
         arm_cells = distances[(distances["variant"] == row.cells_variant) & (distances["framework"] == row.runs_in)]
-        if arm_cells.empty:
-            continue
-        # A log axis cannot show 0: steps at which the arm still equals the aligned run are left out.
-        grouped = arm_cells[arm_cells["relative"] > 0].groupby("step")["relative"]
-        if not len(grouped):
-            continue
-        steps = np.array([max(step, 0.5) for step in grouped.mean().index])
-        line = axes.plot(
-            steps, grouped.mean().to_numpy(), marker="o", label=f"{row.variant} · {row.arm} ({row.runs_in})"
+        for column, style, what in (("relative", "-", "parameters"), ("running_stats_relative", ":", "BN statistics")):
+            grouped = arm_cells[arm_cells[column] > 0].groupby("step")[column]
+            if not len(grouped):
+                continue
+            steps = np.array([max(step, 0.5) for step in grouped.mean().index])
+            label = f"{row.variant} · {row.arm} ({row.runs_in}): {what}"
+            line = axes.plot(steps, grouped.mean().to_numpy(), style, marker="o", label=label)
+            band = (grouped.min().to_numpy(), grouped.max().to_numpy())
+            axes.fill_between(steps, *band, color=line[0].get_color(), alpha=0.15)
+            drawn += 1
+    if not drawn:
+        axes.text(
+            0.5, 0.5, "identical to the aligned run at every snapshot step", ha="center", transform=axes.transAxes
         )
-        axes.fill_between(
-            steps, grouped.min().to_numpy(), grouped.max().to_numpy(), color=line[0].get_color(), alpha=0.15
-        )
-    axes.set_xscale("log")
-    axes.set_yscale("log")
+    else:
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.legend(fontsize=7, loc="best")
     axes.set_xlabel("optimiser steps (0 drawn at 0.5)")
     axes.set_ylabel("‖θ_arm − θ_aligned‖ / ‖θ_aligned‖ (mean over seeds)")
     axes.set_title(f"Divergence from the aligned run: {switch}")
-    axes.legend(fontsize=7, loc="best")
     save_figure(figure, path)
 
 
@@ -290,6 +299,8 @@ def build_study_report(out: Path | str) -> StudyReport:
     plots = out / "plots"
     if not report.effects.empty:
         plot_accuracy_differences(report.effects, plots / "accuracy_differences.png")
+    if not report.effects.empty and not report.curves.empty:
+        plot_top_curves(report.effects, report.curves, plots / "curves_largest_effects.png")
     switches = list(dict.fromkeys(report.effects["switch"])) if not report.effects.empty else []
     for switch in switches:
         plot_divergence(report.effects, report.distances, switch, plots / f"divergence_{switch}.png")
@@ -317,11 +328,17 @@ def _markdown(report: StudyReport, switches: list[str]) -> str:
         "## Effects, largest first",
         "",
         "Relative distance: ‖θ_arm − θ_aligned‖/‖θ_aligned‖ over the trainable parameters after that many optimiser "
-        "steps, mean over seeds (step 0: the initial parameters).",
+        "steps, mean over seeds (step 0: the initial parameters). A batch norm convention that acts only on the "
+        "running statistics leaves the trainable parameters equal (distance 0) and changes inference only; "
+        "distances.csv and its divergence plot give the running statistics' distance too.",
         "",
         report.ranked_markdown(),
         "",
         "![accuracy differences](plots/accuracy_differences.png)",
+        "",
+        "## Training curves of the largest effects",
+        "",
+        "![training curves](plots/curves_largest_effects.png)",
         "",
         "## Divergence over the steps",
         "",
@@ -339,3 +356,25 @@ def _markdown(report: StudyReport, switches: list[str]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def plot_top_curves(effects: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
+    """Training loss and test accuracy per epoch (means over seeds) of the CURVE_PANELS arms with the largest
+    effects, each beside the aligned run of its variant."""
+    top = effects[effects["n_pairs"] > 0].head(CURVE_PANELS)
+    figure = new_figure(12, 2.6 * max(1, len(top)))
+    panels = figure.subplots(max(1, len(top)), 2, squeeze=False)
+    for (loss_axes, accuracy_axes), row in zip(panels, top.itertuples(), strict=False):
+        for arm, style in ((ALIGNED, "--"), (row.arm, "-")):
+            framework = row.runs_in
+            chosen = curves[(curves["variant"] == row.variant) & (curves["arm"] == arm)]
+            chosen = chosen[chosen["framework"] == (framework if arm != ALIGNED else chosen["framework"].iloc[0])]
+            label = f"{arm} ({framework})" if arm != ALIGNED else ALIGNED
+            loss_axes.plot(chosen["epoch"], chosen["train_loss"], style, marker="o", label=label)
+            accuracy_axes.plot(chosen["epoch"], 100 * chosen["val_accuracy"], style, marker="o", label=label)
+        loss_axes.set_title(f"{row.variant}: training loss", fontsize=9)
+        accuracy_axes.set_title(f"{row.variant}: test accuracy (%)", fontsize=9)
+        loss_axes.legend(fontsize=7)
+        for axes in (loss_axes, accuracy_axes):
+            axes.set_xlabel("epoch")
+    save_figure(figure, path)

@@ -53,9 +53,8 @@ class SnapshotRecorder:
     _reference: dict[int, Params] | None = None
 
     def record(self, step: int, params: Params) -> None:
-        trainable = {key: value for key, value in params.items() if is_trainable(key)}
         if self.plan.role == "save":
-            self.saved[step] = trainable
+            self.saved[step] = params
             return
         if self._reference is None:
             self._reference = load_snapshots(Path(str(self.plan.reference)))
@@ -63,7 +62,7 @@ class SnapshotRecorder:
             raise RunDirectoryError(
                 f"{self.plan.reference} has no snapshot at step {step}; delete it and rerun the study to remake it"
             )
-        self.distances[step] = distance(trainable, self._reference[step])
+        self.distances[step] = distance(params, self._reference[step])
 
     def finish(self) -> None:
         """Write the snapshots or the distances, atomically."""
@@ -96,10 +95,21 @@ def load_snapshots(path: Path) -> dict[int, Params]:
 
 
 def distance(params: Params, reference: Params) -> dict[str, float]:
-    """{'l2': ‖θ − θ_ref‖₂ over every trainable tensor together, 'relative': that divided by ‖θ_ref‖₂}, computed in
-    float64."""
-    squared = sum(float(np.sum((params[key].astype(np.float64) - reference[key]) ** 2)) for key in reference)
-    norm = sum(float(np.sum(reference[key].astype(np.float64) ** 2)) for key in reference)
+    """How far `params` are from `reference` (canonical dicts), in float64: 'l2' = ‖θ − θ_ref‖₂ over every
+    trainable tensor together and 'relative' = that / ‖θ_ref‖₂; with batch norm also 'running_stats_relative', the
+    same relative distance over the running means and variances (which a BN convention may change while the
+    trainable parameters stay equal)."""
+    trainable = [key for key in reference if is_trainable(key)]
+    found = _distances(params, reference, trainable)
+    running = [key for key in reference if not is_trainable(key)]
+    if running:
+        found["running_stats_relative"] = _distances(params, reference, running)["relative"]
+    return found
+
+
+def _distances(params: Params, reference: Params, keys: list[str]) -> dict[str, float]:
+    squared = sum(float(np.sum((params[key].astype(np.float64) - reference[key]) ** 2)) for key in keys)
+    norm = sum(float(np.sum(reference[key].astype(np.float64) ** 2)) for key in keys)
     return {"l2": squared**0.5, "relative": (squared / norm) ** 0.5 if norm > 0 else float("nan")}
 
 
