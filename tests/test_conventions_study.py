@@ -157,7 +157,7 @@ def test_a_planted_big_effect_ranks_first_with_its_paired_interval(planted_study
     assert row["n_pairs"] == 3
     # The eps arm starts from the aligned weights and leaves them after the first step.
     assert row["distance_step0"] == 0 and row["distance_step1"] > 0
-    for name in ("report.md", "effects.csv", "effects.json", "curves.csv", "distances.csv"):
+    for name in ("report.md", "effects.csv", "effects.json", "accuracies.csv", "curves.csv", "distances.csv"):
         assert (out / name).is_file(), name
     assert (out / "plots" / "accuracy_differences.png").is_file()
     assert (out / "plots" / "divergence_optimizer-eps.png").is_file()

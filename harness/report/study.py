@@ -4,6 +4,8 @@ same seeds, ranked by effect size, with its divergence over the steps.
 <out>/report.md                 the answer first (largest effects, what is noise), then the ranked table
 <out>/effects.csv, effects.json one row per arm: paired accuracy difference to aligned with its 95 % interval,
                                 Holm-adjusted p over every arm, call, and the mean parameter distance at each step
+<out>/accuracies.csv            per finished cell (an arm's cells_variant, framework, seed): final test accuracy and
+                                loss, from which every paired difference can be recomputed
 <out>/curves.csv                per arm and epoch: mean training loss and test accuracy over the seeds
 <out>/distances.csv             per arm, seed and snapshot step: the parameter distance to the aligned run
 <out>/plots/                    accuracy_differences.png, curves_largest_effects.png, and divergence_<switch>.png
@@ -39,11 +41,13 @@ CURVE_PANELS = 6
 
 @dataclass(frozen=True)
 class StudyReport:
-    """The loaded study: effects (one row per arm and where it ran), curves, distances."""
+    """The loaded study: effects (one row per arm and where it ran), accuracies (one row per finished cell), curves,
+    distances."""
 
     out: Path
     config: dict[str, Any]
     effects: pd.DataFrame
+    accuracies: pd.DataFrame
     curves: pd.DataFrame
     distances: pd.DataFrame
     headline: tuple[str, ...]
@@ -76,7 +80,11 @@ def load_study(out: Path) -> StudyReport:
     all_curves = pd.concat(curves, ignore_index=True)
     distances = _distances(out, all_cells)
     effects = _effects(arms, all_cells, distances, config)
-    return StudyReport(out, config, effects, _arm_curves(arms, all_curves), distances, _headline(effects, config))
+    accuracies = all_cells.loc[
+        all_cells["status"] == "ok", ["variant", "framework", "seed", "test_accuracy", "test_loss", "epochs_run"]
+    ].rename(columns={"variant": "cells_variant"})
+    curves = _arm_curves(arms, all_curves)
+    return StudyReport(out, config, effects, accuracies, curves, distances, _headline(effects, config))
 
 
 def _accuracies(cells: pd.DataFrame, cells_variant: str, framework: str) -> dict[int, float]:
@@ -294,6 +302,7 @@ def build_study_report(out: Path | str) -> StudyReport:
         ),
         encoding="utf-8",
     )
+    report.accuracies.to_csv(out / "accuracies.csv", index=False, float_format="%.6g")
     report.curves.to_csv(out / "curves.csv", index=False, float_format="%.6g")
     report.distances.drop(columns="key").to_csv(out / "distances.csv", index=False, float_format="%.6g")
     plots = out / "plots"
@@ -351,7 +360,8 @@ def _markdown(report: StudyReport, switches: list[str]) -> str:
         "## The libraries' defaults",
         "",
         defaults_markdown(),
-        "Files: effects.csv / effects.json (every arm), curves.csv (mean training loss and test accuracy per epoch), "
+        "Files: effects.csv / effects.json (every arm), accuracies.csv (every cell's final test accuracy and loss), "
+        "curves.csv (mean training loss and test accuracy per epoch), "
         "distances.csv (every arm, seed and step), study.json (the arms and their specs).",
         "",
     ]
