@@ -113,7 +113,9 @@ class ConventionsStudy:
     """Optimiser steps after which each arm's parameters are compared with the aligned run's (0: the initial ones;
     3 MNIST epochs at batch 128 are 1,407 steps)."""
 
-    def narrowed(self, *, variants: list[str] | None, seeds: int | None, epochs: int | None, dataset: str | None):
+    def narrowed(
+        self, *, variants: list[str] | None, seeds: int | None, epochs: int | None, dataset: str | None
+    ) -> ConventionsStudy:
         """The study with the command line's choices; an unknown variant is an UnknownNameError."""
         chosen = self.variants
         if variants is not None:
@@ -139,6 +141,12 @@ def distinct_variants(variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
         if all((variant.model, variant.train) != (other.model, other.train) for other in kept):
             kept.append(variant)
     return tuple(kept)
+
+
+def most_switches_first(study: ConventionsStudy) -> tuple[Variant, ...]:
+    """The study's variants ordered by how many arms they have, most first (stable): the order they train in, so
+    that a study stopped early holds the variants with the most conventions to measure."""
+    return tuple(sorted(study.variants, key=lambda variant: -len(study_arms(study, variant))))
 
 
 def study_arms(study: ConventionsStudy, variant: Variant, frameworks: tuple[str, ...] | None = None) -> list[Arm]:
@@ -201,19 +209,12 @@ def _shown(value: object) -> str:
     return f"{scheme}/{getattr(value, 'bias', '')} bias"
 
 
-def most_switches_first(variants: tuple[Variant, ...]) -> tuple[Variant, ...]:
-    """`variants` ordered by how many arms they have, most first (stable), so that a study stopped early holds the
-    variants with the most conventions to measure."""
-    study = ConventionsStudy("order", "", variants)
-    return tuple(sorted(variants, key=lambda variant: -len(study_arms(study, variant))))
-
-
 STUDIES: dict[str, ConventionsStudy] = {
     "conventions": ConventionsStudy(
         "conventions",
         "every convention of the default and optimizers matrices switched to each library's default, one at a time "
         "and all at once, on MNIST (3 epochs, batch 128, float32)",
-        most_switches_first(distinct_variants((*DEFAULT_VARIANTS, *OPTIMIZER_VARIANTS))),
+        distinct_variants((*DEFAULT_VARIANTS, *OPTIMIZER_VARIANTS)),
     ),
 }
 

@@ -22,7 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.catalog.matrix import Matrix, Row
-from harness.catalog.studies import ALIGNED, ALL, NOT_SWITCHED, Arm, ConventionsStudy, base_variant, study_arms
+from harness.catalog.studies import (
+    ALIGNED,
+    ALL,
+    NOT_SWITCHED,
+    Arm,
+    ConventionsStudy,
+    base_variant,
+    most_switches_first,
+    study_arms,
+)
 from harness.catalog.variants import Variant
 from harness.core.atomic import write_json_atomic
 from harness.core.conventions import defaults_frameworks
@@ -53,8 +62,8 @@ class StudyResult:
 
 
 def all_arms(study: ConventionsStudy) -> list[Arm]:
-    """Every arm of every variant of the study."""
-    return [arm for variant in study.variants for arm in study_arms(study, variant)]
+    """Every arm of every variant of the study, variants in training order (most_switches_first)."""
+    return [arm for variant in most_switches_first(study) for arm in study_arms(study, variant)]
 
 
 def study_config(study: ConventionsStudy, arms: list[Arm], in_frameworks: tuple[str, ...]) -> dict[str, Any]:
