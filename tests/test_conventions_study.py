@@ -143,6 +143,7 @@ def test_a_planted_big_effect_ranks_first_with_its_paired_interval(planted_study
     top = effects.iloc[0]
     assert top["arm"] in ("optimizer-eps=torch", "all=torch") and top["difference"] < -0.1
     assert top["call"] == "differs"
+    assert report.by_convention().iloc[0]["convention"] in ("optimizer-eps", "all")
     # The paired statistics are stats.difference over the seeds' accuracies.
     cells = {
         r.variant + "/" + str(r.seed): r.result.test_accuracy
@@ -157,7 +158,7 @@ def test_a_planted_big_effect_ranks_first_with_its_paired_interval(planted_study
     assert row["n_pairs"] == 3
     # The eps arm starts from the aligned weights and leaves them after the first step.
     assert row["distance_step0"] == 0 and row["distance_step1"] > 0
-    for name in ("report.md", "effects.csv", "effects.json", "accuracies.csv", "curves.csv", "distances.csv"):
+    for name in ("report.md", "effects.csv", "effects.json", "conventions.csv", "accuracies.csv", "curves.csv"):
         assert (out / name).is_file(), name
     assert (out / "plots" / "accuracy_differences.png").is_file()
     assert (out / "plots" / "divergence_optimizer-eps.png").is_file()

@@ -4,6 +4,7 @@ same seeds, ranked by effect size, with its divergence over the steps.
 <out>/report.md                 the answer first (largest effects, what is noise), then the ranked table
 <out>/effects.csv, effects.json one row per arm: paired accuracy difference to aligned with its 95 % interval,
                                 Holm-adjusted p over every arm, call, and the mean parameter distance at each step
+<out>/conventions.csv           one row per convention: arms, how many differ beyond noise, its largest effect
 <out>/accuracies.csv            per finished cell (an arm's cells_variant, framework, seed): final test accuracy and
                                 loss, from which every paired difference can be recomputed
 <out>/curves.csv                per arm and epoch: mean training loss and test accuracy over the seeds
@@ -51,6 +52,45 @@ class StudyReport:
     curves: pd.DataFrame
     distances: pd.DataFrame
     headline: tuple[str, ...]
+
+    def by_convention(self) -> pd.DataFrame:
+        """One row per switch (the single-convention arms run in the reference, and the 'all' arms as 'all'): how
+        many of its arms have results and how many of those differ beyond noise, and its largest effect (signed,
+        with interval, variant and framework), largest first."""
+        rows = []
+        reference = self.effects[self.effects["runs_in"] == self.config["reference"]] if not self.effects.empty else []
+        for switch, arms in reference.groupby("switch", sort=False) if len(reference) else []:
+            largest = arms.loc[arms["difference"].abs().idxmax()] if arms["difference"].notna().any() else None
+            rows.append(
+                {
+                    "convention": switch,
+                    "arms": len(arms),
+                    "differ": int((arms["call"] == "differs").sum()),
+                    "largest": largest["difference"] if largest is not None else math.nan,
+                    "low": largest["low"] if largest is not None else math.nan,
+                    "high": largest["high"] if largest is not None else math.nan,
+                    "where": f"{largest['variant']} · {largest['arm']}" if largest is not None else "",
+                }
+            )
+        table = pd.DataFrame(rows, columns=["convention", "arms", "differ", "largest", "low", "high", "where"])
+        return table.reindex(table["largest"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+    def by_convention_markdown(self) -> str:
+        table = self.by_convention()
+        shown = pd.DataFrame(
+            {
+                "convention": table["convention"],
+                "arms differing beyond noise": [
+                    f"{d} of {n}" for d, n in zip(table["differ"], table["arms"], strict=True)
+                ],
+                "largest Δ accuracy (points) [95 % CI]": [
+                    f"{_points(d)} [{_points(lo)}, {_points(hi)}]"
+                    for d, lo, hi in zip(table["largest"], table["low"], table["high"], strict=True)
+                ],
+                "where": table["where"],
+            }
+        )
+        return shown.to_markdown(index=False)
 
     def ranked_markdown(self, limit: int | None = None) -> str:
         """The effects table, largest effect first, as Markdown (`limit` rows at most)."""
@@ -303,6 +343,7 @@ def build_study_report(out: Path | str) -> StudyReport:
         encoding="utf-8",
     )
     report.accuracies.to_csv(out / "accuracies.csv", index=False, float_format="%.6g")
+    report.by_convention().to_csv(out / "conventions.csv", index=False)
     report.curves.to_csv(out / "curves.csv", index=False, float_format="%.6g")
     report.distances.drop(columns="key").to_csv(out / "distances.csv", index=False, float_format="%.6g")
     plots = out / "plots"
@@ -333,6 +374,12 @@ def _markdown(report: StudyReport, switches: list[str]) -> str:
         "alone; arms marked with another framework under 'runs in' trained in that framework itself. Differences are "
         "paired by seed (the same initial weights where the initialiser is not switched, the same batch orders and "
         "dropout masks), with 95 % intervals and Holm's adjustment over every arm.",
+        "",
+        "## By convention, largest effect first",
+        "",
+        "Single-convention arms in the reference ('all': every default at once), over every variant they apply to.",
+        "",
+        report.by_convention_markdown(),
         "",
         "## Effects, largest first",
         "",
