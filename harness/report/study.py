@@ -25,13 +25,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from harness.catalog.studies import ALIGNED, ALL
 from harness.core.conventions import defaults_markdown
 from harness.core.errors import RunRecordError
 from harness.report import stats
 from harness.report.plots import new_figure, save_figure
 from harness.report.tables import load_run
 from harness.run.snapshots import read_distances
-from harness.run.study import ALIGNED, PASSES, distances_path
+from harness.run.study import PASSES, distances_path
 
 EFFECT_COLUMNS = ("variant", "arm", "runs_in", "switch", "framework", "convention", "changed")
 CALL_COLOURS = {"differs": "#D55E00", "within noise": "#0072B2", "identical": "#009E73", "not testable": "#999999"}
@@ -54,26 +55,8 @@ class StudyReport:
     headline: tuple[str, ...]
 
     def by_convention(self) -> pd.DataFrame:
-        """One row per switch (the single-convention arms run in the reference, and the 'all' arms as 'all'): how
-        many of its arms have results and how many of those differ beyond noise, and its largest effect (signed,
-        with interval, variant and framework), largest first."""
-        rows = []
-        reference = self.effects[self.effects["runs_in"] == self.config["reference"]] if not self.effects.empty else []
-        for switch, arms in reference.groupby("switch", sort=False) if len(reference) else []:
-            largest = arms.loc[arms["difference"].abs().idxmax()] if arms["difference"].notna().any() else None
-            rows.append(
-                {
-                    "convention": switch,
-                    "arms": len(arms),
-                    "differ": int((arms["call"] == "differs").sum()),
-                    "largest": largest["difference"] if largest is not None else math.nan,
-                    "low": largest["low"] if largest is not None else math.nan,
-                    "high": largest["high"] if largest is not None else math.nan,
-                    "where": f"{largest['variant']} · {largest['arm']}" if largest is not None else "",
-                }
-            )
-        table = pd.DataFrame(rows, columns=["convention", "arms", "differ", "largest", "low", "high", "where"])
-        return table.reindex(table["largest"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+        """by_convention(effects) of this study."""
+        return by_convention(self.effects, self.config["reference"])
 
     def by_convention_markdown(self) -> str:
         table = self.by_convention()
@@ -141,7 +124,7 @@ def _effects(arms: pd.DataFrame, cells: pd.DataFrame, distances: pd.DataFrame, c
         aligned = _accuracies(cells, aligned_variant, reference)
         for arm in group[group["arm"] != ALIGNED].itertuples():
             places = [reference] + (
-                [arm.framework] if arm.switch == "all" and arm.framework in config["in_frameworks"] else []
+                [arm.framework] if arm.switch == ALL and arm.framework in config["in_frameworks"] else []
             )
             for runs_in in places:
                 found = stats.difference(aligned, _accuracies(cells, arm.cells_variant, runs_in))
@@ -172,7 +155,11 @@ def _effects(arms: pd.DataFrame, cells: pd.DataFrame, distances: pd.DataFrame, c
     effects = pd.DataFrame(rows)
     if effects.empty:
         return effects
-    effects["p_holm"] = stats.holm(list(effects["p_value"]))
+    # Holm's family: the arms trained in the reference; the same arms trained in a framework (a check of the
+    # reference's "all" arms) are a second family, so running them leaves the reference's calls as they were.
+    effects["p_holm"] = math.nan
+    for _, family in effects.groupby(effects["runs_in"] == config["reference"]):
+        effects.loc[family.index, "p_holm"] = stats.holm(list(family["p_value"]))
     effects["call"] = [stats.call(i, p) for i, p in zip(effects["identical"], effects["p_holm"], strict=True)]
     order = effects["difference"].abs().sort_values(ascending=False, na_position="last").index
     return effects.loc[order].reset_index(drop=True)
@@ -200,20 +187,48 @@ def _arm_curves(arms: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def by_convention(effects: pd.DataFrame, reference_framework: str) -> pd.DataFrame:
+    """One row per switch (the single-convention arms run in the reference, and the 'all' arms as 'all'): how
+    many of its arms have results and how many of those differ beyond noise, and its largest effect (signed,
+    with interval, variant and framework), largest first."""
+    rows = []
+    reference = effects[effects["runs_in"] == reference_framework] if not effects.empty else []
+    for switch, arms in reference.groupby("switch", sort=False) if len(reference) else []:
+        largest = arms.loc[arms["difference"].abs().idxmax()] if arms["difference"].notna().any() else None
+        rows.append(
+            {
+                "convention": switch,
+                "arms": len(arms),
+                "differ": int((arms["call"] == "differs").sum()),
+                "largest": largest["difference"] if largest is not None else math.nan,
+                "low": largest["low"] if largest is not None else math.nan,
+                "high": largest["high"] if largest is not None else math.nan,
+                "where": f"{largest['variant']} · {largest['arm']}" if largest is not None else "",
+            }
+        )
+    table = pd.DataFrame(rows, columns=["convention", "arms", "differ", "largest", "low", "high", "where"])
+    return table.reindex(table["largest"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+
+
 def _headline(effects: pd.DataFrame, config: dict[str, Any]) -> tuple[str, ...]:
     if effects.empty:
         return ("No arm has finished yet.",)
-    single = effects[(effects["switch"] != "all") & (effects["runs_in"] == config["reference"])]
+    single = effects[(effects["switch"] != ALL) & (effects["runs_in"] == config["reference"])]
+    naive_ref = effects[(effects["switch"] == ALL) & (effects["runs_in"] == config["reference"])]
     differ = single[single["call"] == "differs"]
     lines = [
         f"{len(differ)} of {len(single)} single-convention arms change the final test accuracy beyond seed noise "
-        f"(paired t over {config['seeds'][-1] + 1} seeds, Holm-adjusted over all {len(effects)} arms, "
+        f"(paired t over {config['seeds'][-1] + 1} seeds, Holm-adjusted over all {len(single) + len(naive_ref)} arms "
+        f"trained in the {config['reference']} reference, "
         f"α = {stats.ALPHA})."
     ]
-    for row in single.head(HEADLINE_EFFECTS).itertuples():
+    conventions = by_convention(effects, config["reference"])
+    conventions = conventions[conventions["convention"] != ALL]
+    for row in conventions.head(HEADLINE_EFFECTS).itertuples():
+        call = single.loc[(single["variant"] + " · " + single["arm"]) == row.where, "call"].iloc[0]
         lines.append(
-            f"{row.arm} on {row.variant} ({row.changed}): {_points(row.difference)} points "
-            f"[{_points(row.low)}, {_points(row.high)}], {row.call}."
+            f"{row.convention}: largest effect {_points(row.largest)} points [{_points(row.low)}, "
+            f"{_points(row.high)}] ({row.where}, {call}); {row.differ} of {row.arms} of its arms differ beyond noise."
         )
     by_switch = single.groupby("switch")["call"].agg(lambda calls: (calls == "differs").any())
     noise = sorted(by_switch[~by_switch].index)
@@ -225,7 +240,7 @@ def _headline(effects: pd.DataFrame, config: dict[str, Any]) -> tuple[str, ...]:
             f"{len(unfinished)} arms have fewer than {len(config['seeds'])} finished seeds (fewer pairs, wider "
             "intervals; none: not testable); rerun the same command to finish them."
         )
-    naive = effects[effects["switch"] == "all"]
+    naive = effects[effects["switch"] == ALL]
     if not naive.empty:
         worst = naive.iloc[0]
         lines.append(
@@ -264,7 +279,7 @@ def _display(effects: pd.DataFrame, steps: list[int]) -> pd.DataFrame:
 def plot_accuracy_differences(effects: pd.DataFrame, path: Path) -> None:
     """Every arm's paired accuracy difference to aligned with its 95 % interval, largest effect on top."""
     labels = [
-        f"{row.variant} · {row.arm}" + (f" ({row.runs_in})" if row.switch == "all" else "")
+        f"{row.variant} · {row.arm}" + (f" ({row.runs_in})" if row.switch == ALL else "")
         for row in effects.itertuples()
     ]
     figure = new_figure(9, 1.2 + 0.22 * len(effects))
@@ -373,7 +388,8 @@ def _markdown(report: StudyReport, switches: list[str]) -> str:
         "`fwcompare parity` proves equal to each framework once aligned, so an arm's effect is the convention's "
         "alone; arms marked with another framework under 'runs in' trained in that framework itself. Differences are "
         "paired by seed (the same initial weights where the initialiser is not switched, the same batch orders and "
-        "dropout masks), with 95 % intervals and Holm's adjustment over every arm.",
+        "dropout masks), with 95 % intervals and Holm's adjustment over every arm trained in the reference (the arms "
+        "trained in a framework are a second family).",
         "",
         "## By convention, largest effect first",
         "",
