@@ -53,6 +53,9 @@ class JaxPlugin(FrameworkPlugin):
     }
     conventions: ClassVar[Mapping[str, str]] = {
         "dense-layout": "no Dense layer in JAX: jax_impl keeps each kernel as an (in, out) array; y = x @ W + b",
+        "dense-init": "no Dense layer in JAX: users draw with jax.nn.initializers",
+        "optimizer-defaults": "optax: adam eps 1e-8; rmsprop decay 0.9, eps 1e-8; adagrad eps 1e-7, initial "
+        "accumulator 0.1",
         "bn-momentum": "no batch norm in JAX: jax_impl writes it, with momentum in the Keras meaning",
         "bn-eps": "jax_impl's batch norm takes eps explicitly, inside the root",
         "bn-running-variance": "jax_impl runs either convention (biased by default)",

@@ -15,8 +15,15 @@ from typing import ClassVar
 
 import numpy as np
 
+from harness.core.defaults import LibraryDefault
 from harness.core.errors import FwcompareError
 from harness.core.frameworks import FrameworkPlugin, check_device_choice
+from harness.core.specs import InitSpec
+
+_DOCS = "https://keras.io/api/"
+_DENSE = f"{_DOCS}layers/core_layers/dense/"
+_BATCH_NORM = f"{_DOCS}layers/normalization_layers/batch_normalization/"
+_ADAM, _RMSPROP, _ADAGRAD, _SGD = (f"{_DOCS}optimizers/{name}/" for name in ("adam", "rmsprop", "adagrad", "sgd"))
 
 
 class KerasPlugin(FrameworkPlugin):
@@ -46,6 +53,9 @@ class KerasPlugin(FrameworkPlugin):
     thread_env_vars = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
     conventions: ClassVar[Mapping[str, str]] = {
         "dense-layout": "Dense.kernel is (in, out); y = x·K + b",
+        "dense-init": "Dense: glorot_uniform kernel, zeros bias",
+        "optimizer-defaults": "Adam epsilon 1e-7; RMSprop rho 0.9, epsilon 1e-7; Adagrad epsilon 1e-7, initial "
+        "accumulator 0.1",
         "bn-momentum": "momentum=0.99 (default) means running = 0.99·running + 0.01·batch",
         "bn-eps": "epsilon=1e-3 (default), inside the root",
         "bn-running-variance": "moving_variance averages the biased batch variance (1/N)",
@@ -62,6 +72,29 @@ class KerasPlugin(FrameworkPlugin):
         "default-float-type": "keras.config.floatx() is float32: layers and variables without dtype= are float32",
         "deterministic-kernels": "TF32 on by default on Ampere/Hopper GPUs (~1e-3 relative); op determinism off",
         "rounding-sensitive-trajectory": "its own summation orders and element-wise kernels (oneDNN/Eigen)",
+    }
+    # Checked against the installed Keras by tests/test_library_defaults.py.
+    library_defaults: ClassVar[Mapping[str, LibraryDefault]] = {
+        "init": LibraryDefault(
+            InitSpec("glorot_uniform", bias="zeros"), f"{_DENSE} (kernel_initializer, bias_initializer)"
+        ),
+        "bn.momentum": LibraryDefault(0.99, _BATCH_NORM),
+        "bn.eps": LibraryDefault(1e-3, _BATCH_NORM),
+        "adam.beta1": LibraryDefault(0.9, _ADAM),
+        "adam.beta2": LibraryDefault(0.999, _ADAM),
+        "adam.eps": LibraryDefault(1e-7, _ADAM),
+        "rmsprop.rho": LibraryDefault(0.9, _RMSPROP),
+        "rmsprop.eps": LibraryDefault(1e-7, _RMSPROP),
+        "adagrad.eps": LibraryDefault(1e-7, _ADAGRAD),
+        "adagrad.initial_accumulator": LibraryDefault(0.1, f"{_ADAGRAD} (initial_accumulator_value)"),
+    }
+    form_sources: ClassVar[Mapping[str, str]] = {
+        "momentum": _SGD,
+        "nesterov": _SGD,
+        "adagrad": f"{_ADAGRAD}; keras/src/optimizers/adagrad.py update_step",
+        "rmsprop": f"{_RMSPROP}; keras/src/optimizers/rmsprop.py update_step",
+        "adam": f"{_ADAM}; keras/src/optimizers/adam.py update_step",
+        "batch_norm": f"{_BATCH_NORM}; keras/src/layers/normalization/batch_normalization.py (ops.moments)",
     }
 
     def import_library(self) -> None:

@@ -195,6 +195,25 @@ def test_fit_and_evaluate_match_the_reference(framework: str) -> None:
 
 
 @pytest.mark.parametrize("framework", EVERY_FRAMEWORK)
+def test_fit_cut_at_snapshot_steps_trains_as_the_uncut_fit(framework: str) -> None:
+    """Snapshots (the conventions study) train an epoch in segments through the fast path: the same batches, so
+    the same parameters as one train_epoch call, and each snapshot is the parameters after that many steps."""
+    train_spec = TrainSpec(optimizer=OptimizerSpec("adam", lr=1e-2), batch_size=8, epochs=2, dtype="float64")
+    x, y, _ = batch(BN_DROPOUT, 30, seed=5)
+    steps = len(batch_slices(30, 8))
+    model_spec, native = native_specs(BN_DROPOUT, train_spec, framework)
+    params = initial_params(model_spec, 0, "float64")
+    uncut = model_class(framework)(model_spec, native, params, steps_per_epoch=steps)
+    uncut.fit(x, y)
+    cut = model_class(framework)(model_spec, native, params, steps_per_epoch=steps)
+    snapshots: dict = {}
+    cut.fit(x, y, snapshot_steps=(0, 1, steps, steps + 2), on_snapshot=snapshots.__setitem__)
+    assert sorted(snapshots) == [0, 1, steps, steps + 2]
+    assert_dicts_close(cut.get_params(), uncut.get_params(), STEPS64.rtol, STEPS64.atol)
+    assert_dicts_close(snapshots[0], params, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("framework", EVERY_FRAMEWORK)
 def test_only_train_step_changes_parameters_and_bn_running_stats(framework: str) -> None:
     model_spec, train_spec = native_specs(BN_DROPOUT, TrainSpec(dtype="float64"), framework)
     model = model_class(framework)(model_spec, train_spec, initial_params(model_spec, 0, "float64"))

@@ -10,7 +10,14 @@ from typing import ClassVar
 
 import numpy as np
 
+from harness.core.defaults import LibraryDefault
 from harness.core.frameworks import FrameworkPlugin, check_device_choice
+from harness.core.specs import InitSpec
+
+_DOCS = "https://pytorch.org/docs/stable/generated/"
+_LINEAR = f"{_DOCS}torch.nn.Linear.html; torch/nn/modules/linear.py Linear.reset_parameters"
+_BATCH_NORM = f"{_DOCS}torch.nn.BatchNorm1d.html"
+_ADAM, _RMSPROP, _ADAGRAD, _SGD = (f"{_DOCS}torch.optim.{name}.html" for name in ("Adam", "RMSprop", "Adagrad", "SGD"))
 
 
 class TorchPlugin(FrameworkPlugin):
@@ -37,6 +44,8 @@ class TorchPlugin(FrameworkPlugin):
     gpu_capable = True
     conventions: ClassVar[Mapping[str, str]] = {
         "dense-layout": "nn.Linear.weight is (out, in); y = x·Wᵀ + b (torch_impl.params transposes)",
+        "dense-init": "nn.Linear: kaiming_uniform_(a=√5) kernel = U(±1/√fan_in), bias U(±1/√fan_in)",
+        "optimizer-defaults": "Adam eps 1e-8; RMSprop alpha 0.99, eps 1e-8; Adagrad eps 1e-10, initial accumulator 0",
         "bn-momentum": "momentum=0.1 (default) means running = 0.9·running + 0.1·batch",
         "bn-eps": "eps=1e-5 (default), inside the root: (x − μ)/√(σ² + eps)",
         "bn-running-variance": "running_var averages the unbiased batch variance (N/(N−1))",
@@ -54,6 +63,30 @@ class TorchPlugin(FrameworkPlugin):
         "deterministic-kernels": "TF32 off for matmul by default; use_deterministic_algorithms(False) by default",
         "rounding-sensitive-trajectory": "its own summation orders and element-wise kernels (MKL/oneDNN GEMMs, SIMD "
         "tanh/exp)",
+    }
+
+    # Checked against the installed torch by tests/test_library_defaults.py.
+    library_defaults: ClassVar[Mapping[str, LibraryDefault]] = {
+        # kaiming_uniform_(a=√5) is U(±√(6/((1 + 5)·fan_in))) = U(±1/√fan_in); the bias is U(±1/√fan_in) too.
+        "init": LibraryDefault(InitSpec("fan_in_uniform", bias="like_weights"), _LINEAR),
+        # BatchNorm1d(momentum=0.1) weights the new batch by 0.1: the running average keeps 0.9.
+        "bn.momentum": LibraryDefault(0.9, _BATCH_NORM),
+        "bn.eps": LibraryDefault(1e-5, _BATCH_NORM),
+        "adam.beta1": LibraryDefault(0.9, _ADAM),
+        "adam.beta2": LibraryDefault(0.999, _ADAM),
+        "adam.eps": LibraryDefault(1e-8, _ADAM),
+        "rmsprop.rho": LibraryDefault(0.99, f"{_RMSPROP} (alpha)"),
+        "rmsprop.eps": LibraryDefault(1e-8, _RMSPROP),
+        "adagrad.eps": LibraryDefault(1e-10, _ADAGRAD),
+        "adagrad.initial_accumulator": LibraryDefault(0.0, f"{_ADAGRAD} (initial_accumulator_value)"),
+    }
+    form_sources: ClassVar[Mapping[str, str]] = {
+        "momentum": _SGD,
+        "nesterov": _SGD,
+        "adagrad": _ADAGRAD,
+        "rmsprop": _RMSPROP,
+        "adam": _ADAM,
+        "batch_norm": _BATCH_NORM,
     }
 
     def configure_threads(self, threads: int) -> None:

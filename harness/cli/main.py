@@ -14,14 +14,14 @@ from harness.core.specs import SpecError
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not with this module: the catalogue and the help texts read the framework registry as they
     # load, and main reports a registry that cannot be read as one line.
-    from harness.cli import compare, data, export, listing, parity, port, report, reproduction, run
+    from harness.cli import compare, data, export, listing, parity, port, report, reproduction, run, study
 
     parser = argparse.ArgumentParser(
         prog="fwcompare",
         description="Train the same MLPs in every registered framework; check parity; compare accuracy and speed.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module in (run, parity, port, report, compare, reproduction, listing, data, export):
+    for module in (run, parity, port, report, compare, reproduction, listing, data, export, study):
         module.add_parser(subparsers)
     return parser
 

@@ -7,6 +7,8 @@ result is that framework's exact counterpart.
 
 `CONVENTIONS` is the table of alignment decisions, as data, so the README, the report and the parity engine print
 and cite the same rows; each registered framework adds its column (its plug-in's `conventions`).
+`library_defaults` is a framework's table of its library's defaults with their sources (its plug-in's
+library_defaults and its native forms), the defaults mode of the conventions study.
 `form_differences` names the rows under which the native forms of two frameworks give different numbers for one
 model and schedule; the parity engine cites those names when it reports such a difference as EXPLAINED.
 """
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from harness.core.defaults import LibraryDefault
 from harness.core.errors import FwcompareError
 from harness.core.frameworks import plugin, plugins
-from harness.core.specs import ModelSpec, TrainSpec
+from harness.core.specs import OPTIMIZER_FORMS, ModelSpec, TrainSpec
 
 # Forms whose Adam computes its bias corrections β₁ᵗ, β₂ᵗ in the variables' dtype (harness.core.specs).
 VARIABLE_DTYPE_BIAS_CORRECTION = ("epsilon-hat",)
@@ -92,6 +95,24 @@ CONVENTIONS: tuple[Convention, ...] = (
         decision="canonical dense{i}.W is (in, out); a framework whose layer stores (out, in) transposes in its params "
         "adapter, on load and export",
         why="one parameter dict must load bit-identically everywhere; a missed transpose shows up at dense{i}",
+        aligned=True,
+    ),
+    Convention(
+        name="dense-init",
+        topic="Dense initialisers",
+        decision="initial parameters are drawn once, in NumPy, from the spec's InitSpec (kernel scheme and bias) and "
+        "loaded into every framework; no framework's own initialiser runs",
+        why="the libraries' defaults differ (nn.Linear's U(±1/√fan_in) kernels and biases against Glorot-uniform "
+        "kernels and zero biases) and their random streams could never match",
+        aligned=True,
+    ),
+    Convention(
+        name="optimizer-defaults",
+        topic="Optimiser epsilons, RMSprop rho, AdaGrad accumulator",
+        decision="OptimizerSpec states eps, betas, rho and the initial accumulator; every framework passes them, never "
+        "its library's default",
+        why="the defaults differ (Adam eps 1e-8 against 1e-7, RMSprop rho 0.99 against 0.9, AdaGrad's accumulator 0 "
+        "against 0.1)",
         aligned=True,
     ),
     Convention(
@@ -251,6 +272,54 @@ def form_differences(model_spec: ModelSpec, train_spec: TrainSpec, left: str, ri
     if optimizer.name == "adam" and train_spec.dtype == "float32" and len(in_variable_dtype) > 1:
         names.append("adam-bias-correction-dtype")
     return tuple(names)
+
+
+def library_defaults(framework: str) -> dict[str, LibraryDefault]:
+    """Framework `framework`'s library defaults (harness.core.defaults): its plug-in's library_defaults, plus the
+    update rule of every optimiser that has several (its optimizer_forms) and its BN running variance, each with
+    its plug-in's form_sources entry. Empty when its plug-in lists none."""
+    registered = plugin(framework)
+    if not registered.library_defaults:
+        return {}
+    table = dict(registered.library_defaults)
+    for optimizer, forms in OPTIMIZER_FORMS.items():
+        if len(forms) > 1:
+            table[f"{optimizer}.form"] = LibraryDefault(
+                registered.optimizer_forms[optimizer], registered.form_sources.get(optimizer, "")
+            )
+    table["bn.running_var"] = LibraryDefault(registered.running_var, registered.form_sources.get("batch_norm", ""))
+    return table
+
+
+def defaults_frameworks() -> tuple[str, ...]:
+    """The registered frameworks whose plug-ins list their library's defaults, in plugin order."""
+    return tuple(name for name, registered in plugins().items() if registered.library_defaults)
+
+
+def defaults_markdown() -> str:
+    """Every framework's library defaults (defaults_frameworks) as a Markdown table: setting, then each
+    framework's value and source."""
+    tables = {framework: library_defaults(framework) for framework in defaults_frameworks()}
+    names = list(dict.fromkeys(name for table in tables.values() for name in table))
+    labels = " | ".join(f"{plugin(framework).label} | source" for framework in tables)
+    lines = [f"| Setting | {labels} |", f"|---|{'---|---|' * len(tables)}"]
+    for name in names:
+        cells = []
+        for table in tables.values():
+            default = table.get(name)
+            cells += [_described(default.value), default.source] if default else ["", ""]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _described(value: object) -> str:
+    """A default's value for a table: an InitSpec by its scheme and bias, anything else as written."""
+    scheme, bias = getattr(value, "scheme", None), getattr(value, "bias", None)
+    return (
+        f"{scheme} kernel, {'bias like the kernel' if bias == 'like_weights' else 'zero bias'}"
+        if scheme
+        else str(value)
+    )
 
 
 def conventions_markdown() -> str:

@@ -18,9 +18,10 @@ default lists follow it), where its MLP lives (`model`, imported only when a mod
 runs natively (`optimizer_forms`: optimiser name -> form of harness.core.specs.OPTIMIZER_FORMS; `running_var`: its
 BatchNorm running-variance convention; checked when it loads; `other_forms`: any others its MLP also runs), whether
 it is the one reference that runs every form (`runs_every_form`), its thread environment variables, its column of
-the conventions table (`conventions`: convention name -> what the library does), whether it is `in_defaults`
-(False for a framework of an optional extra, which runs only when named), and, for a framework that records of
-schema 1 named forms after, its `schema1_form_name` (a new framework leaves it None).
+the conventions table (`conventions`: convention name -> what the library does), its library's defaults with their
+sources (`library_defaults`, `form_sources`: the defaults mode of the conventions study), whether it is
+`in_defaults` (False for a framework of an optional extra, which runs only when named), and, for a framework that
+records of schema 1 named forms after, its `schema1_form_name` (a new framework leaves it None).
 Its hooks: `import_library` (e.g. with start-up log filtering), `configure_threads`, `deterministic` (a context for
 parity), `model_device` (checks a --device choice and returns what its MLP gets), `gpu_model` and `matmul` (the
 library's GEMM, whose peak rate, measured under the name `gemm_library`, gives the machine limit, harness.run.gemm).
@@ -46,6 +47,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from harness.core.defaults import LibraryDefault
 from harness.core.errors import FrameworkUnavailableError, FwcompareError, UnknownNameError
 from harness.core.interface import FrameworkModel
 from harness.core.specs import OPTIMIZER_FORMS, RUNNING_VAR_CONVENTIONS
@@ -81,6 +83,12 @@ class FrameworkPlugin:
     thread_env_vars: ClassVar[tuple[str, ...]] = ()
     """Environment variables the library reads for its thread counts when it loads."""
     conventions: ClassVar[Mapping[str, str]] = {}
+    library_defaults: ClassVar[Mapping[str, LibraryDefault]] = {}
+    """What its library gives where a user writes nothing (harness.core.defaults: setting -> value and source), besides
+    the rule forms above; empty for a framework whose defaults are not listed (it has no defaults mode)."""
+    form_sources: ClassVar[Mapping[str, str]] = {}
+    """Optimiser name -> where its library's update rule is stated, and 'batch_norm' -> where its running variance
+    is: the sources of optimizer_forms and running_var in the defaults table."""
     reader: ClassVar[str | None] = None
     """'package.module' that reads users' model and optimiser objects of the library into harness.core.ports
     (read_model, read_optimizer, inference_logits, default_settings, default_optimizer; `fwcompare port`), imported

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -158,6 +158,8 @@ class FrameworkModel(ABC):
         y: np.ndarray,
         validation: tuple[np.ndarray, np.ndarray] | None = None,
         on_epoch_end: Callable[[EpochRecord], None] | None = None,
+        snapshot_steps: Sequence[int] = (),
+        on_snapshot: Callable[[int, Params], None] | None = None,
     ) -> FitResult:
         """Train for train_spec.epochs (or max_steps) on (x (n, d), y (n,)), epoch orders and dropout masks from
         the seed.
@@ -166,11 +168,22 @@ class FrameworkModel(ABC):
         last); early stopping (if enabled) looks at the validation loss every `eval_every` epochs and stops after
         `patience` looks without improvement, restoring the best weights if asked. Raises DivergedError on a
         non-finite training loss.
+
+        on_snapshot(step, params) is called with a copy of the parameters after each optimiser step count in
+        `snapshot_steps` that training reaches (0: before the first step); the epochs are then trained in segments
+        cut at those steps (same batches, same order), and the copies are not timed.
         """
         spec = self.train_spec
         stopping = spec.early_stopping
         if stopping.enabled and validation is None:
             raise ValueError("early stopping needs a validation set; pass validation=(x_val, y_val)")
+        if snapshot_steps and spec.schedule.kind != "constant":
+            # A framework's schedule clock may count an epoch's batches per train_epoch call.
+            raise ValueError("parameter snapshots cut epochs into segments, which needs a constant learning rate")
+        snapshot = on_snapshot or (lambda step, params: None)
+        if 0 in snapshot_steps:
+            snapshot(0, self.get_params())
+        steps_done = 0
         train_data = self.upload(x, y)
         val_data = self.upload(*validation) if validation is not None else None
         result = FitResult()
@@ -183,12 +196,33 @@ class FrameworkModel(ABC):
             order = epoch_order(n, spec.seed, epoch, spec.sampling)[:rows]
             masks = dropout_masks(self.model_spec, n, spec.seed, epoch)
             masks = None if masks is None else {key: mask[:rows] for key, mask in masks.items()}
-            self.synchronize()
+            batches = math.ceil(rows / spec.batch_size)
+            cuts = sorted(
+                min(rows, (step - steps_done) * spec.batch_size)
+                for step in set(snapshot_steps)
+                if steps_done < step <= steps_done + batches
+            )
+            segment_losses: list[tuple[float, int]] = []  # (mean loss, rows) of each segment
+            train_time_s = 0.0
             with LoadMeter() as load:
-                start = time.perf_counter()
-                train_loss = self.train_epoch(train_data, order, masks)
-                self.synchronize()
-                train_time_s = time.perf_counter() - start
+                for begin, end in zip([0, *cuts], [*cuts, rows], strict=True):
+                    if begin == end:
+                        continue
+                    segment_masks = None if masks is None else {key: mask[begin:end] for key, mask in masks.items()}
+                    self.synchronize()
+                    start = time.perf_counter()
+                    segment_losses.append((self.train_epoch(train_data, order[begin:end], segment_masks), end - begin))
+                    self.synchronize()
+                    train_time_s += time.perf_counter() - start
+                    if end in cuts:
+                        snapshot(steps_done + math.ceil(end / spec.batch_size), self.get_params())
+            steps_done += batches
+            # One segment (no snapshot in this epoch): the epoch's own mean, not re-weighted by its row count.
+            train_loss = (
+                segment_losses[0][0]
+                if len(segment_losses) == 1
+                else sum(loss * count for loss, count in segment_losses) / rows
+            )
             record = EpochRecord(
                 epoch=epoch,
                 train_loss=float(train_loss),

@@ -52,7 +52,7 @@ def plot_learning_curves(curves: pd.DataFrame, dataset: str, variant: str, path:
     curves: rows of harness.report.tables.RunRecords.curves (ok cells only) for this dataset and variant.
     """
     frameworks = list(dict.fromkeys(curves["framework"]))
-    figure = _figure(11, 4.2)
+    figure = new_figure(11, 4.2)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
     single_epoch = curves["epoch"].nunique() == 1
     for i, framework in enumerate(frameworks):
@@ -89,7 +89,7 @@ def plot_learning_curves(curves: pd.DataFrame, dataset: str, variant: str, path:
     figure.legend(handles, labels, title="framework", loc="outside lower center", ncols=len(frameworks))
     legend = "point: mean over seeds; whisker: min–max" if single_epoch else "line: mean over seeds; band: min–max"
     figure.suptitle(f"Learning curves: {variant} on {dataset} ({legend}; identical curves overlap)")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_accuracy_bars(accuracy: pd.DataFrame, path: Path) -> None:
@@ -112,7 +112,7 @@ def plot_accuracy_bars(accuracy: pd.DataFrame, path: Path) -> None:
         ylabel=f"test accuracy (%; axis starts at {bottom:g})",
     )
     _label_groups(axes[0], means.index)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
@@ -153,7 +153,7 @@ def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
     if has_steady and legend is not None:
         legend.remove()
     _label_groups(first_axes, first.index)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def _limit_marks(axes: Axes, heights: pd.DataFrame, limit: pd.DataFrame) -> None:
@@ -180,7 +180,7 @@ def _limit_marks(axes: Axes, heights: pd.DataFrame, limit: pd.DataFrame) -> None
 # --- shared figure parts -----------------------------------------------------------------------------------------
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
@@ -188,7 +188,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def _bar_figure(n_groups: int, n_panels: int) -> tuple[Figure, list[Axes]]:
     """A figure wide enough for n_groups bar groups (about 0.9 inch each, 8 inches at least)."""
-    figure = _figure(max(8.0, 2.0 + 0.9 * n_groups), 1.0 + 3.6 * n_panels)
+    figure = new_figure(max(8.0, 2.0 + 0.9 * n_groups), 1.0 + 3.6 * n_panels)
     axes = figure.subplots(n_panels, 1, sharex=True, squeeze=False)[:, 0]
     return figure, list(axes)
 
@@ -241,6 +241,6 @@ def _one_or_mixed(values: pd.Series, fallback: str) -> str:
     return distinct[0] if len(distinct) == 1 else fallback
 
 
-def _save(figure: Figure, path: Path) -> None:
+def save_figure(figure: Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")

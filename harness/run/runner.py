@@ -47,6 +47,7 @@ from harness.run.estimate import check_lengths, check_memory
 from harness.run.executor import Executor
 from harness.run.gemm import PeakRateJob, epoch_gemm_flops, measure_peak_rates, merge_peak_rates
 from harness.run.lock import run_lock
+from harness.run.snapshots import SnapshotPlan, SnapshotRecorder
 
 CONFIG_SCHEMA = 1
 RETRIED_STATUSES = ("failed", "unavailable")
@@ -109,6 +110,8 @@ class CellJob:
     data_dir: str | None
     device: str
     threads: int
+    snapshots: SnapshotPlan | None = None
+    """Parameters to save or compare at some optimiser steps (harness.run.snapshots); None for none."""
 
 
 @dataclass(frozen=True)
@@ -269,7 +272,17 @@ def _train(
             )
         )
 
-    fit = model.fit(arrays.x_train, arrays.y_train, validation=evaluation, on_epoch_end=epoch_done)
+    recorder = SnapshotRecorder(job.snapshots) if job.snapshots is not None else None
+    fit = model.fit(
+        arrays.x_train,
+        arrays.y_train,
+        validation=evaluation,
+        on_epoch_end=epoch_done,
+        snapshot_steps=job.snapshots.steps if job.snapshots is not None else (),
+        on_snapshot=recorder.record if recorder is not None else None,
+    )
+    if recorder is not None:
+        recorder.finish()
     test_loss, test_accuracy = model.evaluate(model.upload(arrays.x_test, arrays.y_test))
     measured.result = CellResult(
         test_loss=float(test_loss),
@@ -569,8 +582,10 @@ def execute_run(
     on_event: Callable[[CellEvent], None],
     *,
     gemm_seconds: float | None = None,
+    snapshots_of: Callable[[Cell], SnapshotPlan | None] | None = None,
 ) -> RunResult:
-    """Train the plan's remaining cells through `executor`, writing each record the moment it arrives.
+    """Train the plan's remaining cells through `executor`, writing each record the moment it arrives; with
+    snapshots_of, each cell saves or compares its parameters as the plan it gives says (harness.run.snapshots).
 
     With gemm_seconds, first measures the peak GEMM rate of each framework's library and dtype of the plan (that
     long each, through the executor, so with the cells' threads) into environment.json's "gemm_peak", unless an
@@ -595,7 +610,13 @@ def execute_run(
     trained = []
     for batch in batches:
         cell_jobs = [
-            CellJob(cell, plan.data_dir, plan.device, executor.threads_per_worker)
+            CellJob(
+                cell,
+                plan.data_dir,
+                plan.device,
+                executor.threads_per_worker,
+                snapshots=snapshots_of(cell) if snapshots_of is not None else None,
+            )
             for cell in plan.todo
             if cell.framework in batch
         ]
@@ -624,6 +645,7 @@ def run_matrix(
     jobs: int = 1,
     environment: dict[str, Any] | None = None,
     on_event: Callable[[CellEvent], None] = lambda event: None,
+    snapshots_of: Callable[[Cell], SnapshotPlan | None] | None = None,
 ) -> RunResult:
     """plan_run then execute_run, holding the directory's lock: train every cell of `matrix` that has no final
     record in `run_dir`."""
@@ -640,7 +662,7 @@ def run_matrix(
                 threads=threads, jobs=jobs, threads_per_worker=executor.threads_per_worker, device=device
             ),
         )
-        return execute_run(plan, executor, on_event)
+        return execute_run(plan, executor, on_event, snapshots_of=snapshots_of)
 
 
 def _lost_record(job: CellJob, error: str) -> CellRecord:
