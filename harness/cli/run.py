@@ -24,6 +24,7 @@ from harness.core.frameworks import DEVICE_CHOICES, check_device, default_framew
 from harness.core.interface import MODES
 from harness.core.load import machine_is_busy
 from harness.data.registry import DATASETS
+from harness.run.divergence import divergence_plans, release_snapshots
 from harness.run.environment import collect_environment
 from harness.run.estimate import estimate_duration
 from harness.run.executor import Executor, available_cores, make_executor, threads_per_worker
@@ -126,6 +127,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--wait", action="store_true", help="if another run holds --out, wait for it to finish instead of stopping"
     )
+    parser.add_argument(
+        "--no-divergence",
+        action="store_true",
+        help="do not compare the frameworks' parameters during training (the report's divergence plots need it; it "
+        "cuts each cell's first epoch at steps 1, 10 and 100, which adds compiles to compiled paths' first epoch)",
+    )
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary instead of a table")
     parser.set_defaults(handler=_run)
 
@@ -205,11 +212,14 @@ def _run(args: argparse.Namespace) -> int:
                 f"warning: the load average ({os.getloadavg()[0]:.1f}) exceeds the {os.cpu_count()} cores; epochs "
                 "timed while other processes run are flagged as contended and their times are not comparable"
             )
+        n_train = len(next(iter(plan.arrays().values())).x_train)
+        snapshots_of = None if args.no_divergence else divergence_plans(plan.cells, out, n_train)
         progress = CellProgress(len(plan.todo))
         try:
-            result = execute_run(plan, executor, progress, gemm_seconds=RUN_SECONDS_PER_RATE)
+            result = execute_run(plan, executor, progress, gemm_seconds=RUN_SECONDS_PER_RATE, snapshots_of=snapshots_of)
         finally:
             progress.close()
+            release_snapshots(plan.cells, out)
         # Imported here: pandas and matplotlib take about half a second, which a refused command should not cost.
         from harness.report.build import build_report
 

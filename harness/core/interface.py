@@ -171,15 +171,20 @@ class FrameworkModel(ABC):
 
         on_snapshot(step, params) is called with a copy of the parameters after each optimiser step count in
         `snapshot_steps` that training reaches (0: before the first step); the epochs are then trained in segments
-        cut at those steps (same batches, same order), and the copies are not timed.
+        cut at those steps (same batches, same order; with a learning-rate schedule only epoch ends are allowed),
+        and the copies are not timed.
         """
         spec = self.train_spec
         stopping = spec.early_stopping
         if stopping.enabled and validation is None:
             raise ValueError("early stopping needs a validation set; pass validation=(x_val, y_val)")
-        if snapshot_steps and spec.schedule.kind != "constant":
+        cutting = [step for step in snapshot_steps if step % self.steps_per_epoch and step != spec.max_steps]
+        if cutting and spec.schedule.kind != "constant":
             # A framework's schedule clock may count an epoch's batches per train_epoch call.
-            raise ValueError("parameter snapshots cut epochs into segments, which needs a constant learning rate")
+            raise ValueError(
+                f"parameter snapshots at steps {cutting} cut epochs into segments, which needs a constant learning "
+                "rate; with a schedule, snapshot at epoch ends only"
+            )
         snapshot = on_snapshot or (lambda step, params: None)
         if 0 in snapshot_steps:
             snapshot(0, self.get_params())

@@ -92,6 +92,51 @@ def plot_learning_curves(curves: pd.DataFrame, dataset: str, variant: str, path:
     save_figure(figure, path)
 
 
+def plot_divergence(divergence: pd.DataFrame, roundoff: dict[str, float], path: Path) -> None:
+    """One panel per dataset × variant, on shared log axes: the relative distance of each framework's parameters
+    to the reference framework's by optimiser step (median over seeds, band min–max), and a dotted line at one
+    rounding of the run's dtype (`roundoff`: dtype → unit roundoff).
+
+    divergence: harness.report.divergence.load_divergence (steps after 0 are drawn).
+    """
+    drawn = divergence[divergence["step"] > 0]
+    panels = list(dict.fromkeys(zip(drawn["dataset"], drawn["variant"], strict=True)))
+    frameworks = list(dict.fromkeys(drawn["framework"]))
+    columns = min(4, len(panels))
+    rows = -(-len(panels) // columns)
+    figure = new_figure(3.3 * columns + 0.5, 2.8 * rows + 0.8)
+    grid = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    for axes, (dataset, variant) in zip(grid.flat, panels, strict=False):
+        panel = drawn[(drawn["dataset"] == dataset) & (drawn["variant"] == variant)]
+        for i, framework in enumerate(frameworks):
+            runs = panel[panel["framework"] == framework]
+            if runs.empty:
+                continue
+            by_step = runs.groupby("step")["relative"].agg(["median", "min", "max"])
+            colour = framework_colour(framework, frameworks)
+            style = {**LINE_STYLES[i % len(LINE_STYLES)], "linewidth": 1.8, "markersize": 4}
+            label = f"{framework} vs {runs['reference'].iloc[0]}"
+            axes.plot(by_step.index, by_step["median"], color=colour, label=label, **style)
+            axes.fill_between(by_step.index, by_step["min"], by_step["max"], color=colour, alpha=0.2, lw=0)
+        for dtype in dict.fromkeys(panel["dtype"]):
+            axes.axhline(roundoff.get(str(dtype), np.nan), color="grey", linestyle=":", linewidth=1)
+        axes.set_title(variant if drawn["dataset"].nunique() == 1 else f"{variant} ({dataset})", fontsize=10)
+        axes.set(xscale="log", yscale="log")
+        axes.grid(alpha=0.3)
+    for axes in grid.flat[len(panels) :]:
+        axes.set_visible(False)
+    for axes in grid[-1, :]:
+        axes.set_xlabel("optimiser step")
+    for axes in grid[:, 0]:
+        axes.set_ylabel("‖θ − θ_ref‖ / ‖θ_ref‖")
+    handles, labels = grid.flat[0].get_legend_handles_labels()
+    handles.append(Line2D([], [], color="grey", linestyle=":", linewidth=1))
+    labels.append("one rounding (unit roundoff of the dtype)")
+    figure.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    figure.suptitle("Divergence from identical starts: relative parameter distance to the reference framework")
+    save_figure(figure, path)
+
+
 def plot_accuracy_bars(accuracy: pd.DataFrame, path: Path) -> None:
     """Grouped bars of final test accuracy (%): one group per variant, one bar per framework, error bars ± one
     std over seeds. The y axis starts just below the lowest bar (stated in the axis label) so that differences of

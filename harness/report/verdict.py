@@ -1,5 +1,6 @@
 """A run's answer, first: does any framework differ from another beyond seed noise on any variant, which framework
-is fastest per variant and by how much, and what failed. report.md and report.html open with it; verdict.json holds
+is fastest per variant and by how much, whether their parameters drifted apart from identical starts, and what
+failed. report.md and report.html open with it; verdict.json holds
 it for machines.
 
 Frameworks are compared in pairs, per dataset × variant, on final test accuracy and test loss, paired by seed (a
@@ -13,13 +14,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from harness.core.names import clip_text
 from harness.report import stats
+from harness.report.divergence import divergence_headline
 from harness.report.tables import MISSING
 
 VERDICT_SCHEMA = 1
@@ -34,7 +36,9 @@ class Verdict:
     """comparisons: one row per dataset × variant × metric × framework pair (framework_b − framework_a, means,
     difference with its interval, p, Holm-adjusted p, call in stats.CALLS). fastest: one row per dataset × variant
     (fastest framework, its seconds per epoch, and each slower framework's time as a multiple of it). failures:
-    every cell whose status is not ok. headline: the answer in sentences."""
+    every cell whose status is not ok. headline: the answer in sentences. divergence: one row per dataset ×
+    variant × framework with its parameters' distance to the reference framework's (harness.report.divergence;
+    empty when the run kept none)."""
 
     comparisons: pd.DataFrame
     fastest: pd.DataFrame
@@ -43,6 +47,7 @@ class Verdict:
     contended_epochs: int | None
     """Epochs timed while other processes used the CPU; None when the records predate that measurement."""
     headline: tuple[str, ...]
+    divergence: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def frameworks_differ(self) -> bool:
@@ -62,13 +67,17 @@ class Verdict:
             "comparisons": records(self.comparisons),
             "fastest": records(self.fastest),
             "failures": records(self.failures),
+            "divergence": records(self.divergence),
         }
 
 
-def run_verdict(cells: pd.DataFrame, timing: pd.DataFrame | None = None) -> Verdict:
+def run_verdict(
+    cells: pd.DataFrame, timing: pd.DataFrame | None = None, divergence: pd.DataFrame | None = None
+) -> Verdict:
     """The verdict over a run's cells table (harness.report.tables.load_run); with its timing table
     (harness.report.tables.timing_table), the fastest framework's epoch time also as a multiple of the machine
-    limit."""
+    limit; with its divergence table (harness.report.divergence.divergence_table), which variants' parameters
+    drifted apart."""
     frameworks = list(dict.fromkeys(cells["framework"]))
     ok = cells[cells["status"] == "ok"]
     comparisons = _comparisons(ok, frameworks)
@@ -76,12 +85,15 @@ def run_verdict(cells: pd.DataFrame, timing: pd.DataFrame | None = None) -> Verd
     failures = cells.loc[cells["status"] != "ok", ["dataset", "variant", "framework", "seed", "status", "message"]]
     failures = failures.reset_index(drop=True)
     contended = int(ok["contended_epochs"].sum()) if ok["contended_epochs"].notna().any() else None
+    divergence = divergence if divergence is not None else pd.DataFrame()
+    drift = divergence_headline(divergence)
     headline = (
         _differences_sentence(comparisons, ok),
+        *([drift] if drift else []),
         *_speed_sentences(fastest, contended),
         _failures_sentence(failures, len(cells)),
     )
-    return Verdict(comparisons, fastest, failures, len(cells), contended, tuple(headline))
+    return Verdict(comparisons, fastest, failures, len(cells), contended, tuple(headline), divergence)
 
 
 def comparisons_display(comparisons: pd.DataFrame) -> pd.DataFrame:

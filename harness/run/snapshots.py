@@ -29,12 +29,15 @@ SNAPSHOT_ROLES = ("save", "compare")
 @dataclass(frozen=True)
 class SnapshotPlan:
     """What a cell does with its parameters at `steps`: role 'save' writes them to `path` (.npz); role 'compare'
-    reads the saved run at `reference` and writes the distances to `path` (.json, distances_json's form)."""
+    reads the saved run at `reference` and writes the distances to `path` (.json, read_distances' form).
+    required: whether a missing reference file (or step in it) is an error; when False, the steps without a
+    reference get no distance, and no file is written when none has one."""
 
     steps: tuple[int, ...]
     role: str
     path: str
     reference: str | None = None
+    required: bool = True
 
     def __post_init__(self) -> None:
         if self.role not in SNAPSHOT_ROLES:
@@ -57,8 +60,11 @@ class SnapshotRecorder:
             self.saved[step] = params
             return
         if self._reference is None:
-            self._reference = load_snapshots(Path(str(self.plan.reference)))
+            reference = Path(str(self.plan.reference))
+            self._reference = load_snapshots(reference) if self.plan.required or reference.is_file() else {}
         if step not in self._reference:
+            if not self.plan.required:
+                return
             raise RunDirectoryError(
                 f"{self.plan.reference} has no snapshot at step {step}; delete it and rerun the study to remake it"
             )
@@ -75,7 +81,7 @@ class SnapshotRecorder:
                 **{f"{step}/{key}": value for step, params in self.saved.items() for key, value in params.items()},
             )
             write_atomic(path, buffer.getvalue())
-        else:
+        elif self.distances or self.plan.required:
             write_json_atomic(path, {str(step): values for step, values in sorted(self.distances.items())})
 
 
