@@ -222,8 +222,22 @@ class MLP(FrameworkModel):
             self.network.compile(optimizer=optimizer, jit_compile=False, steps_per_execution=steps_per_epoch)
             optimizer.build(self.network.trainable_variables)
         key_of = {id(variable): key for key, variable in self._trainable.items()}
-        # One trace serves every epoch: the shapes of x, y and the batch layout are fixed for a fit.
-        self._batch_loop = tf.function(self.network.batch_loop, jit_compile=execution == "xla", reduce_retracing=True)
+        # One trace serves every call, whatever its number of batches: fit cuts an epoch into segments of other
+        # lengths when it snapshots the parameters (harness.run.divergence), and each new length would trace again.
+        batch_size = train_spec.batch_size
+        signature = (
+            tf.TensorSpec((None, model_spec.input_size), self.dtype),
+            tf.TensorSpec((None,), tf.int64),
+            tf.TensorSpec((None, batch_size), tf.int64),
+            {
+                f"dropout{i}": tf.TensorSpec((None, batch_size, width), tf.float32)
+                for i, width in enumerate(model_spec.hidden_sizes)
+                if f"dropout{i}" in self.network.dropout_layers
+            },
+        )
+        self._batch_loop = tf.function(
+            self.network.batch_loop, input_signature=signature, jit_compile=execution == "xla"
+        )
         # Canonical key of each gradient that MLPNetwork.probe_loss_and_grads returns (Keras' variable order).
         self._gradient_keys = [key_of[id(variable)] for variable in self.network.trainable_variables]
 
@@ -308,7 +322,11 @@ class MLP(FrameworkModel):
                 data.x,
                 data.y,
                 tf.constant(order[:end].reshape(full, batch_size)),
-                {key: _host_tensor(mask[:end].reshape(full, batch_size, -1)) for key, mask in keep.items()},
+                # Keep-masks are 0/1, exact in float32 (the loop's signature); the harness draws them in float32.
+                {
+                    key: _host_tensor(np.asarray(mask[:end], np.float32).reshape(full, batch_size, -1))
+                    for key, mask in keep.items()
+                },
             )
             weighted = float(total) * batch_size
             if end < len(order):

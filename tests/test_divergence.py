@@ -78,6 +78,7 @@ def test_the_reference_saves_the_others_compare_and_the_snapshots_are_released(d
         assert written.is_file() == (framework != "numpy"), (variant, framework, seed)
         reference = cells[variant, "numpy", seed]["key"]
         assert not snapshot_path(diverged_run, reference).exists()  # every other framework compared
+    assert not (diverged_run / "snapshots").exists()
 
 
 def test_identical_starts_then_rounding_or_the_convention(diverged_run):

@@ -100,7 +100,7 @@ def divergence_display(table: pd.DataFrame) -> pd.DataFrame:
             "at the last step": [
                 _distance(value, step) for value, step in zip(table["relative_last"], table["last_step"], strict=True)
             ],
-            "growth": [f"×{value:,.0f}" if np.isfinite(value) else MISSING for value in table["growth"]],
+            "growth": [growth_text(value) for value in table["growth"]],
             "forms that differ": table["forms_differ"].replace("", "none (rounding only)"),
         }
     )
@@ -145,9 +145,16 @@ def divergence_headline(table: pd.DataFrame) -> str | None:
 
 def _variants_text(rows: pd.DataFrame) -> str:
     return ", ".join(
-        f"{variant} ({distance:.1e}, ×{growth:,.0f})"
+        f"{variant} ({distance:.1e}, {growth_text(growth)})"
         for variant, distance, growth in zip(rows["variant"], rows["relative_last"], rows["growth"], strict=True)
     )
+
+
+def growth_text(growth: float) -> str:
+    """'×6', '×180', '×1.4e+06': a factor with as many digits as a distance that noisy supports."""
+    if not np.isfinite(growth):
+        return MISSING
+    return f"×{growth:.0f}" if growth < 1000 else f"×{growth:.1e}"
 
 
 def _forms_that_differ(record: CellRecord, reference: CellRecord) -> str:

@@ -14,6 +14,7 @@ constant learning rate (FrameworkModel.fit), so a variant with a schedule is com
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -89,6 +90,8 @@ def release_snapshots(cells: Sequence[Cell], run_dir: Path) -> list[Path]:
         if path.is_file() and all(divergence_path(run_dir, cell.key).is_file() for cell in others):
             path.unlink()
             deleted.append(path)
+    with contextlib.suppress(OSError):  # absent, or still holding a snapshot a failed cell needs
+        (run_dir / SNAPSHOTS_DIR).rmdir()
     return deleted
 
 
