@@ -89,18 +89,20 @@ def load_study(out: Path) -> StudyReport:
     if not config_path.is_file():
         raise RunRecordError(f"{out} has no study.json; run `fwcompare study conventions --out {out}` first")
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    arms = pd.DataFrame(config["arms"])
-    cells, curves = [], []
+    # One row per arm of study.json, with the settings it changes joined as the tables show them.
+    arms = pd.DataFrame([{**arm, "changed": "; ".join(arm["changed"])} for arm in config["arms"]])
+    cells: list[pd.DataFrame] = []
+    run_curves: list[pd.DataFrame] = []
     for run_dir in sorted((out / "runs").glob("*")):
         if run_dir.name.split("-")[0] not in PASSES or not (run_dir / "cells").is_dir():
             continue
         run = load_run(run_dir)
         cells.append(run.cells)
-        curves.append(run.curves)
+        run_curves.append(run.curves)
     if not cells:
         raise RunRecordError(f"{out / 'runs'} holds no finished cells; run `fwcompare study conventions --out {out}`")
     all_cells = pd.concat(cells, ignore_index=True)
-    all_curves = pd.concat(curves, ignore_index=True)
+    all_curves = pd.concat(run_curves, ignore_index=True)
     distances = _distances(out, all_cells)
     effects = _effects(arms, all_cells, distances, config)
     accuracies = all_cells.loc[
@@ -127,7 +129,7 @@ def _effects(arms: pd.DataFrame, cells: pd.DataFrame, distances: pd.DataFrame, c
                 [arm.framework] if arm.switch == ALL and arm.framework in config["in_frameworks"] else []
             )
             for runs_in in places:
-                found = stats.difference(aligned, _accuracies(cells, arm.cells_variant, runs_in))
+                found = stats.difference(aligned, _accuracies(cells, str(arm.cells_variant), runs_in))
                 keys = cells.loc[(cells["variant"] == arm.cells_variant) & (cells["framework"] == runs_in), "key"]
                 steps = distances[distances["key"].isin(keys)].groupby("step")["relative"].mean()
                 rows.append(
@@ -138,7 +140,7 @@ def _effects(arms: pd.DataFrame, cells: pd.DataFrame, distances: pd.DataFrame, c
                         "switch": arm.switch,
                         "framework": arm.framework,
                         "convention": arm.convention or "",
-                        "changed": "; ".join(arm.changed),
+                        "changed": arm.changed,
                         "cells_variant": arm.cells_variant,
                         "n_pairs": found.n_pairs,
                         "aligned_accuracy": stats.mean_of(aligned),
@@ -182,8 +184,20 @@ def _arm_curves(arms: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     for arm in arms.itertuples():
         if arm.cells_variant not in per_cells.index.get_level_values("variant"):
             continue
-        for (framework, epoch), values in per_cells.loc[arm.cells_variant].iterrows():
-            rows.append({"variant": arm.variant, "arm": arm.arm, "framework": framework, "epoch": epoch, **values})
+        arm_cells = per_cells.loc[str(arm.cells_variant)]
+        for (framework, epoch), train_loss, val_accuracy in zip(
+            arm_cells.index, arm_cells["train_loss"], arm_cells["val_accuracy"], strict=True
+        ):
+            rows.append(
+                {
+                    "variant": arm.variant,
+                    "arm": arm.arm,
+                    "framework": framework,
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_accuracy": val_accuracy,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -192,9 +206,10 @@ def by_convention(effects: pd.DataFrame, reference_framework: str) -> pd.DataFra
     many of its arms have results and how many of those differ beyond noise, and its largest effect (signed,
     with interval, variant and framework), largest first."""
     rows = []
-    reference = effects[effects["runs_in"] == reference_framework] if not effects.empty else []
+    # An empty effects table has no columns to select by.
+    reference = effects[effects["runs_in"] == reference_framework] if not effects.empty else effects
     for switch, arms in reference.groupby("switch", sort=False) if len(reference) else []:
-        largest = arms.loc[arms["difference"].abs().idxmax()] if arms["difference"].notna().any() else None
+        largest = arms.iloc[arms["difference"].abs().argmax()] if arms["difference"].notna().any() else None
         rows.append(
             {
                 "convention": switch,
@@ -224,11 +239,12 @@ def _headline(effects: pd.DataFrame, config: dict[str, Any]) -> tuple[str, ...]:
     ]
     conventions = by_convention(effects, config["reference"])
     conventions = conventions[conventions["convention"] != ALL]
-    for row in conventions.head(HEADLINE_EFFECTS).itertuples():
+    top = conventions.head(HEADLINE_EFFECTS)
+    for row, largest, low, high in zip(top.itertuples(), top["largest"], top["low"], top["high"], strict=True):
         call = single.loc[(single["variant"] + " · " + single["arm"]) == row.where, "call"].iloc[0]
         lines.append(
-            f"{row.convention}: largest effect {_points(row.largest)} points [{_points(row.low)}, "
-            f"{_points(row.high)}] ({row.where}, {call}); {row.differ} of {row.arms} of its arms differ beyond noise."
+            f"{row.convention}: largest effect {_points(largest)} points [{_points(low)}, "
+            f"{_points(high)}] ({row.where}, {call}); {row.differ} of {row.arms} of its arms differ beyond noise."
         )
     by_switch = single.groupby("switch")["call"].agg(lambda calls: (calls == "differs").any())
     noise = sorted(by_switch[~by_switch].index)
@@ -293,12 +309,14 @@ def plot_accuracy_differences(effects: pd.DataFrame, path: Path) -> None:
     figure = new_figure(9, 1.2 + 0.22 * len(effects))
     axes = figure.subplots()
     positions = np.arange(len(effects))[::-1]
-    for position, row in zip(positions, effects.itertuples(), strict=True):
-        colour = CALL_COLOURS.get(row.call, "#999999")
+    for position, call, difference, low, high in zip(
+        positions, effects["call"], effects["difference"], effects["low"], effects["high"], strict=True
+    ):
+        colour = CALL_COLOURS.get(call, "#999999")
         axes.errorbar(
-            100 * row.difference,
+            100 * difference,
             position,
-            xerr=[[100 * (row.difference - row.low)], [100 * (row.high - row.difference)]],
+            xerr=[[100 * (difference - low)], [100 * (high - difference)]],
             fmt="o",
             color=colour,
             markersize=4,

@@ -78,6 +78,8 @@ class SnapshotRecorder:
             buffer = io.BytesIO()
             np.savez(
                 buffer,
+                # Parameters are numeric arrays; named, the flag also cannot be taken for one of them by the stubs.
+                allow_pickle=False,
                 **{f"{step}/{key}": value for step, params in self.saved.items() for key, value in params.items()},
             )
             write_atomic(path, buffer.getvalue())
