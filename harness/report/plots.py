@@ -229,6 +229,7 @@ def _limit_marks(axes: Axes, heights: pd.DataFrame, limit: pd.DataFrame) -> None
 def new_figure(width: float, height: float) -> Figure:
     """A figure of width × height inches on the Agg canvas, without a layout engine: save_figure lays it out."""
     figure = Figure(figsize=(width, height), dpi=DPI)
+    figure.set_layout_engine("none")  # whatever layout matplotlibrc asks for: save_figure's is the one
     FigureCanvasAgg(figure)
     return figure
 
