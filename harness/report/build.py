@@ -31,16 +31,14 @@ report; the JSON files hold them whole."""
 
 DIVERGENCE_TEXT = (
     "The cells of one seed start from the same parameters and train on the same batches with the same dropout "
-    "masks in every framework, so the distance between their parameters comes only from how each framework rounds. "
-    "Per variant: the relative distance ‖θ − θ_ref‖₂ / ‖θ_ref‖₂ of each framework's parameters to the reference "
-    "framework's (the matrix's first) at the same optimiser step, median over seeds (band: min–max), compared at "
-    "steps 1, 10 and 100 and at every epoch's end. One float32 rounding is 6e-8. Sigmoid and tanh are smooth: a "
-    "rounding-sized change of a unit's input changes its output and its gradient by a rounding-sized amount, so "
-    "the trajectories stay a few hundred roundings apart. ReLU's derivative jumps from 0 to 1 at zero: a unit whose "
-    "input lies within rounding of zero is on in one framework and off in the other for that example, so its "
-    "gradient differs by the whole term rather than by a rounding, and Adam turns even a small gradient difference "
-    "into a step of the learning rate's size. Those differences compound into a distance that grows with every "
-    "step, until the networks classify a few test images differently."
+    "masks in every framework. Per variant: the relative distance ‖θ − θ_ref‖₂ / ‖θ_ref‖₂ of each framework's "
+    "parameters to the reference framework's (the matrix's first) at the same optimiser step, median over seeds "
+    "(band: min–max), compared at steps 1, 10 and 100 and at every epoch's end; the dotted line is one rounding of "
+    "the dtype. A framework that trains in the reference's arithmetic forms differs from it by rounding only: a "
+    "smooth network (sigmoid, tanh) keeps that difference rounding-sized, while in a ReLU network a hidden unit "
+    "whose input lies within a rounding of 0 is on in one framework and off in the other, its whole gradient term "
+    "differs, and the runs part (measured in docs/divergence.md). A framework that trains in other forms (column "
+    "'forms that differ') starts at that convention's distance."
 )
 
 
