@@ -172,6 +172,9 @@ def test_cli_run_on_the_cluster_writes_the_records_of_a_local_run(cluster, local
     out = tmp_path / "run"
     argv = ["run", "--executor", "ray", "--ray-address", address, "--matrix", "default", "--dataset", "digits"]
     argv += ["--frameworks", "numpy,torch", "--variants", "relu-he,relu-he-dropout", "--seeds", "1", "--epochs", "15"]
+    # local_records trained without divergence snapshots, which cut the first epoch and so change the last bits of
+    # its mean loss (a sum over segments).
+    argv += ["--no-divergence"]
     assert main([*argv, "--out", str(out)]) == 0, capsys.readouterr().err
     records = {path.stem: json.loads(path.read_text()) for path in (out / "cells").glob("*.json")}
     assert_same_records(records, local_records)
