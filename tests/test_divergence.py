@@ -19,6 +19,7 @@ from harness.core.frameworks import model_class
 from harness.core.initializers import initial_params
 from harness.core.specs import ScheduleSpec
 from harness.run.divergence import divergence_path, divergence_steps, snapshot_path
+from tests.planted import breaking_model_class
 
 MNIST_STEPS = 469  # 60,000 rows at batch 128
 RUN = ["run", "--dataset", "digits", "--variants", "relu-he,sigmoid-xavier", "--seeds", "2", "--epochs", "3"]
@@ -144,18 +145,7 @@ def test_a_planted_learning_rate_error_drifts_apart(tmp_path, monkeypatch):
 
 
 def test_a_missing_reference_leaves_the_cell_ok_without_distances(tmp_path, monkeypatch):
-    def failing_model_class(name):
-        base = model_class(name)
-        if name != "numpy":
-            return base
-
-        class Broken(base):
-            def train_epoch(self, data, order, dropout_masks=None):
-                raise RuntimeError("planted failure")
-
-        return Broken
-
-    monkeypatch.setattr(harness.run.runner, "model_class", failing_model_class)
+    monkeypatch.setattr(harness.run.runner, "model_class", breaking_model_class("numpy", "planted failure"))
     out = tmp_path / "run"
     argv = [*RUN[:4], "relu-he", "--seeds", "1", "--epochs", "1", "--frameworks", "numpy,torch", "--threads", "1"]
     assert main([*argv, "--in-process", "--out", str(out)]) == 1  # the numpy cell failed

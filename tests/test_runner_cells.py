@@ -22,6 +22,7 @@ from harness.core.record import RECORD_SCHEMA, CellRecord
 from harness.core.specs import OptimizerSpec
 from harness.run.executor import InProcessExecutor
 from harness.run.runner import RunDirectory, run_matrix, time_to_target
+from tests.planted import breaking_model_class
 
 DIVERGING = replace(
     get_variant("relu-he"),
@@ -180,18 +181,9 @@ def test_a_diverging_and_a_failing_cell_are_recorded_while_the_others_finish(tmp
         """
     )
 
-    def torch_breaks(name):
-        base = model_class(name)
-        if name != "torch":
-            return base
-
-        class Breaking(base):
-            def train_epoch(self, data, order, dropout_masks=None):
-                raise RuntimeError("simulated crash inside torch")
-
-        return Breaking
-
-    monkeypatch.setattr(harness.run.runner, "model_class", torch_breaks)
+    monkeypatch.setattr(
+        harness.run.runner, "model_class", breaking_model_class("torch", "simulated crash inside torch")
+    )
     out = tmp_path / "run"
     # In process: the patched model class exists in this process only, not in a worker's.
     code = cli.main(["run", "--matrix", str(matrix_file), "--out", str(out), "--threads", "1", "--in-process"])

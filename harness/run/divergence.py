@@ -55,12 +55,13 @@ def divergence_plans(cells: Sequence[Cell], run_dir: Path, n_train: int) -> Call
     """What each cell of a run does with its snapshots: the reference framework's cell (the first framework of
     `cells`) saves them, every other framework's cell of the same dataset, variant, seed and mode compares with
     them. None (nothing to compare) when the run has one framework."""
-    frameworks = list(dict.fromkeys(cell.framework for cell in cells))
-    reference_keys = {_group(cell): cell.key for cell in cells if cell.framework == frameworks[0]}
+    reference = reference_framework(cells)
+    reference_keys = {_group(cell): cell.key for cell in cells if cell.framework == reference}
+    several = len({cell.framework for cell in cells}) > 1
 
     def plan_of(cell: Cell) -> SnapshotPlan | None:
         reference_key = reference_keys.get(_group(cell))
-        if len(frameworks) < 2 or reference_key is None:
+        if not several or reference_key is None:
             return None
         steps = divergence_steps(cell.train_spec, n_train)
         saved = str(snapshot_path(run_dir, reference_key))
@@ -76,23 +77,28 @@ def divergence_plans(cells: Sequence[Cell], run_dir: Path, n_train: int) -> Call
 def release_snapshots(cells: Sequence[Cell], run_dir: Path) -> list[Path]:
     """Delete every reference snapshot file whose group's other cells have all written their distances (they are
     about 1 MB per snapshot of a 784-256-256-10 MLP and are needed only until then); returns the deleted paths."""
-    frameworks = list(dict.fromkeys(cell.framework for cell in cells))
+    reference = reference_framework(cells)
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(_group(cell), []).append(cell)
     deleted = []
     for members in groups.values():
-        reference = [cell for cell in members if cell.framework == frameworks[0]]
-        others = [cell for cell in members if cell.framework != frameworks[0]]
-        if not reference:
+        saving = [cell for cell in members if cell.framework == reference]
+        others = [cell for cell in members if cell.framework != reference]
+        if not saving:
             continue
-        path = snapshot_path(run_dir, reference[0].key)
+        path = snapshot_path(run_dir, saving[0].key)
         if path.is_file() and all(divergence_path(run_dir, cell.key).is_file() for cell in others):
             path.unlink()
             deleted.append(path)
     with contextlib.suppress(OSError):  # absent, or still holding a snapshot a failed cell needs
         (run_dir / SNAPSHOTS_DIR).rmdir()
     return deleted
+
+
+def reference_framework(cells: Sequence[Cell]) -> str:
+    """The framework every other is compared with: the first of the run's cells (the matrix's first framework)."""
+    return cells[0].framework
 
 
 def _group(cell: Cell) -> tuple[str, str, int, str]:
