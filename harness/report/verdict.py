@@ -274,6 +274,12 @@ def _pair_difference(row: pd.Series) -> str:
     )
 
 
+def _span(values: list[float], digits: int) -> str:
+    """'1.08–1.36' for a range, '1.18' when every value rounds alike."""
+    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
+    return low if low == high else f"{low}–{high}"
+
+
 def _speed_sentences(fastest: pd.DataFrame, contended: int | None) -> list[str]:
     if fastest.empty:
         return ["Speed: no cell finished ok, so nothing was timed."]
@@ -286,12 +292,12 @@ def _speed_sentences(fastest: pd.DataFrame, contended: int | None) -> list[str]:
         if others:
             margins.append(min(others))
     counts = ", ".join(f"{framework} on {n} of {len(fastest)}" for framework, n in wins.items())
-    margin = f"; the runner-up takes {min(margins):.2f}–{max(margins):.2f}× the fastest's epoch time" if margins else ""
+    margin = f"; the runner-up takes {_span(margins, 2)}× the fastest's epoch time" if margins else ""
     timed = "/".join(dict.fromkeys(fastest["timed"]))
     limits = [ratio for ratio in fastest.get("fastest_x_limit", pd.Series(dtype=float)) if math.isfinite(ratio)]
     if limits:
         margin += (
-            f"; the fastest epochs take {min(limits):.1f}–{max(limits):.1f}× the machine limit (its GEMM work at the "
+            f"; the fastest epochs take {_span(limits, 1)}× the machine limit (its GEMM work at the "
             "best measured peak rate)"
         )
     sentences = [f"Speed (median {timed} time per variant): fastest is {counts} variant(s){margin}."]
