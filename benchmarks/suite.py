@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.gemm_floors import GEMM_FLOORS
 from benchmarks.hand_loops import HAND_LOOPS, fits_hand_loops
 from benchmarks.memory import current_mib, peak_mib, reset_peak
 from harness.catalog.variants import get_variant
@@ -45,6 +46,7 @@ HAND_LOOP_OF = {
     "jax": "jax hand loop (jit step, optax)",
 }
 RESULTS_DIR = Path(__file__).parent / "results"
+FLOOR_SUFFIX = " GEMMs only"
 
 
 def training_arrays(args: argparse.Namespace, input_size: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +153,17 @@ def hand_paths(variant, x, y, batch_size: int, frameworks: list[str]) -> dict:
     }
 
 
+def gemm_floor_paths(variant, x, batch_size: int, frameworks: list[str]) -> dict:
+    """{"<library> GEMMs only": (framework, "float32", epoch(order))}, once per GEMM library of `frameworks`."""
+    paths = {}
+    for framework in frameworks:
+        library = plugin(framework).gemm_library
+        name = f"{library}{FLOOR_SUFFIX}"
+        if library in GEMM_FLOORS and name not in paths:
+            paths[name] = (framework, "float32", GEMM_FLOORS[library](x, variant.model.layer_sizes, batch_size))
+    return paths
+
+
 def time_paths(paths: dict, batch_size: int, rounds: int, n: int, seed: int) -> list[PathTiming]:
     timings = {name: PathTiming(name, framework, dtype, batch_size) for name, (framework, dtype, _) in paths.items()}
     names = list(paths)
@@ -224,9 +237,12 @@ def summarise(timings: list[PathTiming], flops: int, rates: list[dict]) -> pd.Da
     for t in timings:
         median = statistics.median(t.epochs_s) if t.epochs_s else float("nan")
         limit_s = flops / (best[t.dtype] * 1e9)
-        own_rate = own.get((plugin(t.framework).gemm_library, t.dtype), float("nan"))
+        library = plugin(t.framework).gemm_library
+        own_rate = own.get((library, t.dtype), float("nan"))
+        is_floor = t.path.endswith(FLOOR_SUFFIX)
         hand_name = "keras jit step (XLA)" if t.path == "keras fwcompare (xla)" else HAND_LOOP_OF[t.framework]
-        hand = by_name.get((hand_name, t.batch_size))
+        hand = None if is_floor else by_name.get((hand_name, t.batch_size))
+        floor = by_name.get((f"{library}{FLOOR_SUFFIX}", t.batch_size)) if t.dtype == "float32" else None
         numpy_path = by_name.get(("numpy fwcompare", t.batch_size))
         peaks = [p for p in t.peak_mib if p is not None]
         growth = [p - s for p, s in zip(t.peak_mib, t.start_mib, strict=True) if p is not None and s is not None]
@@ -242,6 +258,7 @@ def summarise(timings: list[PathTiming], flops: int, rates: list[dict]) -> pd.Da
                 "× limit": median / limit_s,
                 "× own GEMM limit": median * own_rate * 1e9 / flops,
                 "× hand loop": _round_ratio(t, hand),
+                "× GEMMs only": _round_ratio(t, floor),
                 "× numpy path": _round_ratio(t, numpy_path),
                 "peak MiB": max(peaks) if peaks else float("nan"),
                 "epoch +MiB": max(growth) if growth else float("nan"),
@@ -284,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         paths = fwcompare_paths(variant, x, y, batch_size, frameworks, "cpu")
         if fits_hand_loops(variant.model, variant.train):
             paths.update(hand_paths(variant, x, y, batch_size, frameworks))
+        paths.update(gemm_floor_paths(variant, x, batch_size, frameworks))
         timings += time_paths(paths, batch_size, args.rounds, len(x), variant.train.seed)
         del paths
         gc.collect()
