@@ -55,6 +55,9 @@ def evaluated_split(validation: str) -> str:
     return "test" if VALIDATION_SIZES[validation] == 0 else "validation"
 
 
+SCALING_CHUNK_ROWS = 4096
+
+
 def prepare_arrays(
     dataset: Dataset, scaling: str = "unit", validation: str = "none", dtype: str = "float32"
 ) -> SplitArrays:
@@ -76,7 +79,10 @@ def prepare_arrays(
         # Aligned, so Keras reads the arrays in place rather than holding a copy (harness.core.memory).
         flat = images.reshape(len(images), -1)
         out = aligned_empty(flat.shape, table.dtype)
-        np.take(table, flat, out=out, mode="clip")  # uint8 indices are always in range; "raise" would buffer
+        # np.take converts its indices to 8-byte integers first: by chunks of rows, that copy stays small.
+        for start in range(0, len(flat), SCALING_CHUNK_ROWS):
+            rows = slice(start, start + SCALING_CHUNK_ROWS)
+            np.take(table, flat[rows], out=out[rows], mode="clip")  # uint8 indices are in range; "raise" buffers
         return out
 
     return SplitArrays(
