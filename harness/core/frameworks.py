@@ -100,10 +100,10 @@ class FrameworkPlugin:
     """True for a user's own network registered in this process (harness.byo): parity also probes it with large
     logits."""
     in_defaults: ClassVar[bool] = True
+    """False for a framework of an optional extra: matrices and parity run it only when it is named."""
     gpu_capable: ClassVar[bool] = False
     """True when its MLP can train on a GPU (its model_device then hands it one): a cluster gives such a cell a
     GPU with --device cuda or auto."""
-    """False for a framework of an optional extra: matrices and parity run it only when it is named."""
     schema1_form_name: ClassVar[str | None] = None
     """The name records and matrix files of schema 1 gave the optimiser forms this framework runs natively (forms
     were then named after a framework); None for a framework without one. Still read on input and used in cell
