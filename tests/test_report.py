@@ -376,28 +376,28 @@ def test_report_opens_with_its_verdict_also_in_verdict_json(run_dir: Path) -> No
     assert {row["call"] for row in verdict["comparisons"]} <= {"within noise", "not testable", "differs"}
 
 
-PUBLISHED = Path(__file__).resolve().parent.parent / "results"
+COMMITTED_RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
-@pytest.mark.skipif(not (PUBLISHED / "default-mnist").is_dir(), reason="no committed results/ in this checkout")
+@pytest.mark.skipif(not (COMMITTED_RESULTS / "default-mnist").is_dir(), reason="no committed results/ in this checkout")
 def test_the_committed_default_run_rebuilds_into_its_committed_report_opening_with_the_verdict(tmp_path: Path) -> None:
     # The records rebuilt now give the report that is committed: it is current, and it answers first.
     run = tmp_path / "default-mnist"
     for part in ("cells", "divergence"):
-        shutil.copytree(PUBLISHED / "default-mnist" / part, run / part)
+        shutil.copytree(COMMITTED_RESULTS / "default-mnist" / part, run / part)
     for name in ("config.json", "environment.json"):
-        shutil.copy(PUBLISHED / "default-mnist" / name, run / name)
+        shutil.copy(COMMITTED_RESULTS / "default-mnist" / name, run / name)
     build_report(run)
     markdown = (run / "report.md").read_text()
-    assert markdown == (PUBLISHED / "default-mnist" / "report.md").read_text()
+    assert markdown == (COMMITTED_RESULTS / "default-mnist" / "report.md").read_text()
     assert markdown.split("\n\n")[1] == "## Verdict"
     headline = json.loads((run / "verdict.json").read_text())["headline"]
     assert headline[0].startswith("Frameworks: ") and headline[-1] == "Failures: none; all 63 cells finished ok."
 
 
-@pytest.mark.skipif(not PUBLISHED.is_dir(), reason="no committed results/ in this checkout")
+@pytest.mark.skipif(not COMMITTED_RESULTS.is_dir(), reason="no committed results/ in this checkout")
 def test_every_committed_run_report_opens_with_its_verdict() -> None:
-    reports = sorted(PUBLISHED.glob("*/report.md"))
+    reports = sorted(COMMITTED_RESULTS.glob("*/report.md"))
     assert len(reports) >= 7
     for path in reports:
         assert path.read_text().split("\n\n")[1] == "## Verdict", path
