@@ -118,7 +118,7 @@ def build_report(run_dir: Path | str, processes: int = 1) -> BuiltReport:
     return BuiltReport(
         run_dir=run_dir,
         files=written,
-        summary=summary_table(accuracy, timing),
+        summary=summary_table(table_texts["accuracy"], table_texts["timing"]),
         status_counts=tables.status_counts(cells),
         verdict=answer,
     )
@@ -132,12 +132,12 @@ def _peak_rates_line(gemm_peak: dict | None) -> str:
     return f" Peak GEMM rates ({gemm_peak['size']}³, GFLOP/s): {rates}."
 
 
-def summary_table(accuracy: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+def summary_table(accuracy_text: pd.DataFrame, timing_text: pd.DataFrame) -> pd.DataFrame:
     """The short text table printed at the end of a command: per dataset × variant × framework, test accuracy
-    mean ± std over ok seeds, and the median first-epoch and steady-state epoch times."""
-    accuracy_text = tables.accuracy_display(accuracy)
+    mean ± std over ok seeds, and the median first-epoch and steady-state epoch times. From the accuracy and timing
+    tables as text (tables.accuracy_display, tables.timing_display), which are left as they are."""
     times = ["first epoch incl. compile (s)", "steady epoch, median (s)"]
-    timing_text = tables.timing_display(timing)[[*tables.GROUP, *times]]
+    timing_text = timing_text[[*tables.GROUP, *times]]
     # A group trained on several kinds of hardware has no one time: the timing table has a row per hardware.
     several = timing_text.duplicated(tables.GROUP, keep=False)
     timing_text.loc[several, times] = "per hardware: see timing"

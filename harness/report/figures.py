@@ -55,14 +55,11 @@ def draw_figures(jobs: list[FigureJob], plots_dir: Path, processes: int = 1) -> 
     stored = _read_digests(plots_dir / DIGESTS)
     setting = _drawing_setting()
     digests = {job.png: _digest(job, setting) for job in jobs}
-    stale = [
-        job
-        for job in jobs
-        if stored.get(job.png, {}).get("inputs") != digests[job.png]
-        or stored[job.png].get("png") != _file_hash(plots_dir / job.png)
-    ]
+    hashes = {job.png: _file_hash(plots_dir / job.png) for job in jobs}
+    stale = [job for job in jobs if stored.get(job.png) != {"inputs": digests[job.png], "png": hashes[job.png]}]
     _draw(stale, plots_dir, processes)
-    kept = {job.png: {"inputs": digests[job.png], "png": _file_hash(plots_dir / job.png)} for job in jobs}
+    hashes.update({job.png: _file_hash(plots_dir / job.png) for job in stale})
+    kept = {png: {"inputs": digests[png], "png": hashes[png]} for png in digests}
     (plots_dir / DIGESTS).write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return stale
 
