@@ -75,7 +75,8 @@ def _draw(jobs: list[FigureJob], plots_dir: Path, processes: int) -> None:
     workers = min(processes, len(calls))
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         # Forked, not spawned: a forked worker starts with pandas and matplotlib imported, a spawned one would
-        # spend about a second importing them again.
+        # spend about 0.9 s importing them again. The only other thread here is OpenBLAS' pool, which numpy
+        # started and which OpenBLAS stops before a fork (pthread_atfork).
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             pool.starmap(_call, calls, chunksize=1)
     else:
