@@ -341,7 +341,8 @@ def test_every_file_exists_and_plots_are_images(run_dir: Path) -> None:
         assert (run_dir / "tables" / f"{name}.csv").is_file(), name
         assert (run_dir / "tables" / f"{name}.md").is_file(), name
     expected_plots = {"accuracy.png", "timing.png", *(f"curves_mnist_{variant}.png" for variant in VARIANTS)}
-    assert {path.name for path in (run_dir / "plots").iterdir()} == expected_plots
+    # plots/ holds the PNGs and the digests that spare redrawing unchanged ones (harness.report.figures)
+    assert {path.name for path in (run_dir / "plots").iterdir()} == {*expected_plots, ".digests.json"}
     for name in expected_plots:
         image = matplotlib.image.imread(run_dir / "plots" / name)
         assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400, name
@@ -350,7 +351,7 @@ def test_every_file_exists_and_plots_are_images(run_dir: Path) -> None:
 def test_report_links_every_plot_and_table(run_dir: Path) -> None:
     markdown = (run_dir / "report.md").read_text()
     page = (run_dir / "report.html").read_text()
-    for path in (run_dir / "plots").iterdir():
+    for path in (run_dir / "plots").glob("*.png"):
         assert f"](plots/{path.name})" in markdown
         # report.html stands alone: each plot is embedded byte for byte
         assert f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"' in page
@@ -376,28 +377,28 @@ def test_report_opens_with_its_verdict_also_in_verdict_json(run_dir: Path) -> No
     assert {row["call"] for row in verdict["comparisons"]} <= {"within noise", "not testable", "differs"}
 
 
-PUBLISHED = Path(__file__).resolve().parent.parent / "results"
+COMMITTED_RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
-@pytest.mark.skipif(not (PUBLISHED / "default-mnist").is_dir(), reason="no committed results/ in this checkout")
+@pytest.mark.skipif(not (COMMITTED_RESULTS / "default-mnist").is_dir(), reason="no committed results/ in this checkout")
 def test_the_committed_default_run_rebuilds_into_its_committed_report_opening_with_the_verdict(tmp_path: Path) -> None:
     # The records rebuilt now give the report that is committed: it is current, and it answers first.
     run = tmp_path / "default-mnist"
     for part in ("cells", "divergence"):
-        shutil.copytree(PUBLISHED / "default-mnist" / part, run / part)
+        shutil.copytree(COMMITTED_RESULTS / "default-mnist" / part, run / part)
     for name in ("config.json", "environment.json"):
-        shutil.copy(PUBLISHED / "default-mnist" / name, run / name)
+        shutil.copy(COMMITTED_RESULTS / "default-mnist" / name, run / name)
     build_report(run)
     markdown = (run / "report.md").read_text()
-    assert markdown == (PUBLISHED / "default-mnist" / "report.md").read_text()
+    assert markdown == (COMMITTED_RESULTS / "default-mnist" / "report.md").read_text()
     assert markdown.split("\n\n")[1] == "## Verdict"
     headline = json.loads((run / "verdict.json").read_text())["headline"]
     assert headline[0].startswith("Frameworks: ") and headline[-1] == "Failures: none; all 63 cells finished ok."
 
 
-@pytest.mark.skipif(not PUBLISHED.is_dir(), reason="no committed results/ in this checkout")
+@pytest.mark.skipif(not COMMITTED_RESULTS.is_dir(), reason="no committed results/ in this checkout")
 def test_every_committed_run_report_opens_with_its_verdict() -> None:
-    reports = sorted(PUBLISHED.glob("*/report.md"))
+    reports = sorted(COMMITTED_RESULTS.glob("*/report.md"))
     assert len(reports) >= 7
     for path in reports:
         assert path.read_text().split("\n\n")[1] == "## Verdict", path

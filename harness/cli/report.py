@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.run.executor import available_cores
 from harness.run.lock import run_lock
 
 
@@ -26,9 +27,10 @@ def _report(args: argparse.Namespace) -> int:
     from harness.report.build import build_report
 
     if args.run_dir.is_dir():
-        # The report's files are written into the run directory: not while a run writes them too.
+        # The report's files are written into the run directory: not while a run writes them too. This process
+        # loads no framework, so its figures may be drawn by forked processes, one per core.
         with run_lock(args.run_dir):
-            report = build_report(args.run_dir)
+            report = build_report(args.run_dir, processes=available_cores())
     else:
         report = build_report(args.run_dir)  # says that the directory is missing
     if args.json:

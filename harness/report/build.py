@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from harness.core.names import clip_text
-from harness.report import divergence, plots, tables, verdict, wide
+from harness.report import divergence, figures, tables, verdict, wide
 from harness.run.gemm import best_peak_gflops
 
 TITLE = "fwcompare report"
@@ -66,9 +66,11 @@ class BuiltReport:
     verdict: verdict.Verdict
 
 
-def build_report(run_dir: Path | str) -> BuiltReport:
+def build_report(run_dir: Path | str, processes: int = 1) -> BuiltReport:
     """Load every record of `run_dir` (raising RunRecordError, and writing nothing, if any cannot be read), then
-    write tables/*.csv|md, plots/*.png, verdict.json, report.md and report.html into it."""
+    write tables/*.csv|md, plots/*.png, verdict.json, report.md and report.html into it. Plots whose inputs did not
+    change are kept; the others are drawn by `processes` forked processes, which only a process without framework
+    threads may ask for (harness.report.figures)."""
     records = tables.load_run(run_dir)
     run_dir = records.run_dir
     cells = records.cells
@@ -105,7 +107,7 @@ def build_report(run_dir: Path | str) -> BuiltReport:
         written += [run_dir / "tables" / f"{name}.csv", run_dir / "tables" / f"{name}.md"]
     table_texts = {name: text for name, (_, text) in computed.items()}
 
-    plot_paths = _write_plots(records, accuracy, timing, drift)
+    plot_paths = _write_plots(records, accuracy, timing, drift, processes)
     written += [run_dir / path for section in plot_paths.values() for path in section.values()]
     sections = [_verdict_section(answer, table_texts), *_sections(records, table_texts, plot_paths)]
     title = f"{TITLE}: {run_dir.name}"
@@ -116,7 +118,7 @@ def build_report(run_dir: Path | str) -> BuiltReport:
     return BuiltReport(
         run_dir=run_dir,
         files=written,
-        summary=summary_table(accuracy, timing),
+        summary=summary_table(table_texts["accuracy"], table_texts["timing"]),
         status_counts=tables.status_counts(cells),
         verdict=answer,
     )
@@ -130,12 +132,12 @@ def _peak_rates_line(gemm_peak: dict | None) -> str:
     return f" Peak GEMM rates ({gemm_peak['size']}³, GFLOP/s): {rates}."
 
 
-def summary_table(accuracy: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
+def summary_table(accuracy_text: pd.DataFrame, timing_text: pd.DataFrame) -> pd.DataFrame:
     """The short text table printed at the end of a command: per dataset × variant × framework, test accuracy
-    mean ± std over ok seeds, and the median first-epoch and steady-state epoch times."""
-    accuracy_text = tables.accuracy_display(accuracy)
+    mean ± std over ok seeds, and the median first-epoch and steady-state epoch times. From the accuracy and timing
+    tables as text (tables.accuracy_display, tables.timing_display), which are left as they are."""
     times = ["first epoch incl. compile (s)", "steady epoch, median (s)"]
-    timing_text = tables.timing_display(timing)[[*tables.GROUP, *times]]
+    timing_text = timing_text[[*tables.GROUP, *times]]
     # A group trained on several kinds of hardware has no one time: the timing table has a row per hardware.
     several = timing_text.duplicated(tables.GROUP, keep=False)
     timing_text.loc[several, times] = "per hardware: see timing"
@@ -146,28 +148,37 @@ def summary_table(accuracy: pd.DataFrame, timing: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_plots(
-    records: tables.RunRecords, accuracy: pd.DataFrame, timing: pd.DataFrame, drift: pd.DataFrame
+    records: tables.RunRecords, accuracy: pd.DataFrame, timing: pd.DataFrame, drift: pd.DataFrame, processes: int
 ) -> dict[str, dict[str, str]]:
-    """Draw every plot; returns {section heading: {caption: path relative to the run directory}} ({} when no cell
-    finished ok)."""
+    """Draw every plot whose inputs changed (harness.report.figures); returns {section heading: {caption: path
+    relative to the run directory}} ({} when no cell finished ok)."""
     if accuracy["n_seeds"].sum() == 0:
         return {}
-    plots.plot_accuracy_bars(accuracy, records.run_dir / "plots" / "accuracy.png")
-    plots.plot_timing_bars(timing, records.run_dir / "plots" / "timing.png")
+    # The divergence figure, the slowest to draw, goes first: drawn in parallel, the other figures fill the
+    # remaining processes meanwhile.
+    jobs = []
+    divergence_plot: dict[str, dict[str, str]] = {}
+    if (drift["step"] > 0).any():
+        jobs.append(figures.FigureJob("divergence.png", "plot_divergence", (drift, divergence.UNIT_ROUNDOFF)))
+        divergence_plot["Divergence"] = {
+            "Parameter distance to the reference framework by step": "plots/divergence.png"
+        }
+    jobs += [
+        figures.FigureJob("accuracy.png", "plot_accuracy_bars", (accuracy,)),
+        figures.FigureJob("timing.png", "plot_timing_bars", (timing,)),
+    ]
     curves: dict[str, str] = {}
     for (dataset, variant), runs in records.curves.groupby(["dataset", "variant"], sort=False):
-        name = plots.curves_filename(str(dataset), str(variant))
-        plots.plot_learning_curves(runs, str(dataset), str(variant), records.run_dir / "plots" / name)
+        name = figures.curves_filename(str(dataset), str(variant))
+        jobs.append(figures.FigureJob(name, "plot_learning_curves", (runs, str(dataset), str(variant))))
         curves[f"Learning curves: {variant} ({dataset})"] = f"plots/{name}"
-    drawn = {
+    figures.draw_figures(jobs, records.run_dir / "plots", processes)
+    return {
         "Accuracy": {"Final test accuracy": "plots/accuracy.png"},
         "Timing": {"Training time per epoch": "plots/timing.png"},
         "Learning curves": curves,
+        **divergence_plot,
     }
-    if (drift["step"] > 0).any():
-        plots.plot_divergence(drift, divergence.UNIT_ROUNDOFF, records.run_dir / "plots" / "divergence.png")
-        drawn["Divergence"] = {"Parameter distance to the reference framework by step": "plots/divergence.png"}
-    return drawn
 
 
 def _verdict_section(answer: verdict.Verdict, table_texts: dict[str, pd.DataFrame]) -> Section:

@@ -7,7 +7,6 @@ rotate their labels so that matrices of 7 to 20 variants stay readable.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +38,6 @@ LINE_STYLES = (
 def framework_colour(framework: str, frameworks: list[str]) -> str:
     """The colour of `framework`: fixed for registered frameworks, else by its position among `frameworks`."""
     return FRAMEWORK_COLOURS.get(framework, PALETTE[frameworks.index(framework) % len(PALETTE)])
-
-
-def curves_filename(dataset: str, variant: str) -> str:
-    """The learning-curve PNG name of one dataset × variant (characters unsafe in file names replaced)."""
-    return "curves_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{dataset}_{variant}") + ".png"
 
 
 def plot_learning_curves(curves: pd.DataFrame, dataset: str, variant: str, path: Path) -> None:

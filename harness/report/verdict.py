@@ -153,11 +153,12 @@ def failures_display(failures: pd.DataFrame) -> pd.DataFrame:
 def _comparisons(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
     rows = []
     for (dataset, variant), group in ok.groupby(["dataset", "variant"], sort=False):
-        present = [framework for framework in frameworks if framework in set(group["framework"])]
+        rows_of = dict(tuple(group.groupby("framework", sort=False)))
+        present = [framework for framework in frameworks if framework in rows_of]
         for framework_a, framework_b in itertools.combinations(present, 2):
             for column, metric in METRICS.items():
-                a = _by_seed(group, framework_a, column)
-                b = _by_seed(group, framework_b, column)
+                a = _by_seed(rows_of[framework_a], column)
+                b = _by_seed(rows_of[framework_b], column)
                 rows.append(
                     {
                         "dataset": dataset,
@@ -182,8 +183,8 @@ def _comparisons(ok: pd.DataFrame, frameworks: list[str]) -> pd.DataFrame:
     return table[columns]
 
 
-def _by_seed(group: pd.DataFrame, framework: str, column: str) -> dict[int, float]:
-    rows = group[group["framework"] == framework]
+def _by_seed(rows: pd.DataFrame, column: str) -> dict[int, float]:
+    """{seed: value of `column`} over the rows of one framework."""
     return {int(seed): float(value) for seed, value in zip(rows["seed"], rows[column], strict=True)}
 
 
