@@ -99,3 +99,34 @@ def test_killing_the_run_ends_its_workers(tmp_path) -> None:
     while time.monotonic() < deadline and os.path.exists(f"/proc/{worker}"):
         time.sleep(0.2)
     assert not os.path.exists(f"/proc/{worker}"), f"worker {worker} still runs after its run was killed"
+
+
+class CountingPool(InProcessExecutor):
+    """Runs jobs here but says it starts fresh worker processes, two at a time, and counts the jobs per start."""
+
+    fresh_processes = True
+    workers = 2
+
+    def __init__(self) -> None:
+        super().__init__(1, ("numpy",))
+        self.starts: list[int] = []
+
+    def run(self, task, jobs, on_event, frameworks=None):
+        self.starts.append(len(jobs))
+        yield from super().run(task, jobs, on_event, frameworks)
+
+
+def test_a_framework_that_bounds_cells_per_worker_gets_fresh_workers_that_often(tmp_path, monkeypatch) -> None:
+    from harness.core.frameworks import plugin
+
+    matrix = Matrix("groups", "", MATRIX.rows, frameworks=("numpy",), seeds=(0, 1, 2), dataset="digits", epochs=1)
+    monkeypatch.setattr(type(plugin("numpy")), "cells_per_worker", 2)
+    pool = CountingPool()
+    result = run_matrix(matrix, RunDirectory(tmp_path / "run"), pool, data_dir=None)
+    # 6 cells, 2 per worker × 2 workers per start of the pool.
+    assert pool.starts == [4, 2]
+    assert len(result.records) == 6 and {record.status for record in result.records.values()} == {"ok"}
+    monkeypatch.setattr(type(plugin("numpy")), "cells_per_worker", None)
+    unbounded = CountingPool()
+    run_matrix(matrix, RunDirectory(tmp_path / "unbounded"), unbounded, data_dir=None)
+    assert unbounded.starts == [6]

@@ -104,6 +104,9 @@ class FrameworkPlugin:
     gpu_capable: ClassVar[bool] = False
     """True when its MLP can train on a GPU (its model_device then hands it one): a cluster gives such a cell a
     GPU with --device cuda or auto."""
+    cells_per_worker: ClassVar[int | None] = None
+    """How many cells one worker process trains before a fresh process takes over (None: as many as it is given):
+    for a library whose process keeps memory from every model it built, so a long matrix does not creep upwards."""
     schema1_form_name: ClassVar[str | None] = None
     """The name records and matrix files of schema 1 gave the optimiser forms this framework runs natively (forms
     were then named after a framework); None for a framework without one. Still read on input and used in cell
@@ -265,6 +268,14 @@ def default_framework_names() -> tuple[str, ...]:
 def portable() -> tuple[str, ...]:
     """The registered frameworks whose plug-ins name a reader of users' models (`fwcompare port`)."""
     return tuple(name for name, registered in plugins().items() if registered.reader)
+
+
+def cells_per_worker(frameworks: Iterable[str]) -> int | None:
+    """The fewest cells any of `frameworks` lets one worker process train (FrameworkPlugin.cells_per_worker); None
+    when none of them bounds it."""
+    names = set(frameworks)
+    limits = [entry.cells_per_worker for name, entry in plugins().items() if name in names]
+    return min((limit for limit in limits if limit is not None), default=None)
 
 
 def plugin(name: str) -> FrameworkPlugin:

@@ -72,6 +72,8 @@ class Executor(ABC):
 
     threads_per_worker: int
     """Threads each job gets; recorded with every result."""
+    workers: int = 1
+    """Jobs it runs at once."""
     fresh_processes: bool = False
     """True when each call of `run` starts new worker processes and ends them: the runner then calls it once per
     framework, so that one framework's library and its allocator caches are returned to the system before the next

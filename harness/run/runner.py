@@ -33,7 +33,7 @@ from harness.core.atomic import dead_temporaries, write_json_atomic
 from harness.core.build import build_model
 from harness.core.conventions import native_specs
 from harness.core.errors import DivergedError, FrameworkUnavailableError, RecordError, RunDirectoryError
-from harness.core.frameworks import model_class
+from harness.core.frameworks import cells_per_worker, model_class
 from harness.core.initializers import initial_params
 from harness.core.interface import EpochRecord, FrameworkModel
 from harness.core.names import check_name, inside
@@ -620,11 +620,12 @@ def execute_run(
             for cell in plan.todo
             if cell.framework in batch
         ]
-        for outcome in executor.run(run_cell, cell_jobs, on_event, batch):
-            record = outcome.result if outcome.error is None else _lost_record(outcome.job, outcome.error)
-            plan.run_dir.write_record(record)
-            stored[record.key] = record
-            trained.append(record.key)
+        for group in _process_groups(cell_jobs, batch, executor):
+            for outcome in executor.run(run_cell, group, on_event, batch):
+                record = outcome.result if outcome.error is None else _lost_record(outcome.job, outcome.error)
+                plan.run_dir.write_record(record)
+                stored[record.key] = record
+                trained.append(record.key)
     todo_keys = {cell.key for cell in plan.todo}
     return RunResult(
         run_dir=plan.run_dir.path,
@@ -632,6 +633,16 @@ def execute_run(
         trained=tuple(trained),
         skipped=tuple(cell.key for cell in plan.cells if cell.key not in todo_keys),
     )
+
+
+def _process_groups(jobs: list[CellJob], frameworks: tuple[str, ...], executor: Executor) -> list[list[CellJob]]:
+    """The jobs in groups, each trained by fresh worker processes when the executor starts them: at most
+    cells_per_worker cells per worker for a framework whose plug-in bounds it (FrameworkPlugin.cells_per_worker)."""
+    limit = cells_per_worker(frameworks) if executor.fresh_processes else None
+    if limit is None or not jobs:
+        return [jobs] if jobs else []
+    size = limit * executor.workers
+    return [jobs[start : start + size] for start in range(0, len(jobs), size)]
 
 
 def run_matrix(
