@@ -639,10 +639,8 @@ def _process_groups(jobs: list[CellJob], frameworks: tuple[str, ...], executor: 
     """The jobs in groups, each trained by fresh worker processes when the executor starts them: at most
     cells_per_worker cells per worker for a framework whose plug-in bounds it (FrameworkPlugin.cells_per_worker)."""
     limit = cells_per_worker(frameworks) if executor.fresh_processes else None
-    if limit is None or not jobs:
-        return [jobs] if jobs else []
-    size = limit * executor.workers
-    return [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    size = len(jobs) if limit is None else limit * executor.workers
+    return [jobs[start : start + size] for start in range(0, len(jobs), max(size, 1))]
 
 
 def run_matrix(
