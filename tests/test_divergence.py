@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import harness.run.runner
@@ -18,6 +19,7 @@ from harness.core.build import build_model
 from harness.core.frameworks import model_class
 from harness.core.initializers import initial_params
 from harness.core.specs import ScheduleSpec
+from harness.report.divergence import divergence_headline
 from harness.run.divergence import divergence_path, divergence_steps, snapshot_path
 from tests.planted import breaking_model_class
 
@@ -113,6 +115,38 @@ def test_the_report_opens_with_the_divergence_and_draws_it(diverged_run):
         for variant in ("relu-he", "sigmoid-xavier")
         for framework, forms in (("torch", ""), ("keras", "adam form epsilon-hat vs eps-outside-root"))
     }
+
+
+def _table_row(variant: str, framework: str, forms: str, first_step: int, first: float, dtype: str) -> dict:
+    return {
+        "dataset": "mnist", "variant": variant, "framework": framework, "reference": "numpy",
+        "forms_differ": forms, "seeds": 5, "dtype": dtype, "first_step": first_step,
+        "relative_first": first, "last_step": 50_000, "relative_last": 0.5, "growth": 0.5 / first,
+    }  # fmt: skip
+
+
+def test_other_forms_are_called_a_convention_only_when_the_first_step_shows_it():
+    """torch's momentum buffer equals the velocity form up to rounding at a constant learning rate (lincoln's
+    rows: 1.9e-17 after step 1 in float64); Keras' Adam form is 1e-3 away (float32); variants with a schedule
+    have no step-1 distance, and their epoch-end distance must not be quoted as the form's."""
+    momentum, adam = "momentum form gradient-buffer vs velocity", "adam form epsilon-hat vs eps-outside-root"
+    table = pd.DataFrame(
+        [
+            _table_row("row-e", "torch", momentum, 1, 1.9e-17, "float64"),
+            _table_row("row-f", "torch", momentum, 1000, 0.16, "float64"),
+            _table_row("relu-he", "keras", adam, 1, 1.2e-3, "float32"),
+        ]
+    )
+    headline = divergence_headline(table)
+    assert (
+        "torch trains in other forms than numpy (momentum form gradient-buffer vs velocity): after the first step "
+        "it is 1.9e-17 away, rounding's size: the forms agree there; row-f compared at epoch ends only."
+    ) in headline
+    assert "1.6e-01" not in headline
+    assert (
+        "keras trains in other forms than numpy (adam form epsilon-hat vs eps-outside-root): its distance after "
+        "the first step is already 1.2e-03, the convention's size rather than rounding's."
+    ) in headline
 
 
 def test_a_planted_learning_rate_error_drifts_apart(tmp_path, monkeypatch):

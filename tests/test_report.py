@@ -405,6 +405,20 @@ def test_every_committed_run_report_opens_with_its_verdict() -> None:
         assert (path.parent / "verdict.json").is_file(), path
 
 
+@pytest.mark.skipif(not COMMITTED_RESULTS.is_dir(), reason="no committed results/ in this checkout")
+def test_every_committed_run_report_shows_the_machine_limit() -> None:
+    # Each run measured its libraries' peak GEMM rates, so every CPU row of its timing table has a limit and a
+    # ratio to it, and the report names the rates (the plot draws the line wherever the table has a limit).
+    runs = sorted(path.parent for path in COMMITTED_RESULTS.glob("*/report.md"))
+    assert len(runs) >= 7
+    for run in runs:
+        assert json.loads((run / "environment.json").read_text())["gemm_peak"]["rates"], run
+        timing = pd.read_csv(run / "tables" / "timing.csv")
+        cpu = timing[timing["device"] == "cpu"]
+        assert not cpu.empty and (cpu["limit_epoch_s"] > 0).all() and (cpu["first_x_limit"] > 1).all(), run
+        assert "Peak GEMM rates (2048³, GFLOP/s): " in (run / "report.md").read_text(), run
+
+
 def test_cli_prints_the_summary_table(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(run_dir)]) == 0
     out = capsys.readouterr().out

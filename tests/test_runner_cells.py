@@ -244,7 +244,7 @@ def test_json_flag_prints_a_machine_readable_summary(tmp_path, capsys):
     assert summary["trained"] == 4 and summary["skipped"] == 0 and summary["not_ok"] == []
     rows = {row["variant"]: row for row in summary["summary"]}
     assert set(rows) == {"relu-xavier", "tanh-xavier"} and rows["tanh-xavier"]["seeds"] in (2, "2")
-    # The run measured numpy's peak GEMM rate (float32: seed-lecture's dtype), so its report shows the limit.
+    # The run measured numpy's peak GEMM rate (float32: repro-lecture's dtype), so its report shows the limit.
     (rate,) = json.loads((out / "environment.json").read_text())["gemm_peak"]["rates"]
     assert (rate["library"], rate["dtype"]) == ("numpy", "float32") and rate["gflops"] > 0
     timing = pd.read_csv(out / "tables" / "timing.csv")

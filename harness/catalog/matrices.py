@@ -114,8 +114,8 @@ MATRIX_ALIASES: dict[str, str] = {
     "seed-optimizers": "repro-saito",
     "seed-fashion": "repro-fashion",
 }
-"""Deprecated names of the reproduction matrices, accepted for one release (the committed results/seed-* runs were
-made under them); `fwcompare list` shows them as deprecated."""
+"""Deprecated names of the reproduction matrices, accepted for one release so that commands written with them keep
+working; `fwcompare list` shows them as deprecated."""
 
 
 def get_matrix(name_or_path: str) -> Matrix:

@@ -10,7 +10,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reproduction",
         help="put the reproduction tables of several run directories together, with verdicts and headline counts",
-        description="Read the cell records of each RUN_DIR (e.g. results/seed-*) and print one table with a row "
+        description="Read the cell records of each RUN_DIR (e.g. results/repro-*) and print one table with a row "
         "per published number: each framework's mean ± std over seeds, the gap in points and in standard "
         "deviations, the verdict and the epochs each seed ran; then how many numbers each framework reproduces.",
     )

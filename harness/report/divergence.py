@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core.record import CellRecord
-from harness.report.tables import MISSING, RunRecords
+from harness.report.tables import MISSING, RunRecords, span_text
 from harness.run.divergence import divergence_path
 from harness.run.snapshots import read_distances
 
@@ -131,19 +131,51 @@ def divergence_headline(table: pd.DataFrame) -> str | None:
         sentences.append(
             f"From identical starts, the parameters of {frameworks} (the reference's arithmetic forms, so only "
             f"rounding separates them from {same['reference'].iloc[0]}) {' and '.join(parts)} (relative distance "
-            f"after up to {last_step:,} steps, median over seeds, and its growth since the first step; see "
+            f"after up to {last_step:,} steps, median over seeds, and its growth since the first step compared; see "
             "Divergence; why: docs/divergence.md)."
         )
     other = table[table["forms_differ"] != ""]
     for framework, rows in other.groupby("framework", sort=False):
-        sentences.append(
-            f"{framework} trains in other forms than {rows['reference'].iloc[0]} "
-            f"({'; '.join(dict.fromkeys(part for forms in rows['forms_differ'] for part in forms.split('; ')))}): its "
-            "distance is "
-            f"{rows['relative_first'].min():.1e}–{rows['relative_first'].max():.1e} after the first step already, "
-            "the convention's size rather than rounding's."
-        )
+        sentences.append(_other_forms_sentence(str(framework), rows))
     return " ".join(sentences)
+
+
+def _other_forms_sentence(framework: str, rows: pd.DataFrame) -> str:
+    """What the distance after the first step says of a framework whose arithmetic forms differ from the
+    reference's: a convention's size (above DRIFTED_ROUNDINGS roundings), or rounding's where the two forms are
+    equivalent on these variants (e.g. torch's momentum buffer with a constant learning rate). Variants compared
+    at epoch ends only (those with a schedule) have no first-step distance: they are named as such."""
+    forms = "; ".join(dict.fromkeys(part for forms in rows["forms_differ"] for part in forms.split("; ")))
+    opening = f"{framework} trains in other forms than {rows['reference'].iloc[0]} ({forms})"
+    stepped = rows[rows["first_step"] == 1]
+    unstepped = rows[rows["first_step"] != 1]
+    if stepped.empty:
+        return f"{opening}; its variants were compared at epoch ends only, so the forms' own share is not shown."
+    roundings = stepped["relative_first"] / stepped["dtype"].map(UNIT_ROUNDOFF).astype(float)
+    convention, rounding = stepped[roundings > DRIFTED_ROUNDINGS], stepped[~(roundings > DRIFTED_ROUNDINGS)]
+    parts = []
+    if not convention.empty:
+        distance = span_text(convention["relative_first"], ".1e")
+        parts.append(
+            f"its distance after the first step is already {distance}, the convention's size rather than "
+            f"rounding's{_where(convention, stepped)}"
+        )
+    if not rounding.empty:
+        distance = span_text(rounding["relative_first"], ".1e")
+        parts.append(
+            f"after the first step it is {distance} away, rounding's size: the forms agree there"
+            f"{_where(rounding, stepped)}"
+        )
+    if not unstepped.empty:
+        parts.append(f"{', '.join(dict.fromkeys(unstepped['variant']))} compared at epoch ends only")
+    return f"{opening}: {'; '.join(parts)}."
+
+
+def _where(rows: pd.DataFrame, of: pd.DataFrame) -> str:
+    """' (in a, b)' when rows hold only some of the variants in of, else ''."""
+    if len(rows) == len(of):
+        return ""
+    return f" (in {', '.join(dict.fromkeys(rows['variant']))})"
 
 
 def _variants_text(rows: pd.DataFrame) -> str:

@@ -170,13 +170,9 @@ def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
     figure, panels = _bar_figure(len(first.index), 2 if has_steady else 1)
     if has_steady:
         steady_axes = panels.pop(0)
-        _grouped_bars(
-            steady_axes,
-            steady,
-            steady - _by_group(timing, "steady_epoch_min_s"),
-            _by_group(timing, "steady_epoch_max_s") - steady,
-        )
-        _limit_marks(steady_axes, steady, limit)
+        steady_max = _by_group(timing, "steady_epoch_max_s")
+        _grouped_bars(steady_axes, steady, steady - _by_group(timing, "steady_epoch_min_s"), steady_max - steady)
+        _limit_marks(steady_axes, steady, limit, steady_max)
         steady_axes.set(
             title="Steady-state training time per epoch (bars: median over seeds; whiskers: min–max)",
             ylabel="time per epoch (s)",
@@ -186,7 +182,7 @@ def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
     _limit_marks(first_axes, first, limit)
     first_axes.set(
         title="First epoch, compile/trace included (median over seeds)"
-        + ("" if has_steady else "; no steady-state epochs: every run had 1 epoch"),
+        + ("" if has_steady else "\nno steady-state epochs: every run had 1 epoch"),
         ylabel="first epoch time (s)",
     )
     legend = first_axes.get_legend()
@@ -196,18 +192,22 @@ def plot_timing_bars(timing: pd.DataFrame, path: Path) -> None:
     save_figure(figure, path)
 
 
-def _limit_marks(axes: Axes, heights: pd.DataFrame, limit: pd.DataFrame) -> None:
-    """A black line at the machine limit across each bar that has one, and the bar's '×ratio' above it."""
+def _limit_marks(axes: Axes, heights: pd.DataFrame, limit: pd.DataFrame, tops: pd.DataFrame | None = None) -> None:
+    """A black line at the machine limit across each bar that has one, and the bar's '×ratio' above it (above
+    tops, the whiskers' upper ends, where the bars have whiskers)."""
     frameworks = list(heights.columns)
     width = 0.8 / len(frameworks)
+    tops = heights if tops is None else tops.where(tops > heights, heights)
     marked = False
     for i, framework in enumerate(frameworks):
-        for position, (height, bound) in enumerate(zip(heights[framework], limit[framework], strict=True)):
+        for position, (height, bound, top) in enumerate(
+            zip(heights[framework], limit[framework], tops[framework], strict=True)
+        ):
             if pd.isna(height) or pd.isna(bound):
                 continue
             centre = position + (i - (len(frameworks) - 1) / 2) * width
             axes.hlines(bound, centre - width / 2, centre + width / 2, colors="black", linewidth=2, zorder=3)
-            axes.annotate(f"×{height / bound:.1f}", (centre, height), ha="center", va="bottom", fontsize=7, rotation=90)
+            axes.annotate(f"×{height / bound:.1f}", (centre, top), ha="center", va="bottom", fontsize=7, rotation=90)
             marked = True
     if marked:
         axes.set_ylim(top=axes.get_ylim()[1] * 1.15)  # room for the ratio labels above the tallest bar

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, cast
@@ -448,6 +449,12 @@ def _distinct(values: pd.Series) -> str:
 # --- human-readable forms (the .md and .html tables) -------------------------------------------------------------
 
 MISSING = "–"
+
+
+def span_text(values: Iterable[float], spec: str) -> str:
+    """'1.08–1.36' for a range of values formatted with spec (".2f", ".1e", ...), one figure when all print alike."""
+    printed = [format(value, spec) for value in sorted(values)]
+    return printed[0] if printed[0] == printed[-1] else f"{printed[0]}–{printed[-1]}"
 
 
 def accuracy_display(table: pd.DataFrame) -> pd.DataFrame:

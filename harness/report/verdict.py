@@ -22,7 +22,7 @@ import pandas as pd
 from harness.core.names import clip_text
 from harness.report import stats
 from harness.report.divergence import divergence_headline
-from harness.report.tables import MISSING
+from harness.report.tables import MISSING, span_text
 
 VERDICT_SCHEMA = 1
 METRICS = {"test_accuracy": "accuracy", "test_loss": "loss"}
@@ -275,12 +275,6 @@ def _pair_difference(row: pd.Series) -> str:
     )
 
 
-def _span(values: list[float], digits: int) -> str:
-    """'1.08–1.36' for a range, '1.18' when every value rounds alike."""
-    low, high = f"{min(values):.{digits}f}", f"{max(values):.{digits}f}"
-    return low if low == high else f"{low}–{high}"
-
-
 def _speed_sentences(fastest: pd.DataFrame, contended: int | None) -> list[str]:
     if fastest.empty:
         return ["Speed: no cell finished ok, so nothing was timed."]
@@ -293,12 +287,12 @@ def _speed_sentences(fastest: pd.DataFrame, contended: int | None) -> list[str]:
         if others:
             margins.append(min(others))
     counts = ", ".join(f"{framework} on {n} of {len(fastest)}" for framework, n in wins.items())
-    margin = f"; the runner-up takes {_span(margins, 2)}× the fastest's epoch time" if margins else ""
+    margin = f"; the runner-up takes {span_text(margins, '.2f')}× the fastest's epoch time" if margins else ""
     timed = "/".join(dict.fromkeys(fastest["timed"]))
     limits = [ratio for ratio in fastest.get("fastest_x_limit", pd.Series(dtype=float)) if math.isfinite(ratio)]
     if limits:
         margin += (
-            f"; the fastest epochs take {_span(limits, 1)}× the machine limit (its GEMM work at the "
+            f"; the fastest epochs take {span_text(limits, '.1f')}× the machine limit (its GEMM work at the "
             "best measured peak rate)"
         )
     sentences = [f"Speed (median {timed} time per variant): fastest is {counts} variant(s){margin}."]
