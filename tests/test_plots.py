@@ -1,4 +1,5 @@
-"""save_figure: the report's figures are laid out by constrained layout and painted in one draw."""
+"""save_figure: the report's figures are laid out by constrained layout and painted in one draw; the timing
+plot's machine-limit marks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.image
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -48,3 +50,16 @@ def test_save_figure_draws_the_figure_once(tmp_path: Path, monkeypatch: pytest.M
     _draw_panels(figure)
     plots.save_figure(figure, tmp_path / "figure.png")
     assert len(draws) == 1
+
+
+def test_limit_ratio_labels_sit_above_the_whiskers() -> None:
+    # The ratio is the bar's (median over the limit), but its label goes above the whisker where one reaches higher,
+    # so the whisker does not run through the text.
+    figure = plots.new_figure(6, 3)
+    axes = figure.subplots()
+    heights = pd.DataFrame({"numpy": [1.0, 2.0], "torch": [1.5, 3.0]}, index=["a", "b"])
+    tops = pd.DataFrame({"numpy": [1.4, 2.0], "torch": [1.5, 3.6]}, index=["a", "b"])
+    limit = pd.DataFrame({"numpy": [0.5, 0.5], "torch": [0.5, np.nan]}, index=["a", "b"])
+    plots._limit_marks(axes, heights, limit, tops)
+    labels = {(text.get_text(), round(text.xy[1], 6)) for text in axes.texts}
+    assert labels == {("×2.0", 1.4), ("×4.0", 2.0), ("×3.0", 1.5)}  # torch on b has no limit, so no label

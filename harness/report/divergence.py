@@ -149,8 +149,6 @@ def _other_forms_sentence(framework: str, rows: pd.DataFrame) -> str:
     opening = f"{framework} trains in other forms than {rows['reference'].iloc[0]} ({forms})"
     stepped = rows[rows["first_step"] == 1]
     unstepped = rows[rows["first_step"] != 1]
-    if stepped.empty:
-        return f"{opening}; its variants were compared at epoch ends only, so the forms' own share is not shown."
     roundings = stepped["relative_first"] / stepped["dtype"].map(UNIT_ROUNDOFF).astype(float)
     convention, rounding = stepped[roundings > DRIFTED_ROUNDINGS], stepped[~(roundings > DRIFTED_ROUNDINGS)]
     parts = []
